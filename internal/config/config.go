@@ -1,0 +1,253 @@
+// Package config loads, defaults and validates the ticketsync YAML
+// configuration (SPEC section 5) into one typed struct.
+//
+// The YAML is decoded by walking the node tree against the struct so that
+// every problem (unknown key, wrong type, unset variable, unreadable secret
+// file, invalid value) is reported with its dotted path, all at once, and
+// without ever echoing a value: a mistyped key can sit next to a secret.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Config is the whole daemon configuration. Mail and Slack are nil when
+// their section is absent, which switches those flows off.
+type Config struct {
+	TaskIP TaskIP `yaml:"taskip"`
+	State  State  `yaml:"state"`
+	HTTP   HTTP   `yaml:"http"`
+	Mail   *Mail  `yaml:"mail,omitempty"`
+	Slack  *Slack `yaml:"slack,omitempty"`
+	// Log is not in SPEC 5; SPEC 7 asks for text or JSON slog output and
+	// this is where the operator picks.
+	Log Log `yaml:"log"`
+}
+
+// TaskIP configures the API client and the ticket watch.
+type TaskIP struct {
+	BaseURL   string        `yaml:"base_url"`
+	SecretKey Secret        `yaml:"secret_key"`
+	Timeout   time.Duration `yaml:"timeout"`
+	// PollSchedule is a robfig/cron standard spec ("@every 30s", "*/5 * * * *").
+	PollSchedule string `yaml:"poll_schedule"`
+	// AgentID is the TaskIP user the daemon acts as (created_by) when no
+	// person can be named; 0 leaves it to TaskIP.
+	AgentID int `yaml:"agent_id"`
+	// TicketURLTemplate renders a link to a ticket from TemplateData; empty
+	// means Slack messages carry no link.
+	TicketURLTemplate string `yaml:"ticket_url_template"`
+}
+
+// State locates the bbolt file.
+type State struct {
+	Path string `yaml:"path"`
+}
+
+// HTTP is the listener for Slack callbacks, health and metrics.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Mail configures the support mailbox. Present only when mail flows are on.
+type Mail struct {
+	// Address is the bare support address; replies come back to
+	// local+<uuid>@domain, which is why it must not carry a +tag itself.
+	Address          string         `yaml:"address"`
+	IMAP             IMAP           `yaml:"imap"`
+	SMTP             SMTP           `yaml:"smtp"`
+	SubjectTag       string         `yaml:"subject_tag"`
+	MaxMessageBytes  int64          `yaml:"max_message_bytes"`
+	Senders          map[string]int `yaml:"senders"`
+	DefaultUserID    int            `yaml:"default_user_id"`
+	LookupContacts   bool           `yaml:"lookup_contacts"`
+	CreateContacts   bool           `yaml:"create_contacts"`
+	AcknowledgeNew   bool           `yaml:"acknowledge_new"`
+	SendAgentReplies bool           `yaml:"send_agent_replies"`
+}
+
+// TLSMode says how a mail connection is secured.
+type TLSMode string
+
+// TLS modes accepted for mail.imap.tls and mail.smtp.tls.
+const (
+	TLSImplicit TLSMode = "implicit"
+	TLSStartTLS TLSMode = "starttls"
+	TLSNone     TLSMode = "none"
+)
+
+// IMAP is the intake side of the mailbox.
+type IMAP struct {
+	Addr     string  `yaml:"addr"`
+	TLS      TLSMode `yaml:"tls"`
+	Username string  `yaml:"username"`
+	Password Secret  `yaml:"password"`
+	Mailbox  string  `yaml:"mailbox"`
+	IDLE     bool    `yaml:"idle"`
+	// PollSchedule is the fallback poll and the IDLE watchdog.
+	PollSchedule string `yaml:"poll_schedule"`
+	// ProcessedMailbox empty means processed mail is flagged \Seen in place.
+	ProcessedMailbox string `yaml:"processed_mailbox"`
+	// FailedMailbox empty means failed mail is flagged \Seen in place.
+	FailedMailbox string `yaml:"failed_mailbox"`
+}
+
+// SMTP is the sending side of the mailbox. Username and Password are both
+// empty for a relay that needs no AUTH.
+type SMTP struct {
+	Addr     string  `yaml:"addr"`
+	TLS      TLSMode `yaml:"tls"`
+	Username string  `yaml:"username"`
+	Password Secret  `yaml:"password"`
+	// From may carry a display name; it defaults to Mail.Address.
+	From string `yaml:"from"`
+}
+
+// ThreadMode says what a plain human message in a ticket thread becomes.
+type ThreadMode string
+
+// Thread modes accepted for slack.thread_default.
+const (
+	ThreadNote  ThreadMode = "note"
+	ThreadReply ThreadMode = "reply"
+)
+
+// Slack configures the bot. Present only when Slack flows are on.
+type Slack struct {
+	BotToken      Secret `yaml:"bot_token"`
+	SigningSecret Secret `yaml:"signing_secret"`
+	AppToken      Secret `yaml:"app_token"`
+	// APIURL is normalised to end in "/" because slack-go appends method
+	// names to it verbatim.
+	APIURL         string         `yaml:"api_url"`
+	Channel        string         `yaml:"channel"`
+	Command        string         `yaml:"command"`
+	ThreadDefault  ThreadMode     `yaml:"thread_default"`
+	ReplyPrefix    string         `yaml:"reply_prefix"`
+	Agents         map[string]int `yaml:"agents"`
+	DigestSchedule string         `yaml:"digest_schedule"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error
+	Format string `yaml:"format"` // text|json
+}
+
+// Defaults from SPEC 5 (and SPEC 3 for the base URL).
+const (
+	DefaultBaseURL         = "https://public-api.taskip.net/api/public-v1"
+	DefaultTimeout         = 15 * time.Second
+	DefaultPollSchedule    = "@every 30s"
+	DefaultStatePath       = "/var/lib/ticketsync/state.db"
+	DefaultListen          = ":8080"
+	DefaultMailbox         = "INBOX"
+	DefaultIMAPPoll        = "@every 1m"
+	DefaultSubjectTag      = "[#{{.UUID}}]"
+	DefaultMaxMessageBytes = 26214400
+	DefaultCommand         = "/ticket"
+	DefaultReplyPrefix     = "reply:"
+)
+
+// Default returns the configuration an empty file means: mail and Slack off.
+func Default() Config {
+	return Config{
+		TaskIP: TaskIP{
+			BaseURL:      DefaultBaseURL,
+			Timeout:      DefaultTimeout,
+			PollSchedule: DefaultPollSchedule,
+		},
+		State: State{Path: DefaultStatePath},
+		HTTP:  HTTP{Listen: DefaultListen},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// DefaultMail returns the mail section an empty `mail: {}` means. TLS modes
+// and SMTP.From depend on other keys and are filled in by Parse.
+func DefaultMail() Mail {
+	return Mail{
+		IMAP: IMAP{
+			Mailbox:      DefaultMailbox,
+			IDLE:         true,
+			PollSchedule: DefaultIMAPPoll,
+		},
+		SubjectTag:       DefaultSubjectTag,
+		MaxMessageBytes:  DefaultMaxMessageBytes,
+		LookupContacts:   true,
+		AcknowledgeNew:   true,
+		SendAgentReplies: true,
+	}
+}
+
+// DefaultSlack returns the Slack section an empty `slack: {}` means.
+func DefaultSlack() Slack {
+	return Slack{
+		Command:       DefaultCommand,
+		ThreadDefault: ThreadNote,
+		ReplyPrefix:   DefaultReplyPrefix,
+	}
+}
+
+// TemplateData is what ticket_url_template and subject_tag are executed
+// with. Keeping it this small is the contract that lets Validate execute the
+// templates and catch a misspelt field at start-up instead of per ticket.
+type TemplateData struct {
+	ID   int
+	UUID string
+}
+
+// sampleTicket is used to trial-run templates during validation.
+var sampleTicket = TemplateData{ID: 42, UUID: "0b6f5c1e-7d8a-4c2b-9e3f-1a2b3c4d5e6f"}
+
+// TicketURL renders taskip.ticket_url_template; "" when no template is set.
+func (t TaskIP) TicketURL(id int, uuid string) (string, error) {
+	if t.TicketURLTemplate == "" {
+		return "", nil
+	}
+	return render("ticket_url_template", t.TicketURLTemplate, TemplateData{ID: id, UUID: uuid})
+}
+
+// SubjectTagFor renders mail.subject_tag for one ticket.
+func (m Mail) SubjectTagFor(id int, uuid string) (string, error) {
+	return render("subject_tag", m.SubjectTag, TemplateData{ID: id, UUID: uuid})
+}
+
+func parseTemplate(name, text string) (*template.Template, error) {
+	return template.New(name).Option("missingkey=error").Parse(text)
+}
+
+func render(name, text string, data TemplateData) (string, error) {
+	tmpl, err := parseTemplate(name, text)
+	if err != nil {
+		return "", fmt.Errorf("config: parse %s: %w", name, err)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("config: execute %s: %w", name, err)
+	}
+	return buf.String(), nil
+}
+
+// SocketMode reports whether Slack is reached over Socket Mode rather than
+// public HTTP callbacks.
+func (s Slack) SocketMode() bool { return s.AppToken != "" }
+
+// SlogLevel maps log.level to a slog.Level; unknown levels (rejected by
+// Validate) fall back to info.
+func (l Log) SlogLevel() slog.Level {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,326 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Problem is one wrong key or value. Message never contains a value from
+// the file, so problems can be printed and logged as they are.
+type Problem struct {
+	Path    string // dotted, e.g. mail.imap.tls; map entries as mail.senders[a@b.c]
+	Message string
+	Line    int // 0 when unknown, e.g. for a config built in code
+}
+
+func (p Problem) String() string {
+	path := p.Path
+	if path == "" {
+		path = "(document)"
+	}
+	return path + ": " + p.Message
+}
+
+// ValidationError carries every problem found, sorted by path.
+type ValidationError struct {
+	File     string // set by Load
+	Problems []Problem
+}
+
+func newValidationError(file string, probs []Problem) *ValidationError {
+	sorted := append([]Problem(nil), probs...)
+	// Stable so that two problems on one path keep the order they were found.
+	slices.SortStableFunc(sorted, func(a, b Problem) int { return strings.Compare(a.Path, b.Path) })
+	return &ValidationError{File: file, Problems: sorted}
+}
+
+// Error lists one problem per line: `path: message (file:line)`.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		var where string
+		switch {
+		case e.File != "" && p.Line > 0:
+			where = fmt.Sprintf(" (%s:%d)", e.File, p.Line)
+		case e.File != "":
+			where = fmt.Sprintf(" (%s)", e.File)
+		case p.Line > 0:
+			where = fmt.Sprintf(" (line %d)", p.Line)
+		}
+		lines[i] = p.String() + where
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Validate reports every problem of a config at once. Load and Parse call
+// it; it is exported for configs assembled in code (demo, tests).
+func (c *Config) Validate() error {
+	if probs := c.problems(); len(probs) > 0 {
+		return newValidationError("", probs)
+	}
+	return nil
+}
+
+type checker []Problem
+
+func (ch *checker) add(path, format string, args ...any) {
+	*ch = append(*ch, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+var (
+	slackChannelRe = regexp.MustCompile(`^[CGD][A-Z0-9]+$`)
+	slackUserRe    = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+)
+
+func (c *Config) problems() []Problem {
+	var ch checker
+	t := c.TaskIP
+	ch.httpURL("taskip.base_url", t.BaseURL, true)
+	ch.required("taskip.secret_key", string(t.SecretKey))
+	if t.Timeout <= 0 {
+		ch.add("taskip.timeout", "must be greater than 0")
+	}
+	ch.schedule("taskip.poll_schedule", t.PollSchedule, true)
+	if t.AgentID < 0 {
+		ch.add("taskip.agent_id", "must not be negative")
+	}
+	if t.TicketURLTemplate != "" {
+		if out, ok := ch.template("taskip.ticket_url_template", t.TicketURLTemplate); ok && !isHTTPURL(out) {
+			ch.add("taskip.ticket_url_template", "must render an absolute http(s) URL")
+		}
+	}
+	ch.required("state.path", c.State.Path)
+	ch.hostPort("http.listen", c.HTTP.Listen, true)
+	if c.Mail != nil {
+		ch.mail(c.Mail)
+	}
+	if c.Slack != nil {
+		ch.slack(c.Slack)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		ch.add("log.level", `must be one of "debug", "info", "warn", "error"`)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		ch.add("log.format", `must be "text" or "json"`)
+	}
+	return ch
+}
+
+func (ch *checker) mail(m *Mail) {
+	if ch.required("mail.address", m.Address) {
+		if !isBareAddress(m.Address) {
+			ch.add("mail.address", "must be a bare email address such as support@example.com")
+		} else if local, _, _ := strings.Cut(m.Address, "@"); strings.Contains(local, "+") {
+			ch.add("mail.address", `must not contain "+": replies are addressed to address+<uuid>@domain`)
+		}
+	}
+
+	i := m.IMAP
+	ch.hostPort("mail.imap.addr", i.Addr, false)
+	ch.tls("mail.imap.tls", i.TLS)
+	ch.required("mail.imap.username", i.Username)
+	ch.required("mail.imap.password", string(i.Password))
+	ch.required("mail.imap.mailbox", i.Mailbox)
+	ch.schedule("mail.imap.poll_schedule", i.PollSchedule, true)
+	if i.ProcessedMailbox != "" && i.ProcessedMailbox == i.Mailbox {
+		ch.add("mail.imap.processed_mailbox", "must differ from mail.imap.mailbox")
+	}
+	if i.FailedMailbox != "" && i.FailedMailbox == i.Mailbox {
+		ch.add("mail.imap.failed_mailbox", "must differ from mail.imap.mailbox")
+	}
+
+	// SMTP is only needed when something is sent; intake alone can do without.
+	s := m.SMTP
+	if s.Addr != "" || m.AcknowledgeNew || m.SendAgentReplies {
+		ch.hostPort("mail.smtp.addr", s.Addr, false)
+		ch.tls("mail.smtp.tls", s.TLS)
+		// One without the other is a half-configured AUTH, never intended.
+		switch {
+		case s.Username != "" && s.Password == "":
+			ch.add("mail.smtp.password", "required when mail.smtp.username is set")
+		case s.Username == "" && s.Password != "":
+			ch.add("mail.smtp.username", "required when mail.smtp.password is set")
+		}
+		if ch.required("mail.smtp.from", s.From) {
+			if _, err := mail.ParseAddress(s.From); err != nil {
+				ch.add("mail.smtp.from", "must be an email address such as \"Support <support@example.com>\"")
+			}
+		}
+	}
+
+	if ch.required("mail.subject_tag", m.SubjectTag) {
+		if out, ok := ch.template("mail.subject_tag", m.SubjectTag); ok && !strings.Contains(out, sampleTicket.UUID) {
+			ch.add("mail.subject_tag", "must contain {{.UUID}} so that replies thread to their ticket")
+		}
+	}
+	if m.MaxMessageBytes <= 0 {
+		ch.add("mail.max_message_bytes", "must be greater than 0")
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Senders)) {
+		p := "mail.senders[" + k + "]"
+		if !isBareAddress(k) {
+			ch.add(p, "key must be a bare email address")
+		} else if k != strings.ToLower(k) {
+			ch.add(p, "key must be lower case")
+		}
+		if m.Senders[k] <= 0 {
+			ch.add(p, "must be a TaskIP user id greater than 0")
+		}
+	}
+	if m.DefaultUserID < 0 {
+		ch.add("mail.default_user_id", "must not be negative")
+	}
+}
+
+func (ch *checker) slack(s *Slack) {
+	if ch.required("slack.bot_token", string(s.BotToken)) && !strings.HasPrefix(string(s.BotToken), "xoxb-") {
+		ch.add("slack.bot_token", `must start with "xoxb-"`)
+	}
+	if s.AppToken == "" {
+		ch.required("slack.signing_secret", string(s.SigningSecret))
+	} else if !strings.HasPrefix(string(s.AppToken), "xapp-") {
+		ch.add("slack.app_token", `must start with "xapp-"`)
+	}
+	if s.APIURL != "" {
+		ch.httpURL("slack.api_url", s.APIURL, false)
+	}
+	if ch.required("slack.channel", s.Channel) && !slackChannelRe.MatchString(s.Channel) {
+		ch.add("slack.channel", "must be a channel id such as C0123ABC (starting with C, G or D), not a name")
+	}
+	if len(s.Command) < 2 || s.Command[0] != '/' || strings.ContainsAny(s.Command, " \t\n") {
+		ch.add("slack.command", `must be a slash command such as "/ticket"`)
+	}
+	if s.ThreadDefault != ThreadNote && s.ThreadDefault != ThreadReply {
+		ch.add("slack.thread_default", `must be "note" or "reply"`)
+	}
+	if strings.TrimSpace(s.ReplyPrefix) == "" {
+		ch.add("slack.reply_prefix", "required")
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Agents)) {
+		p := "slack.agents[" + k + "]"
+		if !slackUserRe.MatchString(k) {
+			ch.add(p, "key must be a Slack user id such as U0123ABC (starting with U or W)")
+		}
+		if s.Agents[k] <= 0 {
+			ch.add(p, "must be a TaskIP team member id greater than 0")
+		}
+	}
+	ch.schedule("slack.digest_schedule", s.DigestSchedule, false)
+}
+
+// required records a problem for an empty value and reports whether it is set.
+func (ch *checker) required(path, v string) bool {
+	if strings.TrimSpace(v) == "" {
+		ch.add(path, "required")
+		return false
+	}
+	return true
+}
+
+// httpURL never quotes the URL or url.Parse's error: a URL may carry
+// credentials in its userinfo.
+func (ch *checker) httpURL(path, v string, required bool) {
+	if v == "" && !required {
+		return
+	}
+	if ch.required(path, v) && !isHTTPURL(v) {
+		ch.add(path, "must be an absolute http or https URL")
+	}
+}
+
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// hostPort accepts port 0 only for listeners, where it asks for any port.
+func (ch *checker) hostPort(path, v string, listen bool) {
+	if !ch.required(path, v) {
+		return
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		ch.add(path, "must be host:port")
+		return
+	}
+	n, err := strconv.Atoi(port)
+	low := 1
+	if listen {
+		low = 0
+	}
+	if err != nil || n < low || n > 65535 {
+		ch.add(path, "port must be a number from %d to 65535", low)
+	}
+	if !listen && host == "" {
+		ch.add(path, "host is missing")
+	}
+}
+
+func (ch *checker) tls(path string, v TLSMode) {
+	if v != TLSImplicit && v != TLSStartTLS && v != TLSNone {
+		ch.add(path, `must be "implicit", "starttls" or "none"`)
+	}
+}
+
+// schedule accepts what the daemon's cron runner accepts: five fields or a
+// descriptor such as "@every 30s".
+func (ch *checker) schedule(path, spec string, required bool) {
+	if spec == "" && !required {
+		return
+	}
+	if !ch.required(path, spec) {
+		return
+	}
+	if err := checkSchedule(spec); err != nil {
+		ch.add(path, "not a cron schedule: %v", err)
+	}
+}
+
+func checkSchedule(spec string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	if _, err := cron.ParseStandard(spec); err != nil {
+		return err
+	}
+	// cron silently rounds shorter intervals up to a second.
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
+			return fmt.Errorf("@every needs at least 1s")
+		}
+	}
+	return nil
+}
+
+// template parses and trial-runs a template against TemplateData so that a
+// misspelt field fails at start-up, and returns the rendered sample.
+func (ch *checker) template(path, text string) (string, bool) {
+	tmpl, err := parseTemplate(path, text)
+	if err != nil {
+		ch.add(path, "not a valid template: %v", err)
+		return "", false
+	}
+	var out strings.Builder
+	if err := tmpl.Execute(&out, sampleTicket); err != nil {
+		ch.add(path, "does not render with .ID and .UUID: %v", err)
+		return "", false
+	}
+	return out.String(), true
+}
+
+func isBareAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
+}

@@ -1,0 +1,145 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		path   string
+		msg    string
+	}{
+		{"base_url missing", func(c *Config) { c.TaskIP.BaseURL = "" }, "taskip.base_url", "required"},
+		{"base_url relative", func(c *Config) { c.TaskIP.BaseURL = "/api" }, "taskip.base_url", "absolute http or https URL"},
+		{"base_url wrong scheme", func(c *Config) { c.TaskIP.BaseURL = "ftp://taskip.test" }, "taskip.base_url", "absolute http or https URL"},
+		{"secret_key missing", func(c *Config) { c.TaskIP.SecretKey = "" }, "taskip.secret_key", "required"},
+		{"timeout zero", func(c *Config) { c.TaskIP.Timeout = 0 }, "taskip.timeout", "greater than 0"},
+		{"timeout negative", func(c *Config) { c.TaskIP.Timeout = -time.Second }, "taskip.timeout", "greater than 0"},
+		{"poll_schedule empty", func(c *Config) { c.TaskIP.PollSchedule = "" }, "taskip.poll_schedule", "required"},
+		{"poll_schedule garbage", func(c *Config) { c.TaskIP.PollSchedule = "every minute" }, "taskip.poll_schedule", "not a cron schedule"},
+		{"poll_schedule six fields", func(c *Config) { c.TaskIP.PollSchedule = "0 */5 * * * *" }, "taskip.poll_schedule", "not a cron schedule"},
+		{"poll_schedule sub-second", func(c *Config) { c.TaskIP.PollSchedule = "@every 100ms" }, "taskip.poll_schedule", "at least 1s"},
+		{"agent_id negative", func(c *Config) { c.TaskIP.AgentID = -1 }, "taskip.agent_id", "negative"},
+		{"ticket_url_template syntax", func(c *Config) { c.TaskIP.TicketURLTemplate = "https://x/{{.ID" }, "taskip.ticket_url_template", "not a valid template"},
+		{"ticket_url_template field", func(c *Config) { c.TaskIP.TicketURLTemplate = "https://x/{{.Id}}" }, "taskip.ticket_url_template", "does not render"},
+		{"ticket_url_template not a URL", func(c *Config) { c.TaskIP.TicketURLTemplate = "ticket {{.ID}}" }, "taskip.ticket_url_template", "absolute http(s) URL"},
+		{"state.path empty", func(c *Config) { c.State.Path = "" }, "state.path", "required"},
+		{"http.listen no port", func(c *Config) { c.HTTP.Listen = "localhost" }, "http.listen", "host:port"},
+		{"http.listen bad port", func(c *Config) { c.HTTP.Listen = ":http-alt" }, "http.listen", "port must be a number"},
+		{"http.listen empty", func(c *Config) { c.HTTP.Listen = "" }, "http.listen", "required"},
+		{"mail.address missing", func(c *Config) { c.Mail.Address = "" }, "mail.address", "required"},
+		{"mail.address invalid", func(c *Config) { c.Mail.Address = "support" }, "mail.address", "bare email address"},
+		{"mail.address with name", func(c *Config) { c.Mail.Address = "Help <help@acme.test>" }, "mail.address", "bare email address"},
+		{"mail.address with plus", func(c *Config) { c.Mail.Address = "help+x@acme.test" }, "mail.address", `must not contain "+"`},
+		{"imap.addr missing", func(c *Config) { c.Mail.IMAP.Addr = "" }, "mail.imap.addr", "required"},
+		{"imap.addr no port", func(c *Config) { c.Mail.IMAP.Addr = "imap.acme.test" }, "mail.imap.addr", "host:port"},
+		{"imap.addr no host", func(c *Config) { c.Mail.IMAP.Addr = ":993" }, "mail.imap.addr", "host is missing"},
+		{"imap.addr port 0", func(c *Config) { c.Mail.IMAP.Addr = "imap.acme.test:0" }, "mail.imap.addr", "from 1 to 65535"},
+		{"imap.tls unknown", func(c *Config) { c.Mail.IMAP.TLS = "ssl" }, "mail.imap.tls", `"implicit", "starttls" or "none"`},
+		{"imap.username missing", func(c *Config) { c.Mail.IMAP.Username = "" }, "mail.imap.username", "required"},
+		{"imap.password missing", func(c *Config) { c.Mail.IMAP.Password = "" }, "mail.imap.password", "required"},
+		{"imap.mailbox empty", func(c *Config) { c.Mail.IMAP.Mailbox = "" }, "mail.imap.mailbox", "required"},
+		{"imap.poll_schedule bad", func(c *Config) { c.Mail.IMAP.PollSchedule = "@hourlyish" }, "mail.imap.poll_schedule", "not a cron schedule"},
+		{"imap.processed_mailbox is the inbox", func(c *Config) { c.Mail.IMAP.ProcessedMailbox = c.Mail.IMAP.Mailbox }, "mail.imap.processed_mailbox", "must differ"},
+		{"imap.failed_mailbox is the inbox", func(c *Config) { c.Mail.IMAP.FailedMailbox = c.Mail.IMAP.Mailbox }, "mail.imap.failed_mailbox", "must differ"},
+		{"smtp.addr missing while sending", func(c *Config) { c.Mail.SMTP.Addr = ""; c.Mail.AcknowledgeNew = true }, "mail.smtp.addr", "required"},
+		{"smtp.addr bad port", func(c *Config) { c.Mail.SMTP.Addr = "smtp.acme.test:99999" }, "mail.smtp.addr", "from 1 to 65535"},
+		{"smtp.tls unknown", func(c *Config) { c.Mail.SMTP.TLS = "tls" }, "mail.smtp.tls", `"implicit", "starttls" or "none"`},
+		{"smtp username without password", func(c *Config) { c.Mail.SMTP.Password = "" }, "mail.smtp.password", "required when mail.smtp.username is set"},
+		{"smtp password without username", func(c *Config) { c.Mail.SMTP.Username = "" }, "mail.smtp.username", "required when mail.smtp.password is set"},
+		{"smtp.from invalid", func(c *Config) { c.Mail.SMTP.From = "Acme Help" }, "mail.smtp.from", "email address"},
+		{"smtp.from empty", func(c *Config) { c.Mail.SMTP.From = "" }, "mail.smtp.from", "required"},
+		{"subject_tag empty", func(c *Config) { c.Mail.SubjectTag = "" }, "mail.subject_tag", "required"},
+		{"subject_tag syntax", func(c *Config) { c.Mail.SubjectTag = "[#{{.UUID]" }, "mail.subject_tag", "not a valid template"},
+		{"subject_tag without uuid", func(c *Config) { c.Mail.SubjectTag = "[#{{.ID}}]" }, "mail.subject_tag", "must contain {{.UUID}}"},
+		{"subject_tag unknown field", func(c *Config) { c.Mail.SubjectTag = "[#{{.Uuid}}]" }, "mail.subject_tag", "does not render"},
+		{"max_message_bytes zero", func(c *Config) { c.Mail.MaxMessageBytes = 0 }, "mail.max_message_bytes", "greater than 0"},
+		{"senders bad key", func(c *Config) { c.Mail.Senders["john"] = 3 }, "mail.senders[john]", "bare email address"},
+		{"senders upper-case key in code", func(c *Config) { c.Mail.Senders["Ann@acme.test"] = 3 }, "mail.senders[Ann@acme.test]", "lower case"},
+		{"senders zero id", func(c *Config) { c.Mail.Senders["zero@acme.test"] = 0 }, "mail.senders[zero@acme.test]", "greater than 0"},
+		{"default_user_id negative", func(c *Config) { c.Mail.DefaultUserID = -2 }, "mail.default_user_id", "negative"},
+		{"bot_token missing", func(c *Config) { c.Slack.BotToken = "" }, "slack.bot_token", "required"},
+		{"bot_token wrong kind", func(c *Config) { c.Slack.BotToken = "xoxp-user" }, "slack.bot_token", `must start with "xoxb-"`},
+		{"signing_secret missing over HTTP", func(c *Config) { c.Slack.AppToken = ""; c.Slack.SigningSecret = "" }, "slack.signing_secret", "required"},
+		{"app_token wrong kind", func(c *Config) { c.Slack.AppToken = "xoxb-bot" }, "slack.app_token", `must start with "xapp-"`},
+		{"api_url relative", func(c *Config) { c.Slack.APIURL = "slack/api/" }, "slack.api_url", "absolute http or https URL"},
+		{"channel missing", func(c *Config) { c.Slack.Channel = "" }, "slack.channel", "required"},
+		{"channel by name", func(c *Config) { c.Slack.Channel = "#support" }, "slack.channel", "channel id"},
+		{"channel user id", func(c *Config) { c.Slack.Channel = "U0123" }, "slack.channel", "channel id"},
+		{"command without slash", func(c *Config) { c.Slack.Command = "ticket" }, "slack.command", "slash command"},
+		{"command with space", func(c *Config) { c.Slack.Command = "/my ticket" }, "slack.command", "slash command"},
+		{"thread_default unknown", func(c *Config) { c.Slack.ThreadDefault = "public" }, "slack.thread_default", `"note" or "reply"`},
+		{"reply_prefix blank", func(c *Config) { c.Slack.ReplyPrefix = " " }, "slack.reply_prefix", "required"},
+		{"agents bad key", func(c *Config) { c.Slack.Agents["alice"] = 3 }, "slack.agents[alice]", "Slack user id"},
+		{"agents zero id", func(c *Config) { c.Slack.Agents["U0CCC"] = 0 }, "slack.agents[U0CCC]", "greater than 0"},
+		{"digest_schedule bad", func(c *Config) { c.Slack.DigestSchedule = "9am weekdays" }, "slack.digest_schedule", "not a cron schedule"},
+		{"log.level unknown", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "must be one of"},
+		{"log.format unknown", func(c *Config) { c.Log.Format = "logfmt" }, "log.format", `"text" or "json"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fullConfig()
+			tc.mutate(&cfg)
+			probs := problems(t, cfg.Validate())
+			require.Len(t, probs, 1, "exactly one problem expected: %v", probs)
+			assert.Equal(t, tc.path, probs[0].Path)
+			assert.Contains(t, probs[0].Message, tc.msg)
+		})
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+	}{
+		{"full config", func(*Config) {}},
+		{"socket mode needs no signing secret", func(c *Config) { c.Slack.SigningSecret = "" }},
+		{"intake only needs no smtp", func(c *Config) {
+			c.Mail.SMTP = SMTP{}
+			c.Mail.AcknowledgeNew, c.Mail.SendAgentReplies = false, false
+		}},
+		{"smtp without auth", func(c *Config) { c.Mail.SMTP.Username, c.Mail.SMTP.Password = "", "" }},
+		{"listen on any port", func(c *Config) { c.HTTP.Listen = "127.0.0.1:0" }},
+		{"five-field schedule", func(c *Config) { c.TaskIP.PollSchedule = "*/5 * * * *" }},
+		{"descriptor schedule", func(c *Config) { c.Mail.IMAP.PollSchedule = "@hourly" }},
+		{"digest off", func(c *Config) { c.Slack.DigestSchedule = "" }},
+		{"DM and private channels", func(c *Config) { c.Slack.Channel = "D0AB12" }},
+		{"enterprise user", func(c *Config) { c.Slack.Agents = map[string]int{"W0123": 1} }},
+		{"subject tag with spaces in the action", func(c *Config) { c.Mail.SubjectTag = "[{{ .ID }}/{{ .UUID }}]" }},
+		{"no sections", func(c *Config) { c.Mail, c.Slack = nil, nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fullConfig()
+			tc.mutate(&cfg)
+			assert.NoError(t, cfg.Validate())
+		})
+	}
+}
+
+func TestValidationErrorFormat(t *testing.T) {
+	cfg := fullConfig()
+	cfg.Slack.Channel = ""
+	cfg.HTTP.Listen = ""
+	cfg.Log.Format = "xml"
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Equal(t, strings.Join([]string{
+		"http.listen: required",
+		"log.format: must be \"text\" or \"json\"",
+		"slack.channel: required",
+	}, "\n"), err.Error())
+
+	withFile := &ValidationError{File: "ts.yaml", Problems: []Problem{
+		{Path: "a", Message: "x", Line: 3}, {Path: "b", Message: "y"}, {Message: "z"},
+	}}
+	assert.Equal(t, "a: x (ts.yaml:3)\nb: y (ts.yaml)\n(document): z (ts.yaml)", withFile.Error())
+}

@@ -1,0 +1,367 @@
+// Package taskip is the client of the TaskIP public API: one method per
+// endpoint of both URL families, lenient decoding of the vendor's mixed
+// representations, typed errors and bounded retries.
+package taskip
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	json2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	BaseURL   string        // default DefaultBaseURL
+	SecretKey string        // sent as X-Secret-Key; never logged
+	Timeout   time.Duration // per attempt; default 15s
+	// HTTPClient defaults to a client with a tuned transport; its own Timeout
+	// should be zero since Timeout above bounds each attempt.
+	HTTPClient *http.Client
+	UserAgent  string
+
+	// Retry policy for 429 and 5xx: capped exponential backoff with full
+	// jitter, at most MaxAttempts tries in all. Retry-After is honoured up to
+	// MaxRetryAfter; a longer wait is returned to the caller as the error.
+	MaxAttempts   int           // default 5
+	BaseDelay     time.Duration // default 250ms
+	MaxDelay      time.Duration // default 10s
+	MaxRetryAfter time.Duration // default 60s
+
+	// Sleep waits between attempts; tests inject a recorder so backoff is
+	// measured without real time passing. Default: a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a value in [0,1); default math/rand/v2.
+	Jitter func() float64
+	// Observe, when set, is called after every attempt (for metrics).
+	Observe func(method, route string, status int, d time.Duration)
+}
+
+// Client talks to one TaskIP account. It is safe for concurrent use.
+type Client struct {
+	base *url.URL
+	cfg  Config
+	http *http.Client
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("taskip: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.SecretKey == "" {
+		return nil, errors.New("taskip: secret key is empty")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.BaseDelay <= 0 {
+		cfg.BaseDelay = 250 * time.Millisecond
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 10 * time.Second
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 60 * time.Second
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleepCtx
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "ticketsync"
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{base: base, cfg: cfg, http: hc}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// request describes one API call.
+type request struct {
+	method string
+	path   string
+	query  url.Values
+	body   any // JSON-encoded when non-nil
+	// newBody, when set, streams a body and its content type; it is called
+	// again for each attempt.
+	newBody func() (io.ReadCloser, string, error)
+	// idempotent requests may be retried after they reached the server.
+	idempotent bool
+}
+
+// do runs req with retries and decodes a 2xx body into out (when non-nil).
+func (c *Client) do(ctx context.Context, req request, out any) error {
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		status, retryAfter, err := c.attempt(ctx, req, out)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return err
+		}
+		wait, retry := c.retryDecision(req, status, retryAfter, err)
+		if !retry || attempt >= c.cfg.MaxAttempts {
+			return lastErr
+		}
+		if wait < 0 {
+			wait = c.backoff(attempt)
+		}
+		if err := c.cfg.Sleep(ctx, wait); err != nil {
+			return lastErr
+		}
+	}
+}
+
+// retryDecision returns the wait (negative: use backoff) and whether to
+// retry. It encodes SPEC 3: 429 and 5xx retried, other 4xx never; a
+// non-idempotent request only when it provably never reached the server.
+func (c *Client) retryDecision(req request, status int, retryAfter time.Duration, err error) (time.Duration, bool) {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch {
+		case status == http.StatusTooManyRequests:
+			// A rate-limited request was refused before any processing, so
+			// even a create is safe to send again.
+		case status >= 500 && req.idempotent:
+		default:
+			return 0, false
+		}
+		if retryAfter > c.cfg.MaxRetryAfter {
+			return 0, false
+		}
+		if retryAfter > 0 || apiErr.RetryAfter > 0 {
+			return retryAfter, true
+		}
+		return -1, true
+	}
+	if errors.Is(err, errDecode) {
+		return 0, false
+	}
+	if req.idempotent || neverSent(err) {
+		return -1, true
+	}
+	return 0, false
+}
+
+// neverSent reports a transport failure that happened before any byte of the
+// request could reach the server (DNS, refused or unreachable dial).
+func neverSent(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.BaseDelay << (attempt - 1)
+	if d <= 0 || d > c.cfg.MaxDelay {
+		d = c.cfg.MaxDelay
+	}
+	// Full jitter spreads retries of many callers; a floor of half keeps the
+	// backoff meaningful.
+	return d/2 + time.Duration(c.cfg.Jitter()*float64(d/2))
+}
+
+var errDecode = errors.New("taskip: undecodable response")
+
+// attempt performs one HTTP exchange. It returns the status (0 when no
+// response arrived) and Retry-After.
+func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+
+	u := *c.base
+	u.Path = c.base.Path + req.path
+	if len(req.query) > 0 {
+		u.RawQuery = req.query.Encode()
+	}
+	shown := req.path
+	if u.RawQuery != "" {
+		shown += "?" + u.RawQuery
+	}
+
+	var body io.Reader
+	contentType := ""
+	switch {
+	case req.newBody != nil:
+		rc, ct, err := req.newBody()
+		if err != nil {
+			return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, err)
+		}
+		defer rc.Close()
+		body, contentType = rc, ct
+	case req.body != nil:
+		buf, err := json.Marshal(req.body)
+		if err != nil {
+			return 0, 0, fmt.Errorf("taskip: encode %s %s: %w", req.method, shown, err)
+		}
+		body, contentType = bytes.NewReader(buf), "application/json"
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
+	if err != nil {
+		return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, err)
+	}
+	hreq.Header.Set(headerSecretKey, c.cfg.SecretKey)
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", c.cfg.UserAgent)
+	if contentType != "" {
+		hreq.Header.Set("Content-Type", contentType)
+	}
+
+	start := time.Now()
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		c.observe(req, 0, start)
+		// url.Error repeats the full URL; ours is credential-free but the
+		// shorter path reads better in logs.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		if !req.idempotent && !neverSent(err) {
+			return 0, 0, &outcomeUnknownError{method: req.method, path: shown, err: err}
+		}
+		return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, err)
+	}
+	defer resp.Body.Close()
+	c.observe(req, resp.StatusCode, start)
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		apiErr := decodeError(resp)
+		apiErr.Method, apiErr.Path = req.method, shown
+		apiErr.MaybeApplied = !req.idempotent && resp.StatusCode >= 500
+		return resp.StatusCode, apiErr.RetryAfter, apiErr
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, 0, nil
+	}
+	if err := decodeBody(resp.Body, out); err != nil {
+		if !req.idempotent {
+			// The write happened; only its answer is unreadable.
+			return resp.StatusCode, 0, &outcomeUnknownError{method: req.method, path: shown, err: fmt.Errorf("%w: %v", errDecode, err)}
+		}
+		return resp.StatusCode, 0, fmt.Errorf("%w: %s %s: %v", errDecode, req.method, shown, err)
+	}
+	return resp.StatusCode, 0, nil
+}
+
+func (c *Client) observe(req request, status int, start time.Time) {
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(req.method, routeOf(req.path), status, time.Since(start))
+	}
+}
+
+// routeOf replaces ids in a path with placeholders so metrics stay bounded.
+func routeOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		if _, err := strconv.ParseInt(p, 10, 64); err == nil {
+			parts[i] = "{id}"
+		} else if len(p) == 36 && strings.Count(p, "-") == 4 {
+			parts[i] = "{uuid}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// errorEnvelope is the reference's error body.
+type errorEnvelope struct {
+	Error   string              `json:"error"`
+	Message string              `json:"message"`
+	Msg     string              `json:"msg"`
+	Errors  map[string][]string `json:"errors"`
+}
+
+func decodeError(resp *http.Response) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var env errorEnvelope
+	if json.Unmarshal(body, &env) == nil {
+		e.Type, e.Message, e.Fields = env.Error, env.Message, env.Errors
+		if e.Message == "" {
+			e.Message = env.Msg
+		}
+	} else if s := strings.TrimSpace(string(body)); s != "" && len(s) < 200 && !strings.ContainsAny(s, "<>") {
+		e.Message = s
+	}
+	return e
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date (RFC 9110 10.2.3).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// decodeOptions keep decoding as tolerant as SPEC 2 asks: a server that
+// repeats a key or sends invalid UTF-8 in a description should not make a
+// whole page unreadable.
+var decodeOptions = json2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// decodeBody decodes with the encoding/json v2 implementation, which scans a
+// 50-ticket page in a third of encoding/json's time (BENCHMARKS.md).
+func decodeBody(r io.Reader, out any) error {
+	return json2.UnmarshalRead(r, out, decodeOptions)
+}

@@ -1,0 +1,116 @@
+package taskip
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Sentinel errors for the outcomes callers branch on. An *APIError matches
+// the one for its status with errors.Is.
+var (
+	ErrUnauthorized = errors.New("taskip: unauthorized (check the secret key)")
+	ErrNotFound     = errors.New("taskip: not found")
+	ErrConflict     = errors.New("taskip: conflict")
+	ErrTooLarge     = errors.New("taskip: payload too large")
+	ErrValidation   = errors.New("taskip: validation failed")
+	ErrRateLimited  = errors.New("taskip: rate limited")
+	ErrServer       = errors.New("taskip: server error")
+	// ErrOutcomeUnknown marks a non-idempotent request that may have reached
+	// the server: it was not retried, and the caller must reconcile (search
+	// for what it meant to create) before trying again.
+	ErrOutcomeUnknown = errors.New("taskip: outcome unknown")
+)
+
+// APIError is a non-2xx answer from TaskIP.
+type APIError struct {
+	Method     string
+	Path       string // path and query, never the secret or host credentials
+	StatusCode int
+	Type       string              // the envelope's "error", e.g. "Validation Error"
+	Message    string              // the envelope's "message"
+	Fields     map[string][]string // 422 field errors
+	RetryAfter time.Duration       // from the Retry-After header, when sent
+	// MaybeApplied is set when a non-idempotent request got a 5xx: the
+	// server may have done the work before failing, so the error also
+	// matches ErrOutcomeUnknown.
+	MaybeApplied bool
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "taskip: %s %s: %d", e.Method, e.Path, e.StatusCode)
+	switch {
+	case e.Message != "":
+		b.WriteString(" " + e.Message)
+	case e.Type != "":
+		b.WriteString(" " + e.Type)
+	default:
+		b.WriteString(" " + http.StatusText(e.StatusCode))
+	}
+	if len(e.Fields) > 0 {
+		keys := make([]string, 0, len(e.Fields))
+		for k := range e.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "; %s: %s", k, strings.Join(e.Fields[k], " "))
+		}
+	}
+	return b.String()
+}
+
+// Is maps the status code to the sentinel errors.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrConflict:
+		return e.StatusCode == http.StatusConflict
+	case ErrTooLarge:
+		return e.StatusCode == http.StatusRequestEntityTooLarge
+	case ErrValidation:
+		return e.StatusCode == http.StatusUnprocessableEntity || e.StatusCode == http.StatusBadRequest
+	case ErrRateLimited:
+		return e.StatusCode == http.StatusTooManyRequests
+	case ErrServer:
+		return e.StatusCode >= 500
+	case ErrOutcomeUnknown:
+		return e.MaybeApplied
+	}
+	return false
+}
+
+// Temporary reports whether the same request may succeed later (429, 5xx).
+func (e *APIError) Temporary() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// IsPermanent reports whether retrying err can never help: a 4xx other than
+// 429. Flows use it to quarantine instead of retrying.
+func IsPermanent(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return !apiErr.Temporary()
+	}
+	return false
+}
+
+// outcomeUnknownError wraps the transport failure of a request that may have
+// been processed.
+type outcomeUnknownError struct {
+	method, path string
+	err          error
+}
+
+func (e *outcomeUnknownError) Error() string {
+	return fmt.Sprintf("taskip: %s %s: outcome unknown, not retried: %v", e.method, e.path, e.err)
+}
+
+func (e *outcomeUnknownError) Unwrap() []error { return []error{ErrOutcomeUnknown, e.err} }

@@ -1,0 +1,349 @@
+package taskip
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Person is a user reference. The reference sends it as an object
+// ({"id","name","email"}) in ticket responses and as a bare name in its
+// schema section; both decode here.
+type Person struct {
+	ID    ID     `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// UnmarshalJSONFrom accepts an object, a name string, a number (an id) or
+// null. It streams the object form from the decoder so a list page is
+// scanned once.
+func (p *Person) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	if d.PeekKind() == '{' {
+		type plain Person
+		var v plain
+		if err := json.UnmarshalDecode(d, &v); err != nil {
+			return err
+		}
+		*p = Person(v)
+		return nil
+	}
+	v, err := d.ReadValue()
+	if err != nil {
+		return err
+	}
+	return p.unmarshalScalar(v)
+}
+
+// UnmarshalJSON serves callers of encoding/json.
+func (p *Person) UnmarshalJSON(data []byte) error {
+	return json.Unmarshal(data, p)
+}
+
+func (p *Person) unmarshalScalar(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0 || bytes.Equal(data, []byte("null")):
+		*p = Person{}
+	case data[0] == '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*p = Person{Name: s}
+	default:
+		var id ID
+		if err := id.UnmarshalJSON(data); err != nil {
+			return err
+		}
+		*p = Person{ID: id}
+	}
+	return nil
+}
+
+// IsZero reports whether nothing is known of the person.
+func (p Person) IsZero() bool { return p.ID == 0 && p.Name == "" && p.Email == "" }
+
+// Display is "Name <email>" or whichever part is known.
+func (p Person) Display() string {
+	switch {
+	case p.Name != "" && p.Email != "":
+		return p.Name + " <" + p.Email + ">"
+	case p.Name != "":
+		return p.Name
+	case p.Email != "":
+		return p.Email
+	case p.ID != 0:
+		return "#" + p.ID.String()
+	}
+	return ""
+}
+
+// Media is the attachment reference embedded in tickets and replies.
+type Media struct {
+	ID   ID     `json:"id"`
+	URL  string `json:"url"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+// Timestamp is an API time. Servers send RFC 3339, "2006-01-02 15:04:05" or
+// nothing at all; an unparseable value is kept raw rather than failing the
+// response it is part of.
+type Timestamp struct {
+	Time time.Time
+	Raw  string
+}
+
+var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
+
+// UnmarshalJSONFrom implements the lenient parse without re-scanning.
+func (t *Timestamp) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	v, err := d.ReadValue()
+	if err != nil {
+		return err
+	}
+	return t.UnmarshalJSON(v)
+}
+
+// UnmarshalJSON implements the lenient parse.
+func (t *Timestamp) UnmarshalJSON(data []byte) error {
+	*t = Timestamp{}
+	if len(data) == 0 || data[0] != '"' {
+		return nil // null or a number: treat as absent
+	}
+	if raw := unquoteFast(data); raw != nil {
+		t.Raw = string(raw)
+	} else if s, err := strconv.Unquote(string(data)); err == nil {
+		t.Raw = s
+	} else {
+		return nil
+	}
+	s := t.Raw
+	for _, layout := range timestampLayouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v
+			break
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the raw form back, so a round trip is lossless.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	if t.Raw == "" {
+		if t.Time.IsZero() {
+			return []byte("null"), nil
+		}
+		return json.Marshal(t.Time.Format(time.RFC3339))
+	}
+	return json.Marshal(t.Raw)
+}
+
+// IsZero reports whether the server sent no time.
+func (t Timestamp) IsZero() bool { return t.Raw == "" && t.Time.IsZero() }
+
+// Ticket is a support ticket as any of the API's responses describe it. The
+// reference documents two shapes (the example responses and a "Support Ticket
+// Object" schema with other names); both decode, and Normalize folds the
+// schema's names into the example's.
+type Ticket struct {
+	ID          ID        `json:"id"`
+	UUID        string    `json:"uuid"`
+	Subject     string    `json:"subject"`
+	CreatedBy   Person    `json:"created_by"`
+	User        Person    `json:"user"`
+	Priority    Priority  `json:"priority"`
+	Status      Status    `json:"status"`
+	Description string    `json:"description"`
+	Attachment  *Media    `json:"attachment,omitempty"`
+	CreateAt    string    `json:"createAt,omitempty"`
+	Date        string    `json:"date,omitempty"`
+	Time        string    `json:"time,omitempty"`
+	CreatedAt   Timestamp `json:"created_at"`
+	UpdatedAt   Timestamp `json:"updated_at"`
+	ReplyCount  int       `json:"reply_count"`
+	AssignedTo  ID        `json:"assigned_to"`
+	// AssignedToName is sent by some responses next to AssignedTo.
+	AssignedToName string   `json:"assigned_to_name,omitempty"`
+	Category       string   `json:"category,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
+	// Replies and Notes are present only when the server includes them in
+	// GET /support-ticket/{id}; nil means "not sent", not "none".
+	Replies []Reply `json:"replies,omitempty"`
+	Notes   []Note  `json:"notes,omitempty"`
+
+	// Fields of the reference's schema section, folded in by Normalize.
+	TicketNumber string `json:"ticket_number,omitempty"`
+	Title        string `json:"title,omitempty"`
+	ClientID     ID     `json:"client_id,omitempty"`
+	ClientName   string `json:"client_name,omitempty"`
+	ClientEmail  string `json:"client_email,omitempty"`
+}
+
+// Normalize fills the example-shaped fields from the schema-shaped ones.
+func (t *Ticket) Normalize() {
+	if t.Subject == "" {
+		t.Subject = t.Title
+	}
+	if t.User.ID == 0 {
+		t.User.ID = t.ClientID
+	}
+	if t.User.Name == "" {
+		t.User.Name = t.ClientName
+	}
+	if t.User.Email == "" {
+		t.User.Email = t.ClientEmail
+	}
+	for i := range t.Replies {
+		t.Replies[i].Normalize()
+	}
+}
+
+// Reply is a ticket reply. The reply endpoints answer with two shapes
+// ({"description","user"} and {"message","author"}); both decode.
+type Reply struct {
+	ID          ID        `json:"id"`
+	ReplyID     ID        `json:"reply_id,omitempty"`
+	TicketID    ID        `json:"ticket_id,omitempty"`
+	Message     string    `json:"message"`
+	Description string    `json:"description,omitempty"`
+	Author      Person    `json:"author"`
+	User        Person    `json:"user"`
+	AuthorType  string    `json:"author_type,omitempty"`
+	IsPrivate   bool      `json:"is_private"`
+	Attachment  *Media    `json:"attachment,omitempty"`
+	CreatedAt   Timestamp `json:"created_at"`
+	CreateAt    string    `json:"createAt,omitempty"`
+}
+
+// Normalize folds the alternative field names together.
+func (r *Reply) Normalize() {
+	if r.ID == 0 {
+		r.ID = r.ReplyID
+	}
+	if r.Message == "" {
+		r.Message = r.Description
+	}
+	if r.Author.IsZero() {
+		r.Author = r.User
+	}
+}
+
+// Note is an internal note on a ticket.
+type Note struct {
+	ID        ID        `json:"id"`
+	Note      string    `json:"note"`
+	Author    Person    `json:"author"`
+	CreatedAt Timestamp `json:"created_at"`
+}
+
+// Attachment is a file stored on a ticket (the /ticket/{id}/attachments family).
+type Attachment struct {
+	ID               ID        `json:"id"`
+	Filename         string    `json:"filename"`
+	OriginalFilename string    `json:"original_filename"`
+	FileSize         int64     `json:"file_size"`
+	MimeType         string    `json:"mime_type"`
+	DownloadURL      string    `json:"download_url,omitempty"`
+	UploadedBy       Person    `json:"uploaded_by"`
+	UploadedAt       Timestamp `json:"uploaded_at"`
+}
+
+// AttachmentList is the answer of ListAttachments.
+type AttachmentList struct {
+	TicketID         ID           `json:"ticket_id"`
+	Attachments      []Attachment `json:"attachments"`
+	TotalAttachments int          `json:"total_attachments"`
+	TotalSize        int64        `json:"total_size"`
+}
+
+// UploadResult is the answer of UploadAttachments.
+type UploadResult struct {
+	TicketID      ID           `json:"ticket_id"`
+	UploadedFiles []Attachment `json:"uploaded_files"`
+}
+
+// AssignResult is the answer of Assign.
+type AssignResult struct {
+	TicketID         ID        `json:"ticket_id"`
+	PreviousAssignee string    `json:"previous_assignee"`
+	NewAssignee      string    `json:"new_assignee"`
+	AssignedAt       Timestamp `json:"assigned_at"`
+	Reason           string    `json:"reason"`
+}
+
+// StatusChange is the answer of the legacy status update.
+type StatusChange struct {
+	TicketID             ID        `json:"ticket_id"`
+	OldStatus            Status    `json:"old_status"`
+	NewStatus            Status    `json:"new_status"`
+	ResolutionNotes      string    `json:"resolution_notes"`
+	ActualResolutionTime Timestamp `json:"actual_resolution_time"`
+	UpdatedAt            Timestamp `json:"updated_at"`
+}
+
+// Analytics is the answer of GET /ticket/analytics.
+type Analytics struct {
+	Period    string `json:"period"`
+	StartDate string `json:"start_date"`
+	EndDate   string `json:"end_date"`
+	Summary   struct {
+		TotalTickets          int     `json:"total_tickets"`
+		NewTickets            int     `json:"new_tickets"`
+		ResolvedTickets       int     `json:"resolved_tickets"`
+		ClosedTickets         int     `json:"closed_tickets"`
+		AverageResolutionTime string  `json:"average_resolution_time"`
+		CustomerSatisfaction  float64 `json:"customer_satisfaction"`
+	} `json:"summary"`
+	ByStatus            map[string]int `json:"by_status"`
+	ByPriority          map[string]int `json:"by_priority"`
+	ByCategory          map[string]int `json:"by_category"`
+	ResolutionTimeTrend []struct {
+		Week         string  `json:"week"`
+		AverageHours float64 `json:"average_hours"`
+	} `json:"resolution_time_trend"`
+	TopAssignees []struct {
+		Assignee              string `json:"assignee"`
+		TicketsHandled        int    `json:"tickets_handled"`
+		AverageResolutionTime string `json:"average_resolution_time"`
+	} `json:"top_assignees"`
+}
+
+// Contact is a TaskIP contact (a customer).
+type Contact struct {
+	ID          ID        `json:"id"`
+	Name        string    `json:"name"`
+	Email       string    `json:"email"`
+	Phone       string    `json:"phone,omitempty"`
+	CompanyID   ID        `json:"company_id,omitempty"`
+	CompanyName string    `json:"company_name,omitempty"`
+	Position    string    `json:"position,omitempty"`
+	Status      string    `json:"status,omitempty"`
+	CreatedAt   Timestamp `json:"created_at"`
+	UpdatedAt   Timestamp `json:"updated_at"`
+}
+
+// TeamMember is a TaskIP team member (an agent).
+type TeamMember struct {
+	ID         ID     `json:"id"`
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+	Username   string `json:"username,omitempty"`
+	Role       string `json:"role,omitempty"`
+	Department string `json:"department,omitempty"`
+	Position   string `json:"position,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Timezone   string `json:"timezone,omitempty"`
+}
+
+// PageInfo is the paging metadata of list responses, when the server sends it.
+type PageInfo struct {
+	CurrentPage int `json:"current_page"`
+	PerPage     int `json:"per_page"`
+	Total       int `json:"total"`
+	TotalPages  int `json:"total_pages"`
+}
