@@ -8,7 +8,6 @@ require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/emersion/go-smtp v0.25.1 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
-	github.com/goccy/go-json v0.12.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect

@@ -64,7 +64,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("taskip: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
+		// The URL is not repeated: it may carry credentials.
+		return nil, errors.New("taskip: base URL must be an absolute http(s) URL")
 	}
 	if cfg.SecretKey == "" {
 		return nil, errors.New("taskip: secret key is empty")

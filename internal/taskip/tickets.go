@@ -6,6 +6,9 @@ import (
 	"iter"
 	"net/http"
 	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // dataEnvelope is the {"data": ...} wrapper most responses use.
@@ -15,16 +18,29 @@ type dataEnvelope[T any] struct {
 
 // ticketEnvelope decodes either {"data": Ticket} or a bare Ticket: GET
 // /support-ticket/{id} sends the latter, every write the former.
-type ticketEnvelope struct {
-	Data *Ticket `json:"data"`
-	Ticket
+type ticketEnvelope struct{ t Ticket }
+
+// UnmarshalJSONFrom looks for a "data" member first and falls back to reading
+// the whole object as the ticket.
+func (e *ticketEnvelope) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	raw, err := d.ReadValue()
+	if err != nil {
+		return err
+	}
+	var env struct {
+		Data jsontext.Value `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &env, decodeOptions); err != nil {
+		return err
+	}
+	if len(env.Data) > 0 && env.Data[0] == '{' {
+		raw = env.Data
+	}
+	return json.Unmarshal(raw, &e.t, decodeOptions)
 }
 
 func (e *ticketEnvelope) ticket() Ticket {
-	t := e.Ticket
-	if e.Data != nil {
-		t = *e.Data
-	}
+	t := e.t
 	t.Normalize()
 	return t
 }

@@ -21,21 +21,43 @@ type Person struct {
 // UnmarshalJSONFrom accepts an object, a name string, a number (an id) or
 // null. It streams the object form from the decoder so a list page is
 // scanned once.
-func (p *Person) UnmarshalJSONFrom(d *jsontext.Decoder) error {
-	if d.PeekKind() == '{' {
-		type plain Person
-		var v plain
-		if err := json.UnmarshalDecode(d, &v); err != nil {
+func (p *Person) UnmarshalJSONFrom(d *jsontext.Decoder) error { return p.decode(d, nil) }
+
+func (p *Person) decode(d *jsontext.Decoder, in *interner) error {
+	if d.PeekKind() != '{' {
+		v, err := d.ReadValue()
+		if err != nil {
 			return err
 		}
-		*p = Person(v)
-		return nil
+		return p.unmarshalScalar(v)
 	}
-	v, err := d.ReadValue()
-	if err != nil {
+	// Hand-read: Person appears twice in every ticket of a page, and a
+	// nested UnmarshalDecode costs more than the object itself.
+	*p = Person{}
+	if err := expectObject(d); err != nil {
 		return err
 	}
-	return p.unmarshalScalar(v)
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue() // raw bytes: no allocation for the name
+		if err != nil {
+			return err
+		}
+		switch string(name) {
+		case `"id"`:
+			err = p.ID.UnmarshalJSONFrom(d)
+		case `"name"`:
+			p.Name, err = in.readString(d)
+		case `"email"`:
+			p.Email, err = in.readString(d)
+		default:
+			err = d.SkipValue()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := d.ReadToken()
+	return err
 }
 
 // UnmarshalJSON serves callers of encoding/json.
@@ -101,10 +123,17 @@ type Timestamp struct {
 var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"}
 
 // UnmarshalJSONFrom implements the lenient parse without re-scanning.
-func (t *Timestamp) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+func (t *Timestamp) UnmarshalJSONFrom(d *jsontext.Decoder) error { return t.decode(d, nil) }
+
+func (t *Timestamp) decode(d *jsontext.Decoder, in *interner) error {
 	v, err := d.ReadValue()
 	if err != nil {
 		return err
+	}
+	if raw := unquoteFast(v); raw != nil && in != nil {
+		*t = Timestamp{Raw: in.intern(raw)}
+		t.parse()
+		return nil
 	}
 	return t.UnmarshalJSON(v)
 }
@@ -122,14 +151,17 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	} else {
 		return nil
 	}
-	s := t.Raw
+	t.parse()
+	return nil
+}
+
+func (t *Timestamp) parse() {
 	for _, layout := range timestampLayouts {
-		if v, err := time.Parse(layout, s); err == nil {
+		if v, err := time.Parse(layout, t.Raw); err == nil {
 			t.Time = v
-			break
+			return
 		}
 	}
-	return nil
 }
 
 // MarshalJSON writes the raw form back, so a round trip is lossless.
@@ -154,8 +186,8 @@ type Ticket struct {
 	ID          ID        `json:"id"`
 	UUID        string    `json:"uuid"`
 	Subject     string    `json:"subject"`
-	CreatedBy   Person    `json:"created_by"`
-	User        Person    `json:"user"`
+	CreatedBy   Person    `json:"created_by,omitzero"`
+	User        Person    `json:"user,omitzero"`
 	Priority    Priority  `json:"priority"`
 	Status      Status    `json:"status"`
 	Description string    `json:"description"`
@@ -163,8 +195,8 @@ type Ticket struct {
 	CreateAt    string    `json:"createAt,omitempty"`
 	Date        string    `json:"date,omitempty"`
 	Time        string    `json:"time,omitempty"`
-	CreatedAt   Timestamp `json:"created_at"`
-	UpdatedAt   Timestamp `json:"updated_at"`
+	CreatedAt   Timestamp `json:"created_at,omitzero"`
+	UpdatedAt   Timestamp `json:"updated_at,omitzero"`
 	ReplyCount  int       `json:"reply_count"`
 	AssignedTo  ID        `json:"assigned_to"`
 	// AssignedToName is sent by some responses next to AssignedTo.
@@ -211,12 +243,12 @@ type Reply struct {
 	TicketID    ID        `json:"ticket_id,omitempty"`
 	Message     string    `json:"message"`
 	Description string    `json:"description,omitempty"`
-	Author      Person    `json:"author"`
-	User        Person    `json:"user"`
+	Author      Person    `json:"author,omitzero"`
+	User        Person    `json:"user,omitzero"`
 	AuthorType  string    `json:"author_type,omitempty"`
 	IsPrivate   bool      `json:"is_private"`
 	Attachment  *Media    `json:"attachment,omitempty"`
-	CreatedAt   Timestamp `json:"created_at"`
+	CreatedAt   Timestamp `json:"created_at,omitzero"`
 	CreateAt    string    `json:"createAt,omitempty"`
 }
 
@@ -237,8 +269,8 @@ func (r *Reply) Normalize() {
 type Note struct {
 	ID        ID        `json:"id"`
 	Note      string    `json:"note"`
-	Author    Person    `json:"author"`
-	CreatedAt Timestamp `json:"created_at"`
+	Author    Person    `json:"author,omitzero"`
+	CreatedAt Timestamp `json:"created_at,omitzero"`
 }
 
 // Attachment is a file stored on a ticket (the /ticket/{id}/attachments family).
@@ -249,8 +281,8 @@ type Attachment struct {
 	FileSize         int64     `json:"file_size"`
 	MimeType         string    `json:"mime_type"`
 	DownloadURL      string    `json:"download_url,omitempty"`
-	UploadedBy       Person    `json:"uploaded_by"`
-	UploadedAt       Timestamp `json:"uploaded_at"`
+	UploadedBy       Person    `json:"uploaded_by,omitzero"`
+	UploadedAt       Timestamp `json:"uploaded_at,omitzero"`
 }
 
 // AttachmentList is the answer of ListAttachments.
@@ -323,8 +355,8 @@ type Contact struct {
 	CompanyName string    `json:"company_name,omitempty"`
 	Position    string    `json:"position,omitempty"`
 	Status      string    `json:"status,omitempty"`
-	CreatedAt   Timestamp `json:"created_at"`
-	UpdatedAt   Timestamp `json:"updated_at"`
+	CreatedAt   Timestamp `json:"created_at,omitzero"`
+	UpdatedAt   Timestamp `json:"updated_at,omitzero"`
 }
 
 // TeamMember is a TaskIP team member (an agent).

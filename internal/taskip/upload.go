@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -22,7 +23,11 @@ type File struct {
 
 // LocalFile returns a File that reads path from disk.
 func LocalFile(path string) File {
-	return File{Name: filepath.Base(path), Open: func() (io.ReadCloser, error) { return os.Open(path) }}
+	return File{
+		Name:        filepath.Base(path),
+		ContentType: mime.TypeByExtension(filepath.Ext(path)),
+		Open:        func() (io.ReadCloser, error) { return os.Open(path) },
+	}
 }
 
 // UploadAttachments streams files as multipart/form-data (files[]) to the

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+func demoCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprint(stdout, `ticketsync demo: the scripted end-to-end demo is not yet available.
+What exists today:
+  - the TaskIP client for every endpoint    (ticketsync ticket help)
+  - an in-memory TaskIP server               (ticketsync fake-taskip --listen 127.0.0.1:8081 --secret-key demo-key)
+  - configuration loading and validation     (ticketsync check-config --config config.example.yaml)
+Try:
+  ticketsync fake-taskip --listen 127.0.0.1:8081 --secret-key demo-key &
+  TASKIP_BASE_URL=http://127.0.0.1:8081/api/public-v1 TASKIP_SECRET_KEY=demo-key ticketsync ticket list
+`)
+	return 0
+}
+
+func runCmd(_ context.Context, _ []string, _, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "ticketsync run: the daemon's flows are not yet available; see README.md for what exists")
+	return 2
+}

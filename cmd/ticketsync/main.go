@@ -1,0 +1,61 @@
+// Command ticketsync keeps TaskIP support tickets, a support mailbox and
+// Slack in step. This package parses flags and wires packages together; the
+// behaviour lives under internal/.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Slack in step.
+
+Usage:
+  ticketsync run --config FILE           the daemon (not yet available)
+  ticketsync demo                        the whole product in-process (not yet available)
+  ticketsync check-config --config FILE  validate a configuration file
+  ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
+  ticketsync fake-taskip [--listen ADDR] [--secret-key K]
+                                         an in-memory TaskIP server to try the CLI against
+  ticketsync version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "ticket":
+		return ticketCmd(ctx, rest, stdout, stderr)
+	case "check-config":
+		return checkConfigCmd(rest, stdout, stderr)
+	case "fake-taskip":
+		return fakeTaskipCmd(ctx, rest, stdout, stderr)
+	case "demo":
+		return demoCmd(ctx, rest, stdout, stderr)
+	case "run":
+		return runCmd(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ticketsync: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
