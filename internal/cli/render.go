@@ -68,7 +68,8 @@ func (s *session) printf(format string, args ...any) error {
 func ago(now, t time.Time) string {
 	d := now.Sub(t)
 	switch {
-	case d < 0:
+	case d < -time.Minute:
+		// Clocks of client and server differ; a date is honest about it.
 		return t.Format(time.DateOnly)
 	case d < time.Minute:
 		return "just now"

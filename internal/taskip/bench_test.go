@@ -2,6 +2,7 @@ package taskip
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -63,6 +64,20 @@ func TestPage50Decodes(t *testing.T) {
 		}
 		if got := page.Tickets[2].Status; got != StatusClosed {
 			t.Fatalf("named=%v: status %v", named, got)
+		}
+	}
+}
+
+// BenchmarkDecodePage50Stdlib is the baseline: the same page through
+// encoding/json's reflection (with the same lenient leaf decoders).
+func BenchmarkDecodePage50Stdlib(b *testing.B) {
+	data := page50(false)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var page reflectivePage
+		if err := json.Unmarshal(data, &page); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

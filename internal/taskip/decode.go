@@ -33,67 +33,72 @@ func (t *Ticket) decode(d *jsontext.Decoder, in *interner) error {
 		if err != nil {
 			return err
 		}
-		switch string(name) {
-		case `"id"`:
-			err = t.ID.UnmarshalJSONFrom(d)
-		case `"uuid"`:
-			t.UUID, err = readString(d)
-		case `"subject"`:
-			t.Subject, err = readString(d)
-		case `"created_by"`:
-			err = t.CreatedBy.decode(d, in)
-		case `"user"`:
-			err = t.User.decode(d, in)
-		case `"priority"`:
-			err = t.Priority.UnmarshalJSONFrom(d)
-		case `"status"`:
-			err = t.Status.UnmarshalJSONFrom(d)
-		case `"description"`:
-			t.Description, err = readString(d)
-		case `"attachment"`:
-			t.Attachment, err = readMedia(d, in)
-		case `"createAt"`:
-			t.CreateAt, err = in.readString(d)
-		case `"date"`:
-			t.Date, err = in.readString(d)
-		case `"time"`:
-			t.Time, err = in.readString(d)
-		case `"created_at"`:
-			err = t.CreatedAt.decode(d, in)
-		case `"updated_at"`:
-			err = t.UpdatedAt.UnmarshalJSONFrom(d)
-		case `"reply_count"`:
-			t.ReplyCount, err = readInt(d)
-		case `"assigned_to"`:
-			err = t.AssignedTo.UnmarshalJSONFrom(d)
-		case `"assigned_to_name"`:
-			t.AssignedToName, err = in.readString(d)
-		case `"category"`:
-			t.Category, err = in.readString(d)
-		case `"tags"`:
-			err = json.UnmarshalDecode(d, &t.Tags)
-		case `"replies"`:
-			err = json.UnmarshalDecode(d, &t.Replies)
-		case `"notes"`:
-			err = json.UnmarshalDecode(d, &t.Notes)
-		case `"ticket_number"`:
-			t.TicketNumber, err = readString(d)
-		case `"title"`:
-			t.Title, err = readString(d)
-		case `"client_id"`:
-			err = t.ClientID.UnmarshalJSONFrom(d)
-		case `"client_name"`:
-			t.ClientName, err = readString(d)
-		case `"client_email"`:
-			t.ClientEmail, err = readString(d)
-		default:
-			err = d.SkipValue()
-		}
-		if err != nil {
+		if err := t.decodeMember(d, name, in); err != nil {
 			return fmt.Errorf("ticket %s: %w", name, err)
 		}
 	}
 	_, err := d.ReadToken()
+	return err
+}
+
+// decodeMember reads the value of one member, given its raw quoted name.
+func (t *Ticket) decodeMember(d *jsontext.Decoder, name jsontext.Value, in *interner) (err error) {
+	switch string(name) {
+	case `"id"`:
+		err = t.ID.UnmarshalJSONFrom(d)
+	case `"uuid"`:
+		t.UUID, err = readString(d)
+	case `"subject"`:
+		t.Subject, err = readString(d)
+	case `"created_by"`:
+		err = t.CreatedBy.decode(d, in)
+	case `"user"`:
+		err = t.User.decode(d, in)
+	case `"priority"`:
+		err = t.Priority.UnmarshalJSONFrom(d)
+	case `"status"`:
+		err = t.Status.UnmarshalJSONFrom(d)
+	case `"description"`:
+		t.Description, err = readString(d)
+	case `"attachment"`:
+		t.Attachment, err = readMedia(d, in)
+	case `"createAt"`:
+		t.CreateAt, err = in.readString(d)
+	case `"date"`:
+		t.Date, err = in.readString(d)
+	case `"time"`:
+		t.Time, err = in.readString(d)
+	case `"created_at"`:
+		err = t.CreatedAt.decode(d, in)
+	case `"updated_at"`:
+		err = t.UpdatedAt.UnmarshalJSONFrom(d)
+	case `"reply_count"`:
+		t.ReplyCount, err = readInt(d)
+	case `"assigned_to"`:
+		err = t.AssignedTo.UnmarshalJSONFrom(d)
+	case `"assigned_to_name"`:
+		t.AssignedToName, err = in.readString(d)
+	case `"category"`:
+		t.Category, err = in.readString(d)
+	case `"tags"`:
+		err = json.UnmarshalDecode(d, &t.Tags)
+	case `"replies"`:
+		err = json.UnmarshalDecode(d, &t.Replies)
+	case `"notes"`:
+		err = json.UnmarshalDecode(d, &t.Notes)
+	case `"ticket_number"`:
+		t.TicketNumber, err = readString(d)
+	case `"title"`:
+		t.Title, err = readString(d)
+	case `"client_id"`:
+		err = t.ClientID.UnmarshalJSONFrom(d)
+	case `"client_name"`:
+		t.ClientName, err = readString(d)
+	case `"client_email"`:
+		t.ClientEmail, err = readString(d)
+	default:
+		err = d.SkipValue()
+	}
 	return err
 }
 

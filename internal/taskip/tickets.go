@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -20,23 +19,37 @@ type dataEnvelope[T any] struct {
 // /support-ticket/{id} sends the latter, every write the former.
 type ticketEnvelope struct{ t Ticket }
 
-// UnmarshalJSONFrom looks for a "data" member first and falls back to reading
-// the whole object as the ticket.
+// UnmarshalJSONFrom reads the object once: a "data" object is the ticket and
+// wins over everything else; other members are read as a bare ticket's.
 func (e *ticketEnvelope) UnmarshalJSONFrom(d *jsontext.Decoder) error {
-	raw, err := d.ReadValue()
-	if err != nil {
+	var bare, inner Ticket
+	wrapped := false
+	if err := expectObject(d); err != nil {
+		return fmt.Errorf("ticket: %w", err)
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		if string(name) == `"data"` && d.PeekKind() == '{' {
+			wrapped = true
+			err = inner.decode(d, nil)
+		} else {
+			err = bare.decodeMember(d, name, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("ticket %s: %w", name, err)
+		}
+	}
+	if _, err := d.ReadToken(); err != nil {
 		return err
 	}
-	var env struct {
-		Data jsontext.Value `json:"data"`
+	e.t = bare
+	if wrapped {
+		e.t = inner
 	}
-	if err := json.Unmarshal(raw, &env, decodeOptions); err != nil {
-		return err
-	}
-	if len(env.Data) > 0 && env.Data[0] == '{' {
-		raw = env.Data
-	}
-	return json.Unmarshal(raw, &e.t, decodeOptions)
+	return nil
 }
 
 func (e *ticketEnvelope) ticket() Ticket {
