@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -407,4 +408,28 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestUpload100MiBIsStreamed uploads 100 MiB and checks that the process
+// allocated far less than that: the body is produced while it is sent (and
+// the fake hashes it as it arrives), so nothing holds the whole file.
+func TestUpload100MiBIsStreamed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 100 MiB over loopback")
+	}
+	const size = 100 << 20
+	e := newEnv(t, taskipfake.Options{MaxUploadBytes: 2 * size})
+	tk := e.anyTicket(t)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := e.client.UploadAttachments(context.Background(), taskip.ID(tk.ID), []taskip.File{zeroFile("big.bin", size)}, "")
+	require.NoError(t, err)
+	runtime.ReadMemStats(&after)
+	stored := e.fake.Attachments(tk.ID)
+	require.NotEmpty(t, stored)
+	assert.Equal(t, int64(size), stored[len(stored)-1].Size)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d KiB while uploading 100 MiB", allocated>>10)
+	assert.Less(t, allocated, uint64(size/4), "allocated %d MiB for a 100 MiB upload", allocated>>20)
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDispatch(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "ticketsync ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+	code, _, errOut := run(t, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %q", code, errOut)
+	}
+	code, _, errOut = run(t)
+	if code != 2 || !strings.Contains(errOut, "Usage:") {
+		t.Fatalf("no command: %d %q", code, errOut)
+	}
+	code, out, _ = run(t, "demo")
+	if code != 0 || !strings.Contains(out, "not yet available") {
+		t.Fatalf("demo: %d %q", code, out)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	const secret = "test-secret-value-1234"
+	writeFile(t, good, "taskip:\n  base_url: http://127.0.0.1:1/api\n  secret_key: "+secret+"\n")
+	writeFile(t, bad, "taskip:\n  base_url: nope\n  secret_key: "+secret+"\n  timeoutt: 3s\n")
+
+	code, out, errOut := run(t, "check-config", "--config", good)
+	if code != 0 || !strings.Contains(out, "ok") || strings.Contains(out+errOut, secret) {
+		t.Fatalf("good config: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "check-config", "--config", bad)
+	if code != 1 || !strings.Contains(errOut, "taskip.base_url") || !strings.Contains(errOut, "taskip.timeoutt") || strings.Contains(out+errOut, secret) {
+		t.Fatalf("bad config: %d %q %q", code, out, errOut)
+	}
+	if code, _, _ := run(t, "check-config"); code != 2 {
+		t.Fatalf("missing --config: %d", code)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
