@@ -18,8 +18,3 @@ Try:
 `)
 	return 0
 }
-
-func runCmd(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "ticketsync run: the daemon's flows are not yet available; see README.md for what exists")
-	return 2
-}

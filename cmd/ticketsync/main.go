@@ -15,12 +15,14 @@ import (
 const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Slack in step.
 
 Usage:
-  ticketsync run --config FILE           the daemon (not yet available)
+  ticketsync run --config FILE           the daemon
   ticketsync demo                        the whole product in-process (not yet available)
   ticketsync check-config --config FILE  validate a configuration file
   ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
   ticketsync fake-taskip [--listen ADDR] [--secret-key K]
                                          an in-memory TaskIP server to try the CLI against
+  ticketsync state dump [--config FILE | --path FILE]
+                                         print the state file as JSON (daemon stopped)
   ticketsync version
 `
 
@@ -48,6 +50,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return demoCmd(ctx, rest, stdout, stderr)
 	case "run":
 		return runCmd(ctx, rest, stdout, stderr)
+	case "state":
+		return stateCmd(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

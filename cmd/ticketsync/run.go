@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/ticketsync/ticketsync/internal/bridge"
+	"github.com/ticketsync/ticketsync/internal/config"
+)
+
+func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "ticketsync run: --config FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*path, config.LoadOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "ticketsync run: %v\n", err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with errors", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

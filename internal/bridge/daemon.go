@@ -1,0 +1,208 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// DaemonOptions carry what does not come from the configuration file.
+type DaemonOptions struct {
+	Logger *slog.Logger
+	// IMAPTLS overrides the TLS settings of the IMAP connection (tests and
+	// the demo use self-signed certificates).
+	IMAPTLS *mail.IMAPConfig
+	// Listener, when set, is used instead of listening on http.listen.
+	Listener net.Listener
+	// ShutdownTimeout bounds the drain on shutdown; default 8s, inside the
+	// 10 s a container runtime waits after SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+// Daemon is ticketsync assembled from its configuration: the state store,
+// the TaskIP client, the flows that are configured, and the HTTP listener.
+type Daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *state.Store
+	tickets  *taskip.Client
+	inbox    *mail.Inbox
+	intake   *Intake
+	registry *prometheus.Registry
+	http     *http.Server
+	ln       net.Listener
+	shutdown time.Duration
+}
+
+// NewDaemon opens the state file (failing at once when another instance holds
+// it) and builds every configured flow.
+func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry(), shutdown: opts.ShutdownTimeout}
+	if d.shutdown <= 0 {
+		d.shutdown = 8 * time.Second
+	}
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, err := state.Open(state.Config{Path: cfg.State.Path})
+	if err != nil {
+		return nil, err
+	}
+	d.store = store
+	apiLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ticketsync_taskip_request_duration_seconds", Help: "TaskIP API requests by route and status.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, []string{"method", "route", "status"})
+	d.registry.MustRegister(apiLatency)
+	d.tickets, err = taskip.New(taskip.Config{
+		BaseURL: cfg.TaskIP.BaseURL, SecretKey: cfg.TaskIP.SecretKey.Reveal(), Timeout: cfg.TaskIP.Timeout,
+		Observe: func(method, route string, status int, dur time.Duration) {
+			apiLatency.WithLabelValues(method, route, fmt.Sprint(status)).Observe(dur.Seconds())
+		},
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if m := cfg.Mail; m != nil {
+		if err := d.buildIntake(m, opts); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	ln := opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
+	d.ln = ln
+	d.http = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return d, nil
+}
+
+func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
+	imapCfg := mail.IMAPConfig{
+		Addr: m.IMAP.Addr, TLS: mail.TLSMode(m.IMAP.TLS), Username: m.IMAP.Username, Password: m.IMAP.Password.Reveal(),
+		Mailbox: m.IMAP.Mailbox, ProcessedMailbox: m.IMAP.ProcessedMailbox, FailedMailbox: m.IMAP.FailedMailbox,
+		IDLE: m.IMAP.IDLE, Logger: d.log,
+	}
+	if o := opts.IMAPTLS; o != nil {
+		imapCfg.TLSConfig = o.TLSConfig
+	}
+	d.inbox = mail.NewInbox(imapCfg)
+	senders := make(map[string]int64, len(m.Senders))
+	for k, v := range m.Senders {
+		senders[strings.ToLower(k)] = int64(v)
+	}
+	var err error
+	d.intake, err = NewIntake(IntakeConfig{
+		Inbox: d.inbox, Tickets: d.tickets, Store: d.store, Logger: d.log, Metrics: NewIntakeMetrics(d.registry),
+		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
+		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes,
+		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
+		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID),
+	})
+	return err
+}
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if problems := d.notReady(); len(problems) > 0 {
+			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (d *Daemon) notReady() []string {
+	var problems []string
+	if d.inbox != nil && !d.inbox.Connected() {
+		problems = append(problems, "imap: not connected")
+	}
+	return problems
+}
+
+// Addr is the HTTP listener's address.
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// Run serves until ctx ends, then stops the flows (each finishes the item
+// in flight), closes the state file and returns. The error is nil on a clean
+// shutdown.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.store.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	flows, stopFlows := context.WithCancel(ctx)
+	defer stopFlows()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.http.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http: %w", err)
+			stopFlows()
+		}
+	}()
+	if d.intake != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.intake.Run(flows); err != nil {
+				errs <- fmt.Errorf("intake: %w", err)
+				stopFlows()
+			}
+		}()
+	}
+	d.log.Info("ticketsync running", "http", d.Addr(), "mail", d.intake != nil)
+	<-flows.Done()
+	d.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.shutdown)
+	defer cancel()
+	_ = d.http.Shutdown(shutdownCtx)
+	if d.inbox != nil {
+		// Unblocks an IDLE; the intake returns after its item in flight.
+		go func() {
+			<-shutdownCtx.Done()
+			_ = d.inbox.Close()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutdownCtx.Done():
+		d.log.Error("flows did not stop in time; exiting anyway")
+	}
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}

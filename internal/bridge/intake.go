@@ -1,0 +1,234 @@
+// Package bridge holds the flows that join TaskIP, the mailbox and Slack.
+// It is the only package that knows all sides; each side is reached through
+// a small interface declared next to the flow that uses it, so a flow reads
+// top to bottom in one file and runs in tests against in-process servers.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// Inbox is the support mailbox as the intake sees it. It is used by one
+// goroutine; Connected and Close may be called from others.
+type Inbox interface {
+	// Connect (re)establishes the session and selects the mailbox.
+	Connect(ctx context.Context) (mail.MailboxStatus, error)
+	// List returns messages with a UID above afterUID in UID order, at most
+	// limit, and the mailbox status seen while doing so.
+	List(ctx context.Context, afterUID uint32, limit int) ([]mail.Envelope, mail.MailboxStatus, error)
+	// Fetch streams the whole message to w; FetchHeader only its header.
+	Fetch(ctx context.Context, uid uint32, w func(io.Reader) error) error
+	FetchHeader(ctx context.Context, uid uint32, w func(io.Reader) error) error
+	// MarkProcessed and Quarantine are idempotent: a UID already gone is done.
+	MarkProcessed(ctx context.Context, uid uint32) error
+	Quarantine(ctx context.Context, uid uint32) error
+	// WaitForMail returns when new mail may have arrived (true) or after
+	// maxWait (false).
+	WaitForMail(ctx context.Context, maxWait time.Duration) (bool, error)
+	Connected() bool
+	Close() error
+}
+
+// Tickets is what the intake asks of TaskIP. Non-idempotent writes return an
+// error matching taskip.ErrOutcomeUnknown when they may have been applied.
+type Tickets interface {
+	CreateTicket(ctx context.Context, f taskip.TicketFields) (taskip.Ticket, error)
+	GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket, error)
+	ListTickets(ctx context.Context, p taskip.ListParams) (taskip.TicketPage, error)
+	AddReply(ctx context.Context, id taskip.ID, f taskip.AddReplyFields) (taskip.Reply, error)
+	AddNote(ctx context.Context, uuid, text string) (taskip.Note, error)
+	SetStatus(ctx context.Context, uuid string, s taskip.Status, notes string) (*taskip.Ticket, error)
+	UploadAttachments(ctx context.Context, id taskip.ID, files []taskip.File, description string) (taskip.UploadResult, error)
+	ListAttachments(ctx context.Context, id taskip.ID) (taskip.AttachmentList, error)
+	SearchContacts(ctx context.Context, p taskip.SearchParams) (taskip.ContactPage, error)
+	CreateContact(ctx context.Context, f taskip.ContactFields) (taskip.Contact, error)
+	SearchTeamMembers(ctx context.Context, p taskip.SearchParams) (taskip.TeamMemberPage, error)
+}
+
+// IntakeEvents receives what the intake did, e.g. to post it to Slack at
+// once; it must not block. Optional.
+type IntakeEvents interface {
+	TicketCreated(t taskip.Ticket)
+	TicketChanged(id taskip.ID)
+}
+
+// IntakeConfig configures the intake flow.
+type IntakeConfig struct {
+	Inbox   Inbox
+	Tickets Tickets
+	Store   *state.Store
+	Events  IntakeEvents
+	Logger  *slog.Logger
+	Metrics *IntakeMetrics
+
+	Mailbox      string // the cursor's name; default INBOX
+	Address      string // support address: replies come to address+<uuid>@
+	SubjectTag   string
+	PollSchedule string // cron spec; the fallback poll and IDLE watchdog
+	IDLE         bool
+
+	MaxMessageBytes   int64
+	SpoolDir          string
+	BatchSize         int // messages per IMAP listing; default 100
+	MaxTicketsPerHour int // per sender; default 20
+	AllowedListIDs    []string
+
+	Senders        map[string]int64 // static email -> user id
+	DefaultUserID  int64
+	LookupContacts bool
+	CreateContacts bool
+	AgentID        int64 // created_by of new tickets
+
+	// ItemTimeout bounds the work on one message, which runs to its end even
+	// when shutdown begins (SPEC 7: finish the item in flight).
+	ItemTimeout time.Duration // default 2m
+	Now         func() time.Time
+}
+
+// Intake turns mail into tickets, replies and notes (SPEC 6, Inbound mail).
+type Intake struct {
+	cfg       IntakeConfig
+	log       *slog.Logger
+	threading *mapping.Threading
+	screening mapping.Screening
+	schedule  cron.Schedule
+	metrics   *IntakeMetrics
+}
+
+// NewIntake validates the configuration.
+func NewIntake(cfg IntakeConfig) (*Intake, error) {
+	if cfg.Inbox == nil || cfg.Tickets == nil || cfg.Store == nil {
+		return nil, errors.New("intake: inbox, tickets and store are required")
+	}
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = "INBOX"
+	}
+	if cfg.PollSchedule == "" {
+		cfg.PollSchedule = "@every 1m"
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.MaxTicketsPerHour == 0 {
+		cfg.MaxTicketsPerHour = 20
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 25 << 20
+	}
+	if cfg.ItemTimeout <= 0 {
+		cfg.ItemTimeout = 2 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SubjectTag == "" {
+		cfg.SubjectTag = "[#{{.UUID}}]"
+	}
+	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
+	if err != nil {
+		return nil, fmt.Errorf("intake: %w", err)
+	}
+	sched, err := cron.ParseStandard(cfg.PollSchedule)
+	if err != nil {
+		return nil, fmt.Errorf("intake: poll schedule %q: %w", cfg.PollSchedule, err)
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = NewIntakeMetrics(nil)
+	}
+	return &Intake{
+		cfg:       cfg,
+		log:       cfg.Logger.With("flow", "intake"),
+		threading: th,
+		screening: mapping.Screening{OurAddresses: []string{cfg.Address}, AllowedListIDs: cfg.AllowedListIDs},
+		schedule:  sched,
+		metrics:   m,
+	}, nil
+}
+
+// Run connects, processes the mailbox, and waits for new mail (IDLE, and a
+// poll on the schedule as fallback and watchdog) until ctx ends. Connection
+// failures are retried with capped backoff; Run returns nil on shutdown.
+func (in *Intake) Run(ctx context.Context) error {
+	defer in.cfg.Inbox.Close()
+	backoff := mail.Backoff{Min: time.Second, Max: 2 * time.Minute}
+	for ctx.Err() == nil {
+		if !in.cfg.Inbox.Connected() {
+			if _, err := in.cfg.Inbox.Connect(ctx); err != nil {
+				in.metrics.connected.Set(0)
+				wait := backoff.Next()
+				in.log.Warn("imap connect failed", "err", err, "retry_in", wait)
+				if !sleep(ctx, wait) {
+					return nil
+				}
+				continue
+			}
+			in.metrics.connected.Set(1)
+			in.log.Info("imap connected", "mailbox", in.cfg.Mailbox)
+		}
+		if err := in.Cycle(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait := backoff.Next()
+			in.log.Warn("intake cycle stopped; retrying", "err", err, "retry_in", wait)
+			if !in.cfg.Inbox.Connected() {
+				in.metrics.connected.Set(0)
+			}
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		backoff.Reset()
+		in.wait(ctx)
+	}
+	return nil
+}
+
+// wait blocks until new mail, the next poll tick or shutdown. IDLE is
+// re-issued at every tick and before 29 minutes (RFC 2177 servers drop idle
+// clients after 30), which also serves as the watchdog of SPEC 8.
+func (in *Intake) wait(ctx context.Context) {
+	now := in.cfg.Now()
+	untilTick := in.schedule.Next(now).Sub(now)
+	if untilTick > 29*time.Minute {
+		untilTick = 29 * time.Minute
+	}
+	if untilTick < 0 {
+		untilTick = 0
+	}
+	if !in.cfg.IDLE {
+		sleep(ctx, untilTick)
+		return
+	}
+	if _, err := in.cfg.Inbox.WaitForMail(ctx, untilTick); err != nil && ctx.Err() == nil {
+		in.log.Warn("imap wait failed", "err", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,241 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// intentPayload is what reconciliation needs to find out whether a write
+// landed before a crash.
+type intentPayload struct {
+	Action           mapping.Action `json:"action"`
+	ReplyCountBefore int            `json:"reply_count_before"`
+}
+
+// writeIntents decides each prepared message and, in one transaction, writes
+// an intent for every one that will write to TaskIP (SPEC 6: intent before
+// the call). The sender's hourly count is taken in the same transaction.
+func (in *Intake) writeIntents(validity uint32, items []*item) error {
+	now := in.cfg.Now()
+	return in.cfg.Store.Update(func(tx *state.Tx) error {
+		for _, it := range items {
+			if it.outcome != pending {
+				continue
+			}
+			if it.ictx.Ticket == nil {
+				n, err := tx.CountSenderTicket(it.email.FromEmail, now)
+				if err != nil {
+					return err
+				}
+				it.ictx.TicketsFromSender = n
+			}
+			it.act = mapping.DecideIntake(it.email, it.ictx)
+			if it.act.Kind == mapping.ActSkip {
+				it.outcome, it.reason = skipped, it.act.Reason
+				continue
+			}
+			payload, err := json.Marshal(intentPayload{Action: it.act, ReplyCountBefore: it.replyCountBefore})
+			if err != nil {
+				return err
+			}
+			intent := state.Intent{
+				Key: it.key, Kind: string(it.act.Kind), Mailbox: in.cfg.Mailbox, UID: it.env.UID, UIDValidity: validity,
+				Subject: it.email.Subject, Sender: it.email.FromEmail, Payload: payload,
+			}
+			if t := it.act.Ticket; t != nil {
+				intent.TicketUUID, intent.TicketID = t.UUID, t.ID
+			}
+			if err := tx.PutIntent(intent); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// executeAll makes the TaskIP writes in UID order. A transient failure stops
+// the batch so later messages never overtake it; a permanent one quarantines
+// its message and the batch goes on.
+func (in *Intake) executeAll(ctx, work context.Context, items []*item) error {
+	for _, it := range items {
+		if it.outcome != pending {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil // shutdown: unstarted messages wait for the next run
+		}
+		err := in.execute(work, it)
+		switch {
+		case err == nil:
+			it.outcome = done
+			in.metrics.actions.WithLabelValues(string(it.act.Kind)).Inc()
+		case taskip.IsPermanent(err):
+			it.outcome, it.reason = quarantined, err.Error()
+			in.log.Error("email can never be imported; quarantined", "uid", it.env.UID, "err", err)
+		default:
+			if errors.Is(err, taskip.ErrOutcomeUnknown) {
+				// Keep the intent: the next cycle reconciles before retrying.
+				it.reason = "outcome unknown"
+			}
+			return fmt.Errorf("uid %d: %w", it.env.UID, err)
+		}
+	}
+	return nil
+}
+
+// execute performs the action's writes. The main write decides the outcome;
+// attachments and extra notes follow, and their failures become a note or a
+// log line instead of blocking the mailbox.
+func (in *Intake) execute(ctx context.Context, it *item) error {
+	a := it.act
+	switch a.Kind {
+	case mapping.ActCreate:
+		f := taskip.TicketFields{Subject: &a.Subject, Description: &a.Description, Priority: &a.Priority}
+		if a.UserID != 0 {
+			f.UserID = ptr(taskip.ID(a.UserID))
+		}
+		if a.CreatedBy != 0 {
+			f.CreatedBy = ptr(taskip.ID(a.CreatedBy))
+		}
+		t, err := in.cfg.Tickets.CreateTicket(ctx, f)
+		if err != nil {
+			return fmt.Errorf("create ticket for %s: %w", it.key, err)
+		}
+		it.ticket = mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
+		if in.cfg.Events != nil {
+			in.cfg.Events.TicketCreated(t)
+		}
+	case mapping.ActReopenReply:
+		if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, a.ReopenTo, ""); err != nil {
+			return fmt.Errorf("reopen ticket %d for %s: %w", a.Ticket.ID, it.key, err)
+		}
+		fallthrough
+	case mapping.ActReply:
+		it.ticket = *a.Ticket
+		_, err := in.cfg.Tickets.AddReply(ctx, taskip.ID(a.Ticket.ID), taskip.AddReplyFields{
+			Message: a.Text, AuthorType: a.AuthorType, NotifyClient: ptr(false),
+		})
+		if err != nil {
+			return fmt.Errorf("reply to ticket %d for %s: %w", a.Ticket.ID, it.key, err)
+		}
+	case mapping.ActNote:
+		it.ticket = *a.Ticket
+		if _, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text); err != nil {
+			return fmt.Errorf("note on ticket %d for %s: %w", a.Ticket.ID, it.key, err)
+		}
+	default:
+		return fmt.Errorf("unknown action %q", a.Kind)
+	}
+	if a.Kind != mapping.ActCreate && in.cfg.Events != nil {
+		in.cfg.Events.TicketChanged(taskip.ID(it.ticket.ID))
+	}
+	in.followUps(ctx, it)
+	return nil
+}
+
+// followUps uploads the attachments and adds the extra notes.
+func (in *Intake) followUps(ctx context.Context, it *item) {
+	notes := append([]string(nil), it.act.ExtraNotes...)
+	if it.msg != nil && len(it.msg.Attachments) > 0 {
+		files := attachmentFiles(it.msg)
+		if _, err := in.cfg.Tickets.UploadAttachments(ctx, taskip.ID(it.ticket.ID), files, "from email "+it.key); err != nil {
+			names := make([]string, len(files))
+			for i, f := range files {
+				names[i] = f.Name
+			}
+			in.log.Warn("attachments not uploaded", "ticket", it.ticket.ID, "err", err)
+			notes = append(notes, fmt.Sprintf("Attachments of the email from %s could not be uploaded (%s): %s. The original email stays in the support mailbox.",
+				it.email.FromEmail, strings.Join(names, ", "), err))
+		}
+	}
+	for _, n := range notes {
+		if _, err := in.cfg.Tickets.AddNote(ctx, it.ticket.UUID, n); err != nil {
+			in.log.Warn("note not added", "ticket", it.ticket.ID, "err", err)
+		}
+	}
+}
+
+// complete records every outcome in one transaction: the Message-ID links of
+// done messages (clearing their intents), skips and failures, and drops the
+// intents of messages that were never attempted.
+func (in *Intake) complete(items []*item) error {
+	now := in.cfg.Now()
+	return in.cfg.Store.Update(func(tx *state.Tx) error {
+		for _, it := range items {
+			rec := state.MessageRecord{MessageID: it.key, At: now}
+			var err error
+			switch it.outcome {
+			case done:
+				rec.TicketUUID, rec.TicketID, rec.Action = it.ticket.UUID, it.ticket.ID, string(it.act.Kind)
+				if err = tx.CompleteIntent(it.key, rec); err == nil && it.ticket.UUID != "" {
+					err = tx.PutJSON(state.BucketKV, uuidKey(it.ticket.UUID), it.ticket.ID)
+				}
+				if err == nil && it.act.Kind == mapping.ActCreate && it.act.UserID != 0 {
+					err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
+				}
+			case skipped:
+				in.metrics.skipped.WithLabelValues(it.reason).Inc()
+				rec.Action = "skip:" + it.reason
+				err = tx.RecordMessage(rec)
+			case quarantined:
+				in.metrics.quarantined.Inc()
+				rec.Action = "failed"
+				if err = tx.RecordMessage(rec); err == nil {
+					err = tx.DropIntent(it.key)
+				}
+			case pending:
+				if it.reason != "outcome unknown" && it.key != "" {
+					err = tx.DropIntent(it.key)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("record %s: %w", it.key, err)
+			}
+		}
+		return nil
+	})
+}
+
+// markAll marks handled messages in the mailbox, in order, and returns how
+// many leading items are handled so the cursor can move past them.
+func (in *Intake) markAll(ctx context.Context, items []*item) (int, error) {
+	for i, it := range items {
+		var err error
+		switch it.outcome {
+		case pending:
+			return i, nil
+		case quarantined:
+			err = in.cfg.Inbox.Quarantine(ctx, it.env.UID)
+		default:
+			err = in.cfg.Inbox.MarkProcessed(ctx, it.env.UID)
+		}
+		if err != nil {
+			return i, fmt.Errorf("mark uid %d: %w", it.env.UID, err)
+		}
+		in.log.Debug("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
+	}
+	return len(items), nil
+}
+
+func (it *item) outcomeName() string {
+	switch it.outcome {
+	case seen:
+		return "seen"
+	case skipped:
+		return "skipped:" + it.reason
+	case done:
+		return string(it.act.Kind)
+	case quarantined:
+		return "quarantined"
+	}
+	return "pending"
+}
+
+func ptr[T any](v T) *T { return &v }

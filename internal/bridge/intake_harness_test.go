@@ -1,0 +1,129 @@
+package bridge
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+)
+
+const (
+	testKey     = "test-secret-key"
+	supportAddr = "support@example.com"
+)
+
+// mailServer is what the flow tests need of an IMAP server: go-imap's
+// memory server or a real Dovecot.
+type mailServer interface {
+	Addr() string
+	Append(t testing.TB, mailbox string, raw []byte) uint32
+	Messages(t testing.TB, mailbox string) []mailtest.MemMessage
+	Username() string
+	Password() string
+}
+
+// intakeEnv is one intake wired to real servers on loopback.
+type intakeEnv struct {
+	t       *testing.T
+	fake    *taskipfake.Server
+	client  *taskip.Client
+	imap    mailServer
+	store   *state.Store
+	inbox   *mail.Inbox
+	intake  *Intake
+	cfg     IntakeConfig
+	dataDir string
+}
+
+type envOption func(*IntakeConfig, *mail.IMAPConfig)
+
+func newIntakeEnv(t *testing.T, srv mailServer, opts ...envOption) *intakeEnv {
+	t.Helper()
+	fake, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
+	fake.SeedExamples()
+	client, err := taskip.New(taskip.Config{BaseURL: base, SecretKey: testKey,
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+	require.NoError(t, err)
+	if srv == nil {
+		srv = mailtest.StartMemServer(t, mailtest.MemOptions{})
+	}
+	dir := t.TempDir()
+	e := &intakeEnv{t: t, fake: fake, client: client, imap: srv, dataDir: dir}
+	e.openStore()
+	imapCfg := mail.IMAPConfig{Addr: srv.Addr(), TLS: mail.TLSNone, Username: srv.Username(), Password: srv.Password(),
+		Mailbox: "INBOX", IDLE: true}
+	e.cfg = IntakeConfig{
+		Tickets: client, Store: e.store, Logger: testLogger(t),
+		Address: supportAddr, PollSchedule: "@every 1m", IDLE: true,
+		MaxMessageBytes: 1 << 20, SpoolDir: filepath.Join(dir, "spool"),
+		LookupContacts: true, AgentID: 1,
+	}
+	for _, o := range opts {
+		o(&e.cfg, &imapCfg)
+	}
+	require.NoError(t, os.MkdirAll(e.cfg.SpoolDir, 0o700))
+	e.inbox = mail.NewInbox(imapCfg)
+	e.cfg.Inbox = e.inbox
+	e.intake, err = NewIntake(e.cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.inbox.Close() })
+	_, err = e.inbox.Connect(context.Background())
+	require.NoError(t, err)
+	return e
+}
+
+func (e *intakeEnv) openStore() {
+	st, err := state.Open(state.Config{Path: filepath.Join(e.dataDir, "state.db"), NoSync: true})
+	require.NoError(e.t, err)
+	e.store = st
+	e.t.Cleanup(func() { _ = st.Close() })
+}
+
+// cycle runs one synchronous pass over the mailbox.
+func (e *intakeEnv) cycle() {
+	e.t.Helper()
+	require.NoError(e.t, e.intake.Cycle(context.Background()))
+}
+
+func (e *intakeEnv) deliver(raw []byte) uint32 {
+	return e.imap.Append(e.t, "INBOX", raw)
+}
+
+// newTickets returns the tickets created since SeedExamples, oldest first.
+func (e *intakeEnv) newTickets() []taskipfake.Ticket {
+	var out []taskipfake.Ticket
+	for _, t := range e.fake.Tickets() {
+		if t.ID > 45 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (e *intakeEnv) cursor() state.Cursor {
+	c, err := e.store.Cursor("INBOX")
+	require.NoError(e.t, err)
+	return c
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}

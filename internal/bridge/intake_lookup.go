@@ -1,0 +1,179 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// lookup finds the ticket the message belongs to and who sent it, leaving
+// the decision itself to writeIntents (the rate window is counted there).
+func (in *Intake) lookup(ctx context.Context, it *item) error {
+	t, replies, err := in.resolveThread(ctx, it.email)
+	if err != nil {
+		return err
+	}
+	it.ictx = mapping.IntakeContext{
+		Ticket:            t,
+		MaxTicketsPerHour: in.cfg.MaxTicketsPerHour,
+		CreatedBy:         in.cfg.AgentID,
+		MaxMessageBytes:   in.cfg.MaxMessageBytes,
+	}
+	it.replyCountBefore = replies
+	if t == nil {
+		uid, err := in.userFor(ctx, it.email.FromEmail)
+		if err != nil {
+			return err
+		}
+		it.ictx.UserID = uid
+		return nil
+	}
+	if !strings.EqualFold(t.CustomerEmail, it.email.FromEmail) {
+		agent, err := in.isAgent(ctx, it.email.FromEmail)
+		if err != nil {
+			return err
+		}
+		it.ictx.SenderIsAgent = agent
+	}
+	return nil
+}
+
+// resolveThread tries the thread keys in order; the first naming a ticket
+// that still exists wins. It returns the ticket and its reply count.
+func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.Ticket, int, error) {
+	for _, k := range in.threading.Keys(e) {
+		var id int64
+		switch k.Kind {
+		case mapping.KeyMessageID:
+			if rec, ok, err := in.cfg.Store.MessageTicket(k.Value); err != nil {
+				return nil, 0, err
+			} else if ok && rec.TicketID != 0 {
+				id = rec.TicketID
+			} else if _, oid, ok, err := in.cfg.Store.OutboundTicket(k.Value); err != nil {
+				return nil, 0, err
+			} else if ok {
+				id = oid
+			}
+		default:
+			var err error
+			if id, err = in.ticketIDForUUID(ctx, k.Value); err != nil {
+				return nil, 0, err
+			}
+		}
+		if id == 0 {
+			continue
+		}
+		t, err := in.cfg.Tickets.GetTicket(ctx, taskip.ID(id))
+		if errors.Is(err, taskip.ErrNotFound) {
+			continue // deleted: the mail starts a new conversation
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("thread to ticket %d: %w", id, err)
+		}
+		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}, t.ReplyCount, nil
+	}
+	return nil, 0, nil
+}
+
+func uuidKey(uuid string) string { return "ticket-uuid:" + strings.ToLower(uuid) }
+
+// ticketIDForUUID maps a uuid from a plus address or subject tag to the
+// ticket id the API needs, from state or, for tickets made elsewhere, by
+// searching TaskIP once and remembering the answer.
+func (in *Intake) ticketIDForUUID(ctx context.Context, uuid string) (int64, error) {
+	var id int64
+	if ok, err := in.cfg.Store.GetJSON(state.BucketKV, uuidKey(uuid), &id); err != nil || ok {
+		return id, err
+	}
+	finder, ok := in.cfg.Tickets.(interface {
+		FindByUUID(ctx context.Context, uuid string) (taskip.Ticket, error)
+	})
+	if !ok {
+		return 0, nil
+	}
+	t, err := finder.FindByUUID(ctx, uuid)
+	if errors.Is(err, taskip.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find ticket %s: %w", uuid, err)
+	}
+	return int64(t.ID), in.cfg.Store.PutJSON(state.BucketKV, uuidKey(uuid), int64(t.ID))
+}
+
+// userFor finds the TaskIP user of a new ticket (SPEC 6, step 3): the static
+// senders map, then what was learned, then the contact with that email, then
+// (when allowed) a new contact, else the default.
+func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {
+	if id, ok := in.cfg.Senders[email]; ok {
+		return id, nil
+	}
+	if id, ok, err := in.cfg.Store.SenderUser(email); err != nil || ok {
+		return id, err
+	}
+	if in.cfg.LookupContacts {
+		id, err := in.findContact(ctx, email)
+		if err != nil || id != 0 {
+			return id, err
+		}
+	}
+	if in.cfg.CreateContacts {
+		c, err := in.cfg.Tickets.CreateContact(ctx, taskip.ContactFields{Name: email, Email: email})
+		if errors.Is(err, taskip.ErrConflict) {
+			return in.findContact(ctx, email)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("create contact %s: %w", email, err)
+		}
+		return int64(c.ID), in.cfg.Store.LearnSender(email, int64(c.ID))
+	}
+	return in.cfg.DefaultUserID, nil
+}
+
+func (in *Intake) findContact(ctx context.Context, email string) (int64, error) {
+	page, err := in.cfg.Tickets.SearchContacts(ctx, taskip.SearchParams{Search: email, Limit: 10})
+	if err != nil {
+		return 0, fmt.Errorf("look up contact %s: %w", email, err)
+	}
+	for _, c := range page.Contacts {
+		if strings.EqualFold(c.Email, email) {
+			return int64(c.ID), in.cfg.Store.LearnSender(email, int64(c.ID))
+		}
+	}
+	return 0, nil
+}
+
+// agentEntry caches whether an address belongs to a team member.
+type agentEntry struct {
+	MemberID int64     `json:"member_id"`
+	At       time.Time `json:"at"`
+}
+
+const agentCacheTTL = 24 * time.Hour
+
+func (in *Intake) isAgent(ctx context.Context, email string) (bool, error) {
+	key := "agent:" + strings.ToLower(email)
+	var e agentEntry
+	if ok, err := in.cfg.Store.GetJSON(state.BucketKV, key, &e); err != nil {
+		return false, err
+	} else if ok && in.cfg.Now().Sub(e.At) < agentCacheTTL {
+		return e.MemberID != 0, nil
+	}
+	page, err := in.cfg.Tickets.SearchTeamMembers(ctx, taskip.SearchParams{Search: email, Limit: 10})
+	if err != nil {
+		return false, fmt.Errorf("look up team member %s: %w", email, err)
+	}
+	e = agentEntry{At: in.cfg.Now()}
+	for _, m := range page.Members {
+		if strings.EqualFold(m.Email, email) {
+			e.MemberID = int64(m.ID)
+		}
+	}
+	return e.MemberID != 0, in.cfg.Store.PutJSON(state.BucketKV, key, e)
+}

@@ -1,0 +1,368 @@
+package bridge
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+)
+
+// mailMsg builds a raw message; extra headers are "Name: value" strings.
+func mailMsg(id, from, subject, body string, headers ...string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", addrOf(from))
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: Mon, 15 Jan 2024 09:30:00 +0000\r\n", from, supportAddr, subject)
+	if id != "" {
+		fmt.Fprintf(&b, "Message-ID: <%s>\r\n", id)
+	}
+	for _, h := range headers {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
+	return []byte(b.String())
+}
+
+func addrOf(from string) string {
+	if i := strings.IndexByte(from, '<'); i >= 0 {
+		return strings.TrimSuffix(from[i+1:], ">")
+	}
+	return from
+}
+
+func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
+
+func TestIntakeNewMailCreatesTicket(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	uid := e.deliver(mailMsg("m1@acme.com", "John Smith <john@acme.com>", "Re: Printer on fire", "Smoke from tray 2.\n", "X-Priority: 1 (Highest)"))
+	e.cycle()
+
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	tk := tickets[0]
+	assert.Equal(t, "Printer on fire", tk.Subject)
+	assert.Contains(t, tk.Description, "Smoke from tray 2.")
+	assert.Contains(t, tk.Description, "From: John Smith <john@acme.com>")
+	assert.Equal(t, taskipfake.PriorityHigh, tk.Priority)
+	require.NotNil(t, tk.User)
+	assert.Equal(t, 15, tk.User.ID, "the contact with that email")
+	assert.Equal(t, uid, e.cursor().LastUID)
+	msgs := e.imap.Messages(t, "INBOX")
+	require.Len(t, msgs, 1)
+	assert.True(t, hasFlag(msgs[0].Flags, `\Seen`))
+
+	rec, ok, err := e.store.MessageTicket("m1@acme.com")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, int64(tk.ID), rec.TicketID)
+
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1, "a second pass creates nothing")
+}
+
+func TestIntakeExactlyOneWritePerEmail(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	for i := range 5 {
+		e.deliver(mailMsg(fmt.Sprintf("w%d@acme.com", i), "john@acme.com", fmt.Sprintf("Question %d", i), "Hello"))
+	}
+	e.fake.ResetRequests()
+	e.cycle()
+	writes := 0
+	for _, r := range e.fake.Requests() {
+		if r.Method != http.MethodGet {
+			writes++
+		}
+	}
+	assert.Equal(t, 5, writes)
+	assert.Len(t, e.newTickets(), 5)
+}
+
+func TestIntakeLoopAndNoiseGuard(t *testing.T) {
+	tests := []struct {
+		name   string
+		from   string
+		header []string
+		reason string
+	}{
+		{"auto-submitted", "john@acme.com", []string{"Auto-Submitted: auto-replied"}, "auto_submitted"},
+		{"precedence bulk", "john@acme.com", []string{"Precedence: bulk"}, "precedence"},
+		{"precedence junk", "john@acme.com", []string{"Precedence: junk"}, "precedence"},
+		{"x-autoreply", "john@acme.com", []string{"X-Autoreply: yes"}, "autoreply_header"},
+		{"x-autorespond", "john@acme.com", []string{"X-Autorespond: on"}, "autoreply_header"},
+		{"list-id", "john@acme.com", []string{"List-Id: News <news.acme.com>"}, "mailing_list"},
+		{"mailer-daemon", "MAILER-DAEMON@mx.acme.com", nil, "bounce"},
+		{"our own address", supportAddr, nil, "own_message"},
+		{"our own header", "john@acme.com", []string{"X-Ticketsync-Ticket: 550e8400-e29b-41d4-a716-446655440001"}, "own_message"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newIntakeEnv(t, nil)
+			uid := e.deliver(mailMsg("n-"+strings.ReplaceAll(tt.name, " ", "-")+"@x", tt.from, "Noise", "x", tt.header...))
+			e.cycle()
+			assert.Empty(t, e.newTickets())
+			assert.Equal(t, uid, e.cursor().LastUID, "recorded and passed")
+			rec, ok, err := e.store.MessageTicket("n-" + strings.ReplaceAll(tt.name, " ", "-") + "@x")
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, "skip:"+tt.reason, rec.Action)
+		})
+	}
+	t.Run("empty return path", func(t *testing.T) {
+		e := newIntakeEnv(t, nil)
+		raw := strings.Replace(string(mailMsg("b@x", "john@acme.com", "Undeliverable", "x")), "Return-Path: <john@acme.com>", "Return-Path: <>", 1)
+		e.deliver([]byte(raw))
+		e.cycle()
+		assert.Empty(t, e.newTickets())
+	})
+	t.Run("multipart report", func(t *testing.T) {
+		e := newIntakeEnv(t, nil)
+		raw := "From: john@acme.com\r\nTo: support@example.com\r\nSubject: Delivery report\r\nMessage-ID: <r@x>\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n"
+		e.deliver([]byte(raw))
+		e.cycle()
+		assert.Empty(t, e.newTickets())
+	})
+}
+
+func TestIntakeRateLimitPerSender(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 3 })
+	for i := range 5 {
+		e.deliver(mailMsg(fmt.Sprintf("r%d@acme.com", i), "john@acme.com", fmt.Sprintf("Flood %d", i), "again"))
+	}
+	e.deliver(mailMsg("other@acme.com", "mike@techcorp.com", "Unrelated", "hi"))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 4, "three from the flooding sender, one from the other")
+}
+
+// createFirst delivers a new mail and returns its ticket.
+func createFirst(t *testing.T, e *intakeEnv) taskipfake.Ticket {
+	t.Helper()
+	e.deliver(mailMsg("first@acme.com", "John Smith <john@acme.com>", "Login broken", "I cannot log in."))
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	return tickets[0]
+}
+
+func TestIntakeThreading(t *testing.T) {
+	quoted := "Still broken.\n\nOn Mon, 15 Jan 2024 at 09:30, Support <support@example.com> wrote:\n> Did you try again?\n"
+	tests := []struct {
+		name  string
+		build func(tk taskipfake.Ticket) []byte
+	}{
+		{"in-reply-to a message we received", func(tk taskipfake.Ticket) []byte {
+			return mailMsg("reply1@acme.com", "john@acme.com", "Something else", quoted, "In-Reply-To: <first@acme.com>")
+		}},
+		{"references a message we sent", func(tk taskipfake.Ticket) []byte {
+			return mailMsg("reply2@acme.com", "john@acme.com", "Something else", quoted, "References: <unrelated@x> <out-1@example.com>")
+		}},
+		{"plus address", func(tk taskipfake.Ticket) []byte {
+			raw := mailMsg("reply3@acme.com", "john@acme.com", "Something else", quoted)
+			return []byte(strings.Replace(string(raw), "To: "+supportAddr, "To: support+"+tk.UUID+"@example.com", 1))
+		}},
+		{"subject tag", func(tk taskipfake.Ticket) []byte {
+			return mailMsg("reply4@acme.com", "john@acme.com", "Re: Login broken [#"+tk.UUID+"]", quoted)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newIntakeEnv(t, nil)
+			tk := createFirst(t, e)
+			require.NoError(t, e.store.RecordOutbound("out-1@example.com", tk.UUID, int64(tk.ID)))
+			e.deliver(tt.build(tk))
+			e.cycle()
+			assert.Len(t, e.newTickets(), 1, "no second ticket")
+			replies := e.fake.Replies(tk.ID)
+			require.Len(t, replies, 1)
+			assert.Equal(t, "Still broken.", replies[0].Message, "quoted history stripped")
+			assert.Equal(t, "client", replies[0].AuthorType)
+		})
+	}
+}
+
+func TestIntakeReplyToClosedTicketReopens(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	tk := createFirst(t, e)
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed }))
+	e.deliver(mailMsg("again@acme.com", "john@acme.com", "Re: Login broken", "It broke again", "In-Reply-To: <first@acme.com>"))
+	e.cycle()
+	after, _ := e.fake.Ticket(tk.ID)
+	assert.Equal(t, taskipfake.StatusOpen, after.Status)
+	assert.Len(t, e.fake.Replies(tk.ID), 1)
+}
+
+func TestIntakeThirdPartyBecomesNote(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	tk := createFirst(t, e)
+	notesBefore := len(e.fake.Notes(tk.ID))
+	e.deliver(mailMsg("cc@acme.com", "Boss <boss@acme.com>", "Re: Login broken", "Please fix this today", "In-Reply-To: <first@acme.com>"))
+	e.cycle()
+	assert.Empty(t, e.fake.Replies(tk.ID), "a third party never replies for the customer")
+	notes := e.fake.Notes(tk.ID)
+	require.Len(t, notes, notesBefore+1)
+	assert.Contains(t, notes[len(notes)-1].Note, "boss@acme.com")
+	assert.Contains(t, notes[len(notes)-1].Note, "Please fix this today")
+}
+
+func multipartWithAttachment(id, from, name string, content []byte) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: With a file\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\n", from, supportAddr, id)
+	b.WriteString("Content-Type: multipart/mixed; boundary=XYZ\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--XYZ\r\n")
+	fmt.Fprintf(&b, "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=%q\r\nContent-Transfer-Encoding: base64\r\n\r\n", name)
+	enc := base64.StdEncoding.EncodeToString(content)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--XYZ--\r\n")
+	return []byte(b.String())
+}
+
+func TestIntakeAttachments(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 256 << 10 })
+	e.deliver(multipartWithAttachment("att@acme.com", "john@acme.com", "log.txt", []byte(strings.Repeat("line\n", 1000))))
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	files := e.fake.Attachments(tickets[0].ID)
+	require.Len(t, files, 1)
+	assert.Equal(t, "log.txt", files[0].Filename)
+	assert.Equal(t, int64(5000), files[0].Size)
+}
+
+func TestIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 64 << 10 })
+	e.deliver(multipartWithAttachment("big@acme.com", "john@acme.com", "huge.bin", make([]byte, 200<<10)))
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1, "nothing is dropped silently")
+	assert.Contains(t, tickets[0].Description, "over the 64.0 KiB limit")
+	assert.Empty(t, e.fake.Attachments(tickets[0].ID))
+}
+
+func TestIntakeProcessedMailbox(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.ProcessedMailbox = "Processed" })
+	e.deliver(mailMsg("p@acme.com", "john@acme.com", "Move me", "x"))
+	e.cycle()
+	assert.Empty(t, e.imap.Messages(t, "INBOX"))
+	assert.Len(t, e.imap.Messages(t, "Processed"), 1)
+}
+
+func TestIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	e.deliver(mailMsg("t1@acme.com", "john@acme.com", "First", "1"))
+	e.deliver(mailMsg("t2@acme.com", "john@acme.com", "Second", "2"))
+	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
+	err := e.intake.Cycle(context.Background())
+	require.Error(t, err)
+	assert.Empty(t, e.newTickets(), "the second mail does not overtake the first")
+	assert.Zero(t, e.cursor().LastUID)
+	intents, _ := e.store.Intents()
+	assert.Len(t, intents, 1, "the create may have landed: its intent waits for reconciliation")
+
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 2)
+	assert.Equal(t, "First", tickets[0].Subject)
+	assert.Equal(t, "Second", tickets[1].Subject)
+	intents, _ = e.store.Intents()
+	assert.Empty(t, intents)
+}
+
+func TestIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e.deliver(mailMsg("bad@acme.com", "john@acme.com", "Rejected", "1"))
+	e.deliver(mailMsg("good@acme.com", "john@acme.com", "Accepted", "2"))
+	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnprocessableEntity)
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	assert.Equal(t, "Accepted", tickets[0].Subject)
+	assert.Len(t, e.imap.Messages(t, "Failed"), 1)
+	rec, ok, _ := e.store.MessageTicket("bad@acme.com")
+	require.True(t, ok)
+	assert.Equal(t, "failed", rec.Action)
+}
+
+func TestIntakeUnparseableMailIsQuarantined(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e.deliver([]byte("this is not a mail at all, no header separator and no colon"))
+	e.deliver(mailMsg("fine@acme.com", "john@acme.com", "Fine", "ok"))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1)
+	assert.Len(t, e.imap.Messages(t, "Failed"), 1)
+}
+
+func TestIntakeDuplicateMessageIDCreatesOnce(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	raw := mailMsg("dup@acme.com", "john@acme.com", "Twice", "same")
+	e.deliver(raw)
+	e.deliver(raw)
+	e.cycle()
+	e.deliver(raw)
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1)
+	for _, m := range e.imap.Messages(t, "INBOX") {
+		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
+	}
+}
+
+func TestIntakeMailWithoutMessageIDIsDedupedByDigest(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	raw := mailMsg("", "john@acme.com", "No id", "body")
+	e.deliver(raw)
+	e.cycle()
+	require.NoError(t, e.store.SetCursor("INBOX", state.Cursor{UIDValidity: e.cursor().UIDValidity, LastUID: 0}))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1)
+}
+
+func TestIntakeUIDValidityChangeRescansWithoutRepeats(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	e.deliver(mailMsg("v1@acme.com", "john@acme.com", "One", "1"))
+	e.cycle()
+	cur := e.cursor()
+	// The server renumbered the mailbox: our cursor's validity is stale.
+	require.NoError(t, e.store.SetCursor("INBOX", state.Cursor{UIDValidity: cur.UIDValidity + 1000, LastUID: 99}))
+	e.deliver(mailMsg("v2@acme.com", "john@acme.com", "Two", "2"))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 2)
+	assert.Equal(t, cur.UIDValidity, e.cursor().UIDValidity)
+}
+
+func TestIntakeReconcilesUnfinishedCreate(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	e.deliver(mailMsg("crash@acme.com", "john@acme.com", "Crashed", "body"))
+	// A crash after TaskIP accepted the create and before it was recorded:
+	// the answer is lost, the intent stays.
+	e.fake.DropResponseNextOn(http.MethodPost, "/support-ticket", 1)
+	require.Error(t, e.intake.Cycle(context.Background()))
+	require.Len(t, e.newTickets(), 1)
+
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1, "reconciliation finds the ticket; no duplicate")
+	rec, ok, _ := e.store.MessageTicket("crash@acme.com")
+	require.True(t, ok)
+	assert.Equal(t, int64(e.newTickets()[0].ID), rec.TicketID)
+	assert.True(t, hasFlag(e.imap.Messages(t, "INBOX")[0].Flags, `\Seen`))
+}
+
+func TestIntakeReplyInSameBatchAsItsTicket(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	e.deliver(mailMsg("q@acme.com", "john@acme.com", "Question", "first"))
+	e.deliver(mailMsg("q2@acme.com", "john@acme.com", "Re: Question", "second thought", "In-Reply-To: <q@acme.com>"))
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	assert.Len(t, e.fake.Replies(tickets[0].ID), 1)
+}
