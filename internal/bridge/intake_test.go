@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -42,8 +43,8 @@ func addrOf(from string) string {
 
 func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
 
-func TestIntakeNewMailCreatesTicket(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeNewMailCreatesTicket(t *testing.T, mk envMaker) {
+	e := mk(t)
 	uid := e.deliver(mailMsg("m1@acme.com", "John Smith <john@acme.com>", "Re: Printer on fire", "Smoke from tray 2.\n", "X-Priority: 1 (Highest)"))
 	e.cycle()
 
@@ -70,8 +71,8 @@ func TestIntakeNewMailCreatesTicket(t *testing.T) {
 	assert.Len(t, e.newTickets(), 1, "a second pass creates nothing")
 }
 
-func TestIntakeExactlyOneWritePerEmail(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeExactlyOneWritePerEmail(t *testing.T, mk envMaker) {
+	e := mk(t)
 	for i := range 5 {
 		e.deliver(mailMsg(fmt.Sprintf("w%d@acme.com", i), "john@acme.com", fmt.Sprintf("Question %d", i), "Hello"))
 	}
@@ -134,8 +135,8 @@ func TestIntakeLoopAndNoiseGuard(t *testing.T) {
 	})
 }
 
-func TestIntakeRateLimitPerSender(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 3 })
+func testIntakeRateLimitPerSender(t *testing.T, mk envMaker) {
+	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 3 })
 	for i := range 5 {
 		e.deliver(mailMsg(fmt.Sprintf("r%d@acme.com", i), "john@acme.com", fmt.Sprintf("Flood %d", i), "again"))
 	}
@@ -154,7 +155,7 @@ func createFirst(t *testing.T, e *intakeEnv) taskipfake.Ticket {
 	return tickets[0]
 }
 
-func TestIntakeThreading(t *testing.T) {
+func testIntakeThreading(t *testing.T, mk envMaker) {
 	quoted := "Still broken.\n\nOn Mon, 15 Jan 2024 at 09:30, Support <support@example.com> wrote:\n> Did you try again?\n"
 	tests := []struct {
 		name  string
@@ -176,7 +177,7 @@ func TestIntakeThreading(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newIntakeEnv(t, nil)
+			e := mk(t)
 			tk := createFirst(t, e)
 			require.NoError(t, e.store.RecordOutbound("out-1@example.com", tk.UUID, int64(tk.ID)))
 			e.deliver(tt.build(tk))
@@ -190,8 +191,8 @@ func TestIntakeThreading(t *testing.T) {
 	}
 }
 
-func TestIntakeReplyToClosedTicketReopens(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeReplyToClosedTicketReopens(t *testing.T, mk envMaker) {
+	e := mk(t)
 	tk := createFirst(t, e)
 	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed }))
 	e.deliver(mailMsg("again@acme.com", "john@acme.com", "Re: Login broken", "It broke again", "In-Reply-To: <first@acme.com>"))
@@ -201,8 +202,8 @@ func TestIntakeReplyToClosedTicketReopens(t *testing.T) {
 	assert.Len(t, e.fake.Replies(tk.ID), 1)
 }
 
-func TestIntakeThirdPartyBecomesNote(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeThirdPartyBecomesNote(t *testing.T, mk envMaker) {
+	e := mk(t)
 	tk := createFirst(t, e)
 	notesBefore := len(e.fake.Notes(tk.ID))
 	e.deliver(mailMsg("cc@acme.com", "Boss <boss@acme.com>", "Re: Login broken", "Please fix this today", "In-Reply-To: <first@acme.com>"))
@@ -228,8 +229,8 @@ func multipartWithAttachment(id, from, name string, content []byte) []byte {
 	return []byte(b.String())
 }
 
-func TestIntakeAttachments(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 256 << 10 })
+func testIntakeAttachments(t *testing.T, mk envMaker) {
+	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 256 << 10 })
 	e.deliver(multipartWithAttachment("att@acme.com", "john@acme.com", "log.txt", []byte(strings.Repeat("line\n", 1000))))
 	e.cycle()
 	tickets := e.newTickets()
@@ -240,8 +241,8 @@ func TestIntakeAttachments(t *testing.T) {
 	assert.Equal(t, int64(5000), files[0].Size)
 }
 
-func TestIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 64 << 10 })
+func testIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T, mk envMaker) {
+	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 64 << 10 })
 	e.deliver(multipartWithAttachment("big@acme.com", "john@acme.com", "huge.bin", make([]byte, 200<<10)))
 	e.cycle()
 	tickets := e.newTickets()
@@ -250,16 +251,16 @@ func TestIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T) {
 	assert.Empty(t, e.fake.Attachments(tickets[0].ID))
 }
 
-func TestIntakeProcessedMailbox(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.ProcessedMailbox = "Processed" })
+func testIntakeProcessedMailbox(t *testing.T, mk envMaker) {
+	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.ProcessedMailbox = "Processed" })
 	e.deliver(mailMsg("p@acme.com", "john@acme.com", "Move me", "x"))
 	e.cycle()
 	assert.Empty(t, e.imap.Messages(t, "INBOX"))
 	assert.Len(t, e.imap.Messages(t, "Processed"), 1)
 }
 
-func TestIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T, mk envMaker) {
+	e := mk(t)
 	e.deliver(mailMsg("t1@acme.com", "john@acme.com", "First", "1"))
 	e.deliver(mailMsg("t2@acme.com", "john@acme.com", "Second", "2"))
 	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
@@ -279,8 +280,8 @@ func TestIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T) {
 	assert.Empty(t, intents)
 }
 
-func TestIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+func testIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T, mk envMaker) {
+	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
 	e.deliver(mailMsg("bad@acme.com", "john@acme.com", "Rejected", "1"))
 	e.deliver(mailMsg("good@acme.com", "john@acme.com", "Accepted", "2"))
 	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnprocessableEntity)
@@ -294,8 +295,8 @@ func TestIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T) {
 	assert.Equal(t, "failed", rec.Action)
 }
 
-func TestIntakeUnparseableMailIsQuarantined(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+func testIntakeUnparseableMailIsQuarantined(t *testing.T, mk envMaker) {
+	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
 	e.deliver([]byte("this is not a mail at all, no header separator and no colon"))
 	e.deliver(mailMsg("fine@acme.com", "john@acme.com", "Fine", "ok"))
 	e.cycle()
@@ -303,8 +304,8 @@ func TestIntakeUnparseableMailIsQuarantined(t *testing.T) {
 	assert.Len(t, e.imap.Messages(t, "Failed"), 1)
 }
 
-func TestIntakeDuplicateMessageIDCreatesOnce(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeDuplicateMessageIDCreatesOnce(t *testing.T, mk envMaker) {
+	e := mk(t)
 	raw := mailMsg("dup@acme.com", "john@acme.com", "Twice", "same")
 	e.deliver(raw)
 	e.deliver(raw)
@@ -317,8 +318,8 @@ func TestIntakeDuplicateMessageIDCreatesOnce(t *testing.T) {
 	}
 }
 
-func TestIntakeMailWithoutMessageIDIsDedupedByDigest(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeMailWithoutMessageIDIsDedupedByDigest(t *testing.T, mk envMaker) {
+	e := mk(t)
 	raw := mailMsg("", "john@acme.com", "No id", "body")
 	e.deliver(raw)
 	e.cycle()
@@ -327,8 +328,8 @@ func TestIntakeMailWithoutMessageIDIsDedupedByDigest(t *testing.T) {
 	assert.Len(t, e.newTickets(), 1)
 }
 
-func TestIntakeUIDValidityChangeRescansWithoutRepeats(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeUIDValidityChangeRescansWithoutRepeats(t *testing.T, mk envMaker) {
+	e := mk(t)
 	e.deliver(mailMsg("v1@acme.com", "john@acme.com", "One", "1"))
 	e.cycle()
 	cur := e.cursor()
@@ -340,8 +341,8 @@ func TestIntakeUIDValidityChangeRescansWithoutRepeats(t *testing.T) {
 	assert.Equal(t, cur.UIDValidity, e.cursor().UIDValidity)
 }
 
-func TestIntakeReconcilesUnfinishedCreate(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeReconcilesUnfinishedCreate(t *testing.T, mk envMaker) {
+	e := mk(t)
 	e.deliver(mailMsg("crash@acme.com", "john@acme.com", "Crashed", "body"))
 	// A crash after TaskIP accepted the create and before it was recorded:
 	// the answer is lost, the intent stays.
@@ -357,12 +358,55 @@ func TestIntakeReconcilesUnfinishedCreate(t *testing.T) {
 	assert.True(t, hasFlag(e.imap.Messages(t, "INBOX")[0].Flags, `\Seen`))
 }
 
-func TestIntakeReplyInSameBatchAsItsTicket(t *testing.T) {
-	e := newIntakeEnv(t, nil)
+func testIntakeReplyInSameBatchAsItsTicket(t *testing.T, mk envMaker) {
+	e := mk(t)
 	e.deliver(mailMsg("q@acme.com", "john@acme.com", "Question", "first"))
 	e.deliver(mailMsg("q2@acme.com", "john@acme.com", "Re: Question", "second thought", "In-Reply-To: <q@acme.com>"))
 	e.cycle()
 	tickets := e.newTickets()
 	require.Len(t, tickets, 1)
 	assert.Len(t, e.fake.Replies(tickets[0].ID), 1)
+}
+
+type envMaker func(t *testing.T, opts ...envOption) *intakeEnv
+
+// intakeCases are the SPEC 6 inbound rules, each run against go-imap's
+// memory server and against a real Dovecot.
+var intakeCases = []struct {
+	name string
+	run  func(t *testing.T, mk envMaker)
+}{
+	{"NewMailCreatesTicket", testIntakeNewMailCreatesTicket},
+	{"ExactlyOneWritePerEmail", testIntakeExactlyOneWritePerEmail},
+	{"Threading", testIntakeThreading},
+	{"ReplyToClosedTicketReopens", testIntakeReplyToClosedTicketReopens},
+	{"ThirdPartyBecomesNote", testIntakeThirdPartyBecomesNote},
+	{"Attachments", testIntakeAttachments},
+	{"MessageOverLimitIsImportedAsHeaderWithNote", testIntakeMessageOverLimitIsImportedAsHeaderWithNote},
+	{"ProcessedMailbox", testIntakeProcessedMailbox},
+	{"TransientFailureStopsInOrderThenRecovers", testIntakeTransientFailureStopsInOrderThenRecovers},
+	{"PermanentFailureQuarantinesAndMovesOn", testIntakePermanentFailureQuarantinesAndMovesOn},
+	{"UnparseableMailIsQuarantined", testIntakeUnparseableMailIsQuarantined},
+	{"DuplicateMessageIDCreatesOnce", testIntakeDuplicateMessageIDCreatesOnce},
+	{"MailWithoutMessageIDIsDedupedByDigest", testIntakeMailWithoutMessageIDIsDedupedByDigest},
+	{"UIDValidityChangeRescansWithoutRepeats", testIntakeUIDValidityChangeRescansWithoutRepeats},
+	{"ReconcilesUnfinishedCreate", testIntakeReconcilesUnfinishedCreate},
+	{"ReplyInSameBatchAsItsTicket", testIntakeReplyInSameBatchAsItsTicket},
+	{"RateLimitPerSender", testIntakeRateLimitPerSender},
+}
+
+func TestIntake(t *testing.T) {
+	servers := map[string]envMaker{
+		"mem": func(t *testing.T, opts ...envOption) *intakeEnv { return newIntakeEnv(t, nil, opts...) },
+		"dovecot": func(t *testing.T, opts ...envOption) *intakeEnv {
+			return newIntakeEnv(t, mailtest.StartDovecot(t), opts...)
+		},
+	}
+	for _, server := range []string{"mem", "dovecot"} {
+		t.Run(server, func(t *testing.T) {
+			for _, c := range intakeCases {
+				t.Run(c.name, func(t *testing.T) { c.run(t, servers[server]) })
+			}
+		})
+	}
 }
