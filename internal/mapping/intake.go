@@ -205,10 +205,15 @@ func replyText(e Email, c IntakeContext) string {
 
 func bodyOrPlaceholder(e Email, c IntakeContext, text string) string {
 	text = strings.TrimSpace(text)
-	switch {
-	case e.TooLarge:
-		return fmt.Sprintf("(This email was %s, over the %s limit; only its header was imported. The original stays in the support mailbox.)",
+	if e.TooLarge {
+		cut := fmt.Sprintf("(This email was %s, over the %s limit; it was imported only as far as the limit. The original stays in the support mailbox.)",
 			humanBytes(e.Size), humanBytes(c.MaxMessageBytes))
+		if text == "" {
+			return cut
+		}
+		return text + "\n\n" + cut
+	}
+	switch {
 	case text != "":
 		return text
 	case len(e.Attachments) > 0:
@@ -220,8 +225,12 @@ func bodyOrPlaceholder(e Email, c IntakeContext, text string) string {
 func extraNotes(e Email, c IntakeContext) []string {
 	var notes []string
 	for _, f := range e.Refused {
-		notes = append(notes, fmt.Sprintf("Attachment %q (%s) from %s was not uploaded: it is over the %s limit. The original email stays in the support mailbox.",
-			f.Name, humanBytes(f.Size), e.FromEmail, humanBytes(c.MaxMessageBytes)))
+		why := fmt.Sprintf("it is over the %s limit", humanBytes(c.MaxMessageBytes))
+		if e.TooLarge {
+			why = fmt.Sprintf("the email (%s) is over the %s limit", humanBytes(e.Size), humanBytes(c.MaxMessageBytes))
+		}
+		notes = append(notes, fmt.Sprintf("Attachment %q from %s was not uploaded: %s. The original email stays in the support mailbox.",
+			f.Name, e.FromEmail, why))
 	}
 	if len(e.Problems) > 0 {
 		notes = append(notes, "The email from "+e.FromEmail+" was imported with problems:\n- "+strings.Join(e.Problems, "\n- "))

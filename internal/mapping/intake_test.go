@@ -190,12 +190,13 @@ func TestDecideIntake(t *testing.T) {
 			e.Problems = []string{"unknown charset x-foo"}
 		}, IntakeContext{MaxMessageBytes: 25 << 20}, func(t *testing.T, a Action) {
 			require.Len(t, a.ExtraNotes, 2)
-			assert.Contains(t, a.ExtraNotes[0], `"video.mp4" (40.0 MiB)`)
+			assert.Contains(t, a.ExtraNotes[0], `"video.mp4" from john@acme.com`)
 			assert.Contains(t, a.ExtraNotes[0], "25.0 MiB limit")
 			assert.Contains(t, a.ExtraNotes[1], "unknown charset x-foo")
 		}},
 		{"a message over the size limit says so", func(e *Email) { e.TooLarge = true; e.Size = 30 << 20; e.Text = "" }, IntakeContext{MaxMessageBytes: 25 << 20}, func(t *testing.T, a Action) {
 			assert.Contains(t, a.Description, "30.0 MiB, over the 25.0 MiB limit")
+			assert.True(t, strings.HasPrefix(a.Description, "(This email"), "no text was read")
 		}},
 		{"attachments only", func(e *Email) { e.Text = ""; e.Stripped = ""; e.Attachments = []File{{Name: "a.png"}} }, IntakeContext{Ticket: open}, func(t *testing.T, a Action) {
 			assert.Equal(t, "(no text; see the attached files)", a.Text)

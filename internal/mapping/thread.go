@@ -21,8 +21,8 @@ const (
 // ThreadKey is one way the email may name its ticket. The bridge resolves
 // keys in order; the first that names a known ticket wins.
 type ThreadKey struct {
-	Kind  ThreadKeyKind
-	Value string // a Message-ID or a ticket uuid (lowercased)
+	Kind  ThreadKeyKind `json:"kind"`
+	Value string        `json:"value"` // a Message-ID or a ticket uuid (lowercased)
 }
 
 // Threading knows our address and subject tag, to find ticket links in mail.
