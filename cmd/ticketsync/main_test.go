@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ticketsync/ticketsync/internal/state"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -60,5 +63,30 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStateDump(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := state.Open(state.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordMessage(state.MessageRecord{MessageID: "dump-me@acme.com", TicketUUID: "u-1", TicketID: 46, Action: "create"}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "state", "dump", "--path", path)
+	if code != 1 || !strings.Contains(errOut, path) {
+		t.Fatalf("dump while the file is held: %d %q", code, errOut)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "state", "dump", "--path", path)
+	if code != 0 || !strings.Contains(out, "dump-me@acme.com") || !json.Valid([]byte(out)) {
+		t.Fatalf("dump: %d %q %q", code, out, errOut)
+	}
+	if code, _, _ := run(t, "state"); code != 2 {
+		t.Fatalf("state without verb: %d", code)
 	}
 }

@@ -141,6 +141,30 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
+// Retention of Message-ID links and similar records. A customer replying to
+// a mail older than this starts a new ticket unless the reply carries the
+// plus address or subject tag, which never expire.
+const retention = 180 * 24 * time.Hour
+
+// pruneDaily keeps the state file from growing without bound.
+func (d *Daemon) pruneDaily(ctx context.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		stats, err := d.store.Prune(retention)
+		if err != nil {
+			d.log.Warn("state prune failed", "err", err)
+		} else {
+			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (d *Daemon) notReady() []string {
 	var problems []string
 	if d.inbox != nil && !d.inbox.Connected() {
@@ -179,6 +203,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.pruneDaily(flows)
+	}()
 	d.log.Info("ticketsync running", "http", d.Addr(), "mail", d.intake != nil)
 	<-flows.Done()
 	d.log.Info("shutting down")
