@@ -172,7 +172,12 @@ func (in *Intake) Run(ctx context.Context) error {
 			if _, err := in.cfg.Inbox.Connect(ctx); err != nil {
 				in.metrics.connected.Set(0)
 				wait := backoff.Next()
-				in.log.Warn("imap connect failed", "err", err, "retry_in", wait)
+				if errors.Is(err, mail.ErrAuth) {
+					// Only a configuration change fixes this: a person must act.
+					in.log.Error("imap login refused; check mail.imap.username and password", "err", err, "retry_in", wait)
+				} else {
+					in.log.Warn("imap connect failed", "err", err, "retry_in", wait)
+				}
 				if !sleep(ctx, wait) {
 					return nil
 				}

@@ -1,0 +1,257 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+)
+
+// Connect dials, secures, logs in and selects the mailbox, replacing any
+// previous session. It creates ProcessedMailbox and FailedMailbox when they
+// are missing. A refused login returns ErrAuth (permanent until the config
+// changes); everything else may be retried with backoff.
+func (b *Inbox) Connect(ctx context.Context) (MailboxStatus, error) {
+	if old := b.detach(nil); old != nil {
+		_ = old.client.Close()
+	}
+	b.mu.Lock()
+	closes := b.closes
+	b.mu.Unlock()
+	// A signal from an old session is stale: the SELECT below covers it.
+	b.drainSignal()
+
+	s, status, err := b.open(ctx)
+	if err != nil {
+		return MailboxStatus{}, err
+	}
+	b.mu.Lock()
+	if b.closes != closes {
+		b.mu.Unlock()
+		_ = s.client.Close()
+		return MailboxStatus{}, fmt.Errorf("imap: connect: closed meanwhile: %w", ErrNotConnected)
+	}
+	b.sess = s
+	b.connected.Store(true)
+	b.mu.Unlock()
+
+	// The server may hang up while no command is running (restart, idle
+	// timeout); nobody would notice until the next call without this.
+	go func() {
+		<-s.client.Closed()
+		if b.detach(s) != nil {
+			level := slog.LevelWarn
+			if s.conn.cancelled.Load() {
+				level = slog.LevelDebug
+			}
+			b.log.Log(context.Background(), level, "imap connection closed")
+		}
+	}()
+	return status, nil
+}
+
+func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
+	cfg := b.cfg
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, MailboxStatus{}, fmt.Errorf("imap: connect: address %q: %w", cfg.Addr, err)
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsCfg = cfg.TLSConfig.Clone()
+	} else {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = host
+	}
+
+	conn, err := b.dial(ctx, tlsCfg)
+	if err != nil {
+		return nil, MailboxStatus{}, err
+	}
+	dc := &deadlineConn{Conn: conn}
+	g := dc.guard(ctx, cfg.CommandTimeout)
+	defer g.release()
+
+	opts := &imapclient.Options{
+		TLSConfig: tlsCfg,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			// Runs on the client's reader goroutine: it must not block.
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					b.signal()
+				}
+			},
+		},
+	}
+	var c *imapclient.Client
+	if cfg.TLS == TLSStartTLS {
+		if c, err = imapclient.NewStartTLS(dc, opts); err != nil {
+			return nil, MailboxStatus{}, b.connectErr(ctx, "starttls", err)
+		}
+	} else {
+		c = imapclient.New(dc, opts)
+	}
+	s := &imapSession{client: c, conn: dc}
+	status, err := b.setup(ctx, s)
+	if err != nil {
+		_ = c.Close()
+		return nil, MailboxStatus{}, err
+	}
+	return s, status, nil
+}
+
+func (b *Inbox) dial(ctx context.Context, tlsCfg *tls.Config) (net.Conn, error) {
+	switch b.cfg.TLS {
+	case TLSImplicit, TLSStartTLS, TLSNone:
+	default:
+		return nil, fmt.Errorf("imap: connect: unknown tls mode %q", b.cfg.TLS)
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dialCtx, "tcp", b.cfg.Addr)
+	if err != nil {
+		return nil, b.connectErr(ctx, "dial", err)
+	}
+	if b.cfg.TLS != TLSImplicit {
+		return conn, nil
+	}
+	cfg := tlsCfg.Clone()
+	if cfg.NextProtos == nil {
+		cfg.NextProtos = []string{"imap"}
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(dialCtx); err != nil {
+		_ = conn.Close()
+		return nil, b.connectErr(ctx, "tls handshake", err)
+	}
+	return tc, nil
+}
+
+func (b *Inbox) connectErr(ctx context.Context, step string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("imap: connect: %s: %w", step, ctxErr)
+	}
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		return &CommandError{Op: "connect: " + step, Type: string(imapErr.Type), Code: string(imapErr.Code), Text: imapErr.Text}
+	}
+	return &ConnError{Op: "connect: " + step, Err: err}
+}
+
+func (b *Inbox) setup(ctx context.Context, s *imapSession) (MailboxStatus, error) {
+	c := s.client
+	if err := c.WaitGreeting(); err != nil {
+		return MailboxStatus{}, b.connectErr(ctx, "greeting", err)
+	}
+	if err := b.login(ctx, c); err != nil {
+		return MailboxStatus{}, err
+	}
+	caps := c.Caps() // LOGIN invalidated the pre-login list
+	if caps == nil {
+		return MailboxStatus{}, b.connectErr(ctx, "capability", errors.New("no CAPABILITY answer"))
+	}
+	s.move, s.uidPlus, s.idle = caps.Has(imap.CapMove), caps.Has(imap.CapUIDPlus), caps.Has(imap.CapIdle)
+
+	for _, name := range []string{b.cfg.ProcessedMailbox, b.cfg.FailedMailbox} {
+		if name == "" || name == b.cfg.Mailbox {
+			continue
+		}
+		if err := ensureMailbox(c, name); err != nil {
+			return MailboxStatus{}, b.connectErr(ctx, "create "+name, err)
+		}
+	}
+	status, err := b.selectMailbox(s)
+	if err != nil {
+		return MailboxStatus{}, b.connectErr(ctx, "select", err)
+	}
+	b.log.Debug("imap connected", "move", s.move, "uidplus", s.uidPlus, "idle", s.idle,
+		"uidvalidity", status.UIDValidity, "messages", status.Messages)
+	if (b.cfg.ProcessedMailbox != "" || b.cfg.FailedMailbox != "") && !s.move && !s.uidPlus {
+		// SPEC 8: COPY + EXPUNGE without UIDPLUS would expunge every
+		// \Deleted message in the mailbox, not only ours.
+		b.log.Info("imap server has neither MOVE nor UIDPLUS: mail is flagged in place instead of moved")
+	}
+	return status, nil
+}
+
+// login uses LOGIN unless the server disabled it, then AUTHENTICATE PLAIN.
+func (b *Inbox) login(ctx context.Context, c *imapclient.Client) error {
+	caps := c.Caps()
+	if caps == nil {
+		return b.connectErr(ctx, "capability", errors.New("no CAPABILITY answer"))
+	}
+	var err error
+	if caps.Has(imap.CapLoginDisabled) {
+		err = c.Authenticate(sasl.NewPlainClient("", b.cfg.Username, b.cfg.Password))
+	} else {
+		err = c.Login(b.cfg.Username, b.cfg.Password).Wait()
+	}
+	if err == nil {
+		return nil
+	}
+	var imapErr *imap.Error
+	if !errors.As(err, &imapErr) {
+		return b.connectErr(ctx, "login", err)
+	}
+	switch imapErr.Code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeLimit, imap.ResponseCodeInUse:
+		// The server's auth backend is down or busy: worth a retry.
+		return b.connectErr(ctx, "login", err)
+	}
+	return fmt.Errorf("imap: login as %q: %w: %s %s", b.cfg.Username, ErrAuth, imapErr.Type, imapErr.Text)
+}
+
+func ensureMailbox(c *imapclient.Client, name string) error {
+	found, err := c.List("", name, nil).Collect()
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		return nil
+	}
+	if err := c.Create(name, nil).Wait(); err != nil {
+		var imapErr *imap.Error
+		if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAlreadyExists {
+			return err
+		}
+	}
+	// Subscribed, so a person looking with a mail client sees it.
+	if err := c.Subscribe(name).Wait(); err != nil {
+		var imapErr *imap.Error
+		if !errors.As(err, &imapErr) {
+			return err
+		}
+	}
+	return nil
+}
+
+// selectMailbox (re-)selects the configured mailbox. SELECT is the only
+// place UIDVALIDITY and UIDNEXT are reported (SPEC 8), so every List does it.
+func (b *Inbox) selectMailbox(s *imapSession) (MailboxStatus, error) {
+	data, err := s.client.Select(b.cfg.Mailbox, nil).Wait()
+	if err != nil {
+		return MailboxStatus{}, err
+	}
+	status := MailboxStatus{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages}
+	s.keywords = false
+	for _, f := range data.PermanentFlags {
+		if f == imap.FlagWildcard || strings.EqualFold(string(f), string(failedKeyword)) {
+			s.keywords = true
+		}
+	}
+	if b.validity != 0 && b.validity != status.UIDValidity {
+		b.log.Info("imap UIDVALIDITY changed", "old", b.validity, "new", status.UIDValidity)
+	}
+	b.validity = status.UIDValidity
+	return status, nil
+}

@@ -1,0 +1,249 @@
+package mailtest
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+)
+
+// What imapmemserver (go-imap v2.0.0-beta.8) does, checked in its source:
+//
+//   - Capabilities are what imapserver.Options.Caps lists. MemServer
+//     advertises IMAP4rev1 with MOVE and UIDPLUS unless MemOptions.NoMove /
+//     NoUIDPlus hide them (the server still executes the commands; the
+//     client just must not use them), so the fallbacks can be tested.
+//   - IDLE is always advertised after login (imapserver adds it for
+//     IMAP4rev1) and works: an APPEND from any session queues EXISTS in
+//     every other session's tracker, delivered during IDLE or at the next
+//     NOOP/command.
+//   - APPENDUID and COPYUID are always sent, whatever the capabilities.
+//   - UIDVALIDITY comes from a per-user counter bumped by every CREATE, so
+//     delete + create gives a new UIDVALIDITY and UIDs restart at 1. A
+//     session that had the old mailbox selected keeps seeing the old one
+//     (no BYE, no notification) until it selects again.
+//   - "UID n:*" with n above the highest UID matches the highest UID, as
+//     RFC 9051 says, so the cursor trap is reproduced.
+//   - PERMANENTFLAGS includes \*, so keywords are kept.
+
+// MemOptions configures StartMemServer.
+type MemOptions struct {
+	Username string // default support@example.com
+	Password string // default test-password
+	// Mailboxes are created next to INBOX.
+	Mailboxes []string
+	// NoMove and NoUIDPlus hide those capabilities.
+	NoMove, NoUIDPlus bool
+	// TLSConfig enables STARTTLS; with ImplicitTLS the listener speaks TLS
+	// from the first byte instead.
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
+}
+
+// MemServer is go-imap's imapserver + imapmemserver on 127.0.0.1, one user.
+type MemServer struct {
+	opts    MemOptions
+	backend *imapmemserver.Server
+	user    *imapmemserver.User
+	addr    string
+	admin   *admin
+	log     *tbLogger
+
+	mu     sync.Mutex
+	srv    *imapserver.Server
+	closed bool
+}
+
+var _ Server = (*MemServer)(nil)
+
+// StartMemServer starts a server (cleartext, InsecureAuth) on a free port
+// and stops it in t.Cleanup.
+func StartMemServer(t testing.TB, opts MemOptions) *MemServer {
+	t.Helper()
+	if opts.Username == "" {
+		opts.Username = "support@example.com"
+	}
+	if opts.Password == "" {
+		opts.Password = "test-password"
+	}
+	user := imapmemserver.NewUser(opts.Username, opts.Password)
+	for _, name := range append([]string{"INBOX"}, opts.Mailboxes...) {
+		if err := user.Create(name, nil); err != nil {
+			t.Fatalf("mailtest: create %s: %v", name, err)
+		}
+	}
+	backend := imapmemserver.New()
+	backend.AddUser(user)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mailtest: listen: %v", err)
+	}
+	m := &MemServer{
+		opts:    opts,
+		backend: backend,
+		user:    user,
+		addr:    ln.Addr().String(),
+		log:     &tbLogger{t: t},
+	}
+	m.admin = &admin{addr: m.addr, user: opts.Username, pass: opts.Password}
+	if opts.TLSConfig != nil && opts.ImplicitTLS {
+		m.admin.implicitTLS = true
+		m.admin.tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test server's own cert
+	}
+	m.serve(ln)
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *MemServer) serve(ln net.Listener) {
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}}
+	if !m.opts.NoMove {
+		caps[imap.CapMove] = struct{}{}
+	}
+	if !m.opts.NoUIDPlus {
+		caps[imap.CapUIDPlus] = struct{}{}
+	}
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return m.backend.NewSession(), nil, nil
+		},
+		Caps:         caps,
+		Logger:       m.log,
+		TLSConfig:    m.opts.TLSConfig,
+		InsecureAuth: true,
+	})
+	if m.opts.ImplicitTLS && m.opts.TLSConfig != nil {
+		ln = tls.NewListener(ln, m.opts.TLSConfig)
+	}
+	m.mu.Lock()
+	m.srv = srv
+	m.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+func (m *MemServer) Addr() string     { return m.addr }
+func (m *MemServer) Username() string { return m.opts.Username }
+func (m *MemServer) Password() string { return m.opts.Password }
+
+func (m *MemServer) Append(t testing.TB, mailbox string, raw []byte) uint32 {
+	t.Helper()
+	return m.admin.appendMsg(t, mailbox, raw)
+}
+
+func (m *MemServer) Messages(t testing.TB, mailbox string) []MemMessage {
+	t.Helper()
+	return m.admin.messages(t, mailbox)
+}
+
+// UIDValidity reads the backend directly: it works while the server is
+// stopped.
+func (m *MemServer) UIDValidity(t testing.TB, mailbox string) uint32 {
+	t.Helper()
+	data, err := m.user.Status(mailbox, &imap.StatusOptions{UIDValidity: true})
+	if err != nil {
+		t.Fatalf("mailtest: status %s: %v", mailbox, err)
+	}
+	return data.UIDValidity
+}
+
+func (m *MemServer) CreateMailbox(t testing.TB, name string) {
+	t.Helper()
+	err := m.user.Create(name, nil)
+	var imapErr *imap.Error
+	if err != nil && !(errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeAlreadyExists) {
+		t.Fatalf("mailtest: create %s: %v", name, err)
+	}
+}
+
+// RecreateMailbox deletes and creates mailbox in the backend: it is empty,
+// has a new UIDVALIDITY and numbers from UID 1 again.
+func (m *MemServer) RecreateMailbox(t testing.TB, mailbox string) {
+	t.Helper()
+	if err := m.user.Delete(mailbox); err != nil {
+		t.Fatalf("mailtest: delete %s: %v", mailbox, err)
+	}
+	if err := m.user.Create(mailbox, nil); err != nil {
+		t.Fatalf("mailtest: create %s: %v", mailbox, err)
+	}
+}
+
+// DeleteMailbox removes a mailbox (MemServer only).
+func (m *MemServer) DeleteMailbox(t testing.TB, name string) {
+	t.Helper()
+	if err := m.user.Delete(name); err != nil {
+		t.Fatalf("mailtest: delete %s: %v", name, err)
+	}
+}
+
+func (m *MemServer) AddFlags(t testing.TB, mailbox string, uid uint32, flags ...string) {
+	t.Helper()
+	m.admin.addFlags(t, mailbox, uid, flags...)
+}
+
+// Stop closes the listener and every session; the mail stays.
+func (m *MemServer) Stop() {
+	m.mu.Lock()
+	srv := m.srv
+	m.srv = nil
+	m.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// Restart serves the same backend on the same address again.
+func (m *MemServer) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop()
+	var ln net.Listener
+	ok := waitFor(5*time.Second, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", m.addr)
+		return err == nil
+	})
+	if !ok {
+		t.Fatalf("mailtest: relisten on %s failed", m.addr)
+	}
+	m.serve(ln)
+}
+
+func (m *MemServer) Close() {
+	m.mu.Lock()
+	done := m.closed
+	m.closed = true
+	m.mu.Unlock()
+	if !done {
+		m.Stop()
+		m.log.stop()
+	}
+}
+
+// tbLogger sends imapserver's complaints to the test log while the test
+// runs; testing panics on a Logf after the test has finished.
+type tbLogger struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (l *tbLogger) Printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Logf("imapserver: "+strings.TrimSuffix(format, "\n"), args...)
+	}
+}
+
+func (l *tbLogger) stop() {
+	l.mu.Lock()
+	l.done = true
+	l.mu.Unlock()
+}
