@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -110,19 +112,35 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		imapCfg.TLSConfig = o.TLSConfig
 	}
 	d.inbox = mail.NewInbox(imapCfg)
+	spool, err := prepareSpool(filepath.Join(filepath.Dir(d.cfg.State.Path), "spool"))
+	if err != nil {
+		return err
+	}
 	senders := make(map[string]int64, len(m.Senders))
 	for k, v := range m.Senders {
 		senders[strings.ToLower(k)] = int64(v)
 	}
-	var err error
 	d.intake, err = NewIntake(IntakeConfig{
 		Inbox: d.inbox, Tickets: d.tickets, Store: d.store, Logger: d.log, Metrics: NewIntakeMetrics(d.registry),
 		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
-		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes,
+		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID),
 	})
 	return err
+}
+
+// prepareSpool creates the directory attachments are streamed to and clears
+// what a crash left there: those files belong to no message any more.
+func prepareSpool(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("attachment spool %s: %w", dir, err)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "ticketsync-attachment-*"))
+	for _, f := range leftovers {
+		_ = os.Remove(f)
+	}
+	return dir, nil
 }
 
 func (d *Daemon) routes() http.Handler {

@@ -219,8 +219,13 @@ func (in *Intake) load(ctx context.Context, it *item) error {
 	switch {
 	case errors.Is(parseErr, mail.ErrMessageTooLarge):
 		tooLarge = true
-	case parseErr != nil:
+	case errors.Is(parseErr, mail.ErrMalformed):
 		return fmt.Errorf("%w: uid %d: %v", errPermanent, it.env.UID, parseErr)
+	case parseErr != nil:
+		// The stream broke or the spool directory failed: try again later
+		// rather than act on half a message.
+		_ = it.msg.Cleanup()
+		return fmt.Errorf("read uid %d: %w", it.env.UID, parseErr)
 	}
 	it.email = toEmail(it.msg, tooLarge, it.env.Size)
 	if it.key == "" {
