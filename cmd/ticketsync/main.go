@@ -15,7 +15,8 @@ import (
 const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Slack in step.
 
 Usage:
-  ticketsync run --config FILE           the daemon
+  ticketsync run --config FILE [--backfill open]
+                                         the daemon
   ticketsync demo                        the whole product in-process (not yet available)
   ticketsync check-config --config FILE  validate a configuration file
   ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")

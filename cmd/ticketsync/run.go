@@ -15,7 +15,12 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
+	backfill := fs.String("backfill", "", `"open": post the open tickets to Slack once on the first run`)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *backfill != "" && *backfill != "open" {
+		fmt.Fprintln(stderr, `ticketsync run: --backfill takes "open"`)
 		return 2
 	}
 	if *path == "" {
@@ -28,7 +33,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log})
+	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, Backfill: *backfill})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
@@ -34,6 +35,8 @@ type DaemonOptions struct {
 	// ShutdownTimeout bounds the drain on shutdown; default 8s, inside the
 	// 10 s a container runtime waits after SIGTERM.
 	ShutdownTimeout time.Duration
+	// Backfill "open" posts the open tickets to Slack on the first run.
+	Backfill string
 }
 
 // Daemon is ticketsync assembled from its configuration: the state store,
@@ -45,6 +48,7 @@ type Daemon struct {
 	tickets  *taskip.Client
 	inbox    *mail.Inbox
 	intake   *Intake
+	watch    *Watch
 	registry *prometheus.Registry
 	http     *http.Server
 	ln       net.Listener
@@ -83,6 +87,12 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if sc := cfg.Slack; sc != nil {
+		if err := d.buildWatch(sc, opts); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	if m := cfg.Mail; m != nil {
 		if err := d.buildIntake(m, opts); err != nil {
@@ -126,6 +136,29 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID),
+	})
+	if err == nil && d.watch != nil {
+		d.intake.cfg.Events = d.watch
+	}
+	return err
+}
+
+func (d *Daemon) buildWatch(sc *config.Slack, opts DaemonOptions) error {
+	poster, err := slack.NewPoster(slack.PosterConfig{Token: sc.BotToken.Reveal(), APIURL: sc.APIURL, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	tmpl := d.cfg.TaskIP
+	d.watch, err = NewWatch(WatchConfig{
+		Tickets: d.tickets, Chat: poster, Store: d.store, Channel: sc.Channel, Schedule: d.cfg.TaskIP.PollSchedule,
+		Backfill: opts.Backfill, Logger: d.log,
+		TicketURL: func(id int64, uuid string) string {
+			u, err := tmpl.TicketURL(int(id), uuid)
+			if err != nil {
+				return ""
+			}
+			return u
+		},
 	})
 	return err
 }
@@ -188,6 +221,9 @@ func (d *Daemon) notReady() []string {
 	if d.inbox != nil && !d.inbox.Connected() {
 		problems = append(problems, "imap: not connected")
 	}
+	if d.watch != nil && !d.watch.Healthy() {
+		problems = append(problems, "taskip: not polled successfully within 3 intervals")
+	}
 	return problems
 }
 
@@ -200,7 +236,7 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	flows, stopFlows := context.WithCancel(ctx)
 	defer stopFlows()
 	wg.Add(1)
@@ -211,6 +247,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			stopFlows()
 		}
 	}()
+	if d.watch != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.watch.Run(flows); err != nil {
+				errs <- fmt.Errorf("watch: %w", err)
+				stopFlows()
+			}
+		}()
+	}
 	if d.intake != nil {
 		wg.Add(1)
 		go func() {

@@ -28,7 +28,7 @@ const (
 // ParentMessage is the message that heads a ticket's thread: the fallback
 // text and the blocks. link is the ticket in TaskIP ("" for none).
 func ParentMessage(s Snapshot, link string) (string, []slackapi.Block) {
-	text := fmt.Sprintf("Ticket #%d: %s [%s, %s]", s.ID, s.Subject, s.Status.Label(), s.Priority.Label())
+	text := fmt.Sprintf("Ticket #%d: %s [%s, %s]", s.ID, EscapeMrkdwn(s.Subject), s.Status.Label(), s.Priority.Label())
 	id := BlockPrefix + s.UUID
 	header := slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, CutText(fmt.Sprintf("#%d %s", s.ID, s.Subject), maxHeaderText, ""), false, false))
 	header.BlockID = id + ":header"

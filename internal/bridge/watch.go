@@ -1,0 +1,346 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// Chat is the Slack channel as the watch sees it. Calls made one after
+// another are delivered in that order.
+type Chat interface {
+	// Post starts a thread and returns its ts.
+	Post(ctx context.Context, channel string, m slack.Message) (string, error)
+	PostInThread(ctx context.Context, channel, threadTS string, m slack.Message) (string, error)
+	// Update replaces a message; it is idempotent.
+	Update(ctx context.Context, channel, ts string, m slack.Message) error
+}
+
+// WatchTickets is what the watch reads from TaskIP.
+type WatchTickets interface {
+	ListTickets(ctx context.Context, p taskip.ListParams) (taskip.TicketPage, error)
+	GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket, error)
+}
+
+// WatchConfig configures the ticket watch.
+type WatchConfig struct {
+	Tickets  WatchTickets
+	Chat     Chat
+	Store    *state.Store
+	Channel  string
+	Schedule string // cron spec of the poll
+	// TicketURL links a ticket in TaskIP; nil or "" for no link.
+	TicketURL func(id int64, uuid string) string
+	// Backfill "open" posts the open tickets found by the first run once.
+	Backfill string
+	// FullScanEvery is how often every ticket is listed to notice deletions
+	// and anything a cursor could miss; default 1h.
+	FullScanEvery time.Duration
+	PageSize      int // default 50
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Watch keeps one Slack thread per ticket in step with TaskIP (SPEC 6,
+// Ticket watch). One goroutine does all Slack writes, so the messages of a
+// thread never overtake each other.
+type Watch struct {
+	cfg      WatchConfig
+	log      *slog.Logger
+	schedule cron.Schedule
+	events   chan watchEvent
+	lastFull time.Time
+	started  time.Time
+	lastOK   atomic.Int64 // unix nanoseconds of the last successful poll
+}
+
+type watchEvent struct {
+	ticket *taskip.Ticket // a ticket as just created
+	id     taskip.ID      // a ticket that just changed
+}
+
+// NewWatch validates the configuration.
+func NewWatch(cfg WatchConfig) (*Watch, error) {
+	if cfg.Tickets == nil || cfg.Chat == nil || cfg.Store == nil || cfg.Channel == "" {
+		return nil, errors.New("watch: tickets, chat, store and channel are required")
+	}
+	if cfg.Schedule == "" {
+		cfg.Schedule = "@every 30s"
+	}
+	sched, err := cron.ParseStandard(cfg.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("watch: poll schedule %q: %w", cfg.Schedule, err)
+	}
+	if cfg.FullScanEvery <= 0 {
+		cfg.FullScanEvery = time.Hour
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 50
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Watch{
+		cfg: cfg, log: cfg.Logger.With("flow", "watch"), schedule: sched, events: make(chan watchEvent, 1024),
+		// The first full scan waits one interval: a restart should not cost
+		// a listing of every ticket.
+		lastFull: cfg.Now(),
+		started:  cfg.Now(),
+	}, nil
+}
+
+// TicketCreated shows a ticket the intake just created, without waiting for
+// the next poll. It never blocks; if the queue is full the poll catches up.
+func (w *Watch) TicketCreated(t taskip.Ticket) {
+	select {
+	case w.events <- watchEvent{ticket: &t}:
+	default:
+	}
+}
+
+// TicketChanged asks for a ticket to be synced now.
+func (w *Watch) TicketChanged(id taskip.ID) {
+	select {
+	case w.events <- watchEvent{id: id}:
+	default:
+	}
+}
+
+// Run polls on the schedule and handles intake events until ctx ends. A poll
+// never overlaps the previous one: the next tick is computed after it ends.
+func (w *Watch) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := w.Poll(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("ticket poll failed", "err", err)
+		} else if err == nil {
+			w.lastOK.Store(w.cfg.Now().UnixNano())
+		}
+		now := w.cfg.Now()
+		timer := time.NewTimer(w.schedule.Next(now).Sub(now))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case ev := <-w.events:
+				if err := w.handle(ctx, ev); err != nil && ctx.Err() == nil {
+					w.log.Warn("ticket sync failed; the next poll retries", "err", err)
+				}
+			case <-timer.C:
+				break wait
+			}
+		}
+	}
+	return nil
+}
+
+// Healthy reports whether TaskIP was polled successfully within three poll
+// intervals (SPEC 7, /readyz). A watch that just started gets that long too.
+func (w *Watch) Healthy() bool {
+	now := w.cfg.Now()
+	next := w.schedule.Next(now)
+	interval := w.schedule.Next(next).Sub(next)
+	last := w.started
+	if ns := w.lastOK.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
+	return now.Sub(last) <= 3*interval+time.Second
+}
+
+func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
+	if ok, err := w.baselineDone(); err != nil || !ok {
+		return err // before the baseline, the first poll will see it
+	}
+	if ev.ticket != nil {
+		return w.sync(ctx, *ev.ticket, true)
+	}
+	t, err := w.cfg.Tickets.GetTicket(ctx, ev.id)
+	if err != nil {
+		return fmt.Errorf("get ticket %d: %w", ev.id, err)
+	}
+	return w.sync(ctx, t, true)
+}
+
+// watchCursor is where the last poll stopped.
+type watchCursor struct {
+	UpdatedAt time.Time `json:"updated_at"`
+	Baseline  bool      `json:"baseline"`
+}
+
+const cursorKey = "watch:cursor"
+
+func (w *Watch) cursor() (watchCursor, error) {
+	var c watchCursor
+	_, err := w.cfg.Store.GetJSON(state.BucketKV, cursorKey, &c)
+	return c, err
+}
+
+func (w *Watch) baselineDone() (bool, error) {
+	c, err := w.cursor()
+	return c.Baseline, err
+}
+
+// Poll lists tickets by updated_at, newest first, down to the stored cursor,
+// and syncs each. An idle poll is one request.
+func (w *Watch) Poll(ctx context.Context) error {
+	cur, err := w.cursor()
+	if err != nil {
+		return err
+	}
+	if !cur.Baseline {
+		return w.baseline(ctx)
+	}
+	if w.cfg.Now().Sub(w.lastFull) >= w.cfg.FullScanEvery {
+		return w.fullScan(ctx, cur)
+	}
+	var changed []taskip.Ticket
+	newest := cur.UpdatedAt
+	for page := 1; ; page++ {
+		p, err := w.cfg.Tickets.ListTickets(ctx, taskip.ListParams{Sort: "updated_at", Order: "desc", Page: page, Limit: w.cfg.PageSize})
+		if err != nil {
+			return err
+		}
+		done := len(p.Tickets) < w.cfg.PageSize
+		for _, t := range p.Tickets {
+			if t.UpdatedAt.Time.IsZero() {
+				// Without updated_at there is no cursor: scan and diff all.
+				return w.fullScan(ctx, cur)
+			}
+			// Equal times are re-read: a change in the same second as the
+			// cursor must not be missed, and the diff drops repeats.
+			if t.UpdatedAt.Time.Before(cur.UpdatedAt) {
+				done = true
+				break
+			}
+			changed = append(changed, t)
+			if t.UpdatedAt.Time.After(newest) {
+				newest = t.UpdatedAt.Time
+			}
+		}
+		if done {
+			break
+		}
+	}
+	for i := len(changed) - 1; i >= 0; i-- { // oldest change first
+		if err := w.sync(ctx, changed[i], false); err != nil {
+			return err
+		}
+	}
+	cur.UpdatedAt = newest
+	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, cur)
+}
+
+// baseline records every ticket as already shown, so the first run posts
+// nothing for old tickets (except open ones when backfill asks for them).
+func (w *Watch) baseline(ctx context.Context) error {
+	var newest time.Time
+	n := 0
+	for t, err := range listAll(ctx, w.cfg.Tickets) {
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		n++
+		if t.UpdatedAt.Time.After(newest) {
+			newest = t.UpdatedAt.Time
+		}
+		if w.cfg.Backfill == "open" && isOpen(t.Status) {
+			if err := w.sync(ctx, t, false); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.cfg.Store.PutJSON(state.BucketSnapshots, idKey(t.ID), mapping.SnapshotOf(t)); err != nil {
+			return err
+		}
+	}
+	w.lastFull = w.cfg.Now()
+	w.log.Info("watch baseline recorded", "tickets", n, "backfill", w.cfg.Backfill)
+	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, watchCursor{UpdatedAt: newest, Baseline: true})
+}
+
+func isOpen(s taskip.Status) bool {
+	return s == taskip.StatusOpen || s == taskip.StatusInProgress || s == taskip.StatusPending
+}
+
+// fullScan lists every ticket: it diffs them all (for servers without
+// updated_at) and finds tickets that were deleted.
+func (w *Watch) fullScan(ctx context.Context, cur watchCursor) error {
+	seen := map[string]bool{}
+	newest := cur.UpdatedAt
+	for t, err := range listAll(ctx, w.cfg.Tickets) {
+		if err != nil {
+			return fmt.Errorf("full scan: %w", err)
+		}
+		seen[idKey(t.ID)] = true
+		if t.UpdatedAt.Time.After(newest) {
+			newest = t.UpdatedAt.Time
+		}
+		if err := w.sync(ctx, t, false); err != nil {
+			return err
+		}
+	}
+	var gone []string
+	err := w.cfg.Store.ForEachJSON(state.BucketSnapshots, func(key string, _ []byte) error {
+		if !seen[key] {
+			gone = append(gone, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range gone {
+		if err := w.checkDeleted(ctx, key); err != nil {
+			return err
+		}
+	}
+	w.lastFull = w.cfg.Now()
+	cur.UpdatedAt = newest
+	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, cur)
+}
+
+// checkDeleted confirms with a GET that a ticket is gone before its thread
+// gets the final note; a ticket merely missing from a list is kept.
+func (w *Watch) checkDeleted(ctx context.Context, key string) error {
+	id, err := strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return w.cfg.Store.Delete(state.BucketSnapshots, key)
+	}
+	if _, err := w.cfg.Tickets.GetTicket(ctx, taskip.ID(id)); !errors.Is(err, taskip.ErrNotFound) {
+		return err
+	}
+	var th thread
+	if ok, err := w.cfg.Store.GetJSON(state.BucketThreads, key, &th); err != nil {
+		return err
+	} else if ok {
+		text := mapping.ThreadText(mapping.Change{Kind: mapping.ChangeDeleted}, "")
+		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: text}); err != nil {
+			return fmt.Errorf("post deletion of ticket %d: %w", id, err)
+		}
+	}
+	w.log.Info("ticket deleted in TaskIP", "ticket", id)
+	return w.cfg.Store.Delete(state.BucketSnapshots, key)
+}
+
+func idKey(id taskip.ID) string { return strconv.FormatInt(int64(id), 10) }
+
+// thread is where a ticket's Slack thread lives.
+type thread struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}

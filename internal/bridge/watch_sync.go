@@ -1,0 +1,120 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// sync brings a ticket's thread up to date: a parent for a ticket never
+// shown, a thread reply per change and a parent update otherwise. The
+// snapshot is stored only after Slack accepted the posts, so a crash in
+// between repeats at most the posts of this one ticket, once.
+func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
+	key := idKey(t.ID)
+	cur := mapping.SnapshotOf(t)
+	var old mapping.Snapshot
+	known, err := w.cfg.Store.GetJSON(state.BucketSnapshots, key, &old)
+	if err != nil {
+		return err
+	}
+	var th thread
+	hasThread, err := w.cfg.Store.GetJSON(state.BucketThreads, key, &th)
+	if err != nil {
+		return err
+	}
+	link := w.link(cur)
+	if !known {
+		return w.startThread(ctx, key, cur, link)
+	}
+	if !hasThread {
+		// Known from the baseline but never shown: it gets its thread when
+		// it changes, with the change already in the parent.
+		cur.LastReplyID = max(cur.LastReplyID, old.LastReplyID)
+		if len(mapping.Diff(old, cur, nil)) == 0 {
+			if cur != old {
+				return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+			}
+			return nil
+		}
+		return w.startThread(ctx, key, cur, link)
+	}
+
+	replies := t.Replies
+	if cur.ReplyCount != old.ReplyCount && replies == nil && !fresh {
+		// List pages carry no replies; fetch them to show their text.
+		full, err := w.cfg.Tickets.GetTicket(ctx, t.ID)
+		if err != nil {
+			return fmt.Errorf("get replies of ticket %d: %w", t.ID, err)
+		}
+		replies = full.Replies
+		cur = mapping.SnapshotOf(full)
+	}
+	if replies == nil {
+		cur.LastReplyID = old.LastReplyID
+	}
+	changes := mapping.Diff(old, cur, replies)
+	if len(changes) == 0 {
+		if cur != old {
+			return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+		}
+		return nil
+	}
+	for _, c := range changes {
+		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
+			return fmt.Errorf("post change of ticket %d: %w", t.ID, err)
+		}
+	}
+	text, blocks := mapping.ParentMessage(cur, link)
+	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
+		return fmt.Errorf("update parent of ticket %d: %w", t.ID, err)
+	}
+	return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+}
+
+func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapshot, link string) error {
+	text, blocks := mapping.ParentMessage(cur, link)
+	ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
+	if err != nil {
+		return fmt.Errorf("post ticket %d: %w", cur.ID, err)
+	}
+	return w.cfg.Store.Update(func(tx *state.Tx) error {
+		if err := tx.PutJSON(state.BucketThreads, key, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
+			return err
+		}
+		return tx.PutJSON(state.BucketSnapshots, key, cur)
+	})
+}
+
+func (w *Watch) link(s mapping.Snapshot) string {
+	if w.cfg.TicketURL == nil {
+		return ""
+	}
+	return w.cfg.TicketURL(s.ID, s.UUID)
+}
+
+// listAll pages through every ticket.
+func listAll(ctx context.Context, t WatchTickets) iter.Seq2[taskip.Ticket, error] {
+	return func(yield func(taskip.Ticket, error) bool) {
+		for page := 1; ; page++ {
+			p, err := t.ListTickets(ctx, taskip.ListParams{Sort: "id", Order: "asc", Page: page, Limit: 100})
+			if err != nil {
+				yield(taskip.Ticket{}, err)
+				return
+			}
+			for _, tk := range p.Tickets {
+				if !yield(tk, nil) {
+					return
+				}
+			}
+			if len(p.Tickets) < 100 || (p.Meta != nil && p.Meta.TotalPages > 0 && page >= p.Meta.TotalPages) {
+				return
+			}
+		}
+	}
+}

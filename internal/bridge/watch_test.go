@@ -1,0 +1,328 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+)
+
+const testChannel = "C0TICKETS"
+
+type watchEnv struct {
+	t      *testing.T
+	fake   *taskipfake.Server
+	client *taskip.Client
+	slack  *slackfake.Server
+	poster *slack.Poster
+	sleeps *[]time.Duration
+	store  *state.Store
+	watch  *Watch
+	cfg    WatchConfig
+}
+
+func newWatchEnv(t *testing.T, opts taskipfake.Options, edit ...func(*WatchConfig)) *watchEnv {
+	t.Helper()
+	opts.SecretKey = testKey
+	fake, base := taskipfake.NewHTTPTest(t, opts)
+	fake.SeedExamples()
+	client, err := taskip.New(taskip.Config{BaseURL: base, SecretKey: testKey})
+	require.NoError(t, err)
+	sf := slackfake.New(t)
+	var sleeps []time.Duration
+	poster, err := slack.NewPoster(slack.PosterConfig{Token: slackfake.DefaultToken, APIURL: sf.URL(), PerChannelInterval: -1,
+		Sleep: func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }})
+	require.NoError(t, err)
+	st, err := state.Open(state.Config{Path: filepath.Join(t.TempDir(), "state.db"), NoSync: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	e := &watchEnv{t: t, fake: fake, client: client, slack: sf, poster: poster, sleeps: &sleeps, store: st}
+	e.cfg = WatchConfig{Tickets: client, Chat: poster, Store: st, Channel: testChannel, Schedule: "@every 1h",
+		TicketURL: func(id int64, _ string) string { return fmt.Sprintf("https://taskip.example/tickets/%d", id) },
+		Logger:    testLogger(t)}
+	for _, f := range edit {
+		f(&e.cfg)
+	}
+	e.restart()
+	return e
+}
+
+// restart builds a new Watch on the same state, as a process restart would.
+func (e *watchEnv) restart() {
+	w, err := NewWatch(e.cfg)
+	require.NoError(e.t, err)
+	e.watch = w
+}
+
+func (e *watchEnv) poll() {
+	e.t.Helper()
+	require.NoError(e.t, e.watch.Poll(context.Background()))
+}
+
+func (e *watchEnv) parents() []slackfake.Call {
+	var out []slackfake.Call
+	for _, c := range e.slack.Messages(testChannel) {
+		if c.ThreadTS == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (e *watchEnv) posts(method string) []slackfake.Call {
+	var out []slackfake.Call
+	for _, c := range e.slack.Calls() {
+		if c.Method == method && c.Error == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// threadTexts are the thread replies under the parent of ticket id.
+func (e *watchEnv) threadTexts(id int) []string {
+	var th thread
+	ok, err := e.store.GetJSON(state.BucketThreads, idKey(taskip.ID(id)), &th)
+	require.NoError(e.t, err)
+	require.True(e.t, ok, "ticket %d has a thread", id)
+	var out []string
+	for _, c := range e.slack.Thread(testChannel, th.TS) {
+		if c.ThreadTS != "" {
+			out = append(out, c.Text)
+		}
+	}
+	return out
+}
+
+func (e *watchEnv) newTicket(subject string) taskipfake.Ticket {
+	return e.fake.SeedTicket(taskipfake.Ticket{Subject: subject, Priority: taskipfake.PriorityNormal, Status: taskipfake.StatusOpen,
+		User: &taskipfake.Person{ID: 15, Name: "John Smith", Email: "john@acme.com"}})
+}
+
+func TestWatchFirstRunIsABaseline(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	assert.Empty(t, e.slack.Calls(), "old tickets are not posted")
+	e.poll()
+	assert.Empty(t, e.slack.Calls())
+}
+
+func TestWatchBackfillOpen(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) { c.Backfill = "open" })
+	e.poll()
+	open := 0
+	for _, tk := range e.fake.Tickets() {
+		if tk.Status != taskipfake.StatusClosed && tk.Status != taskipfake.StatusResolved {
+			open++
+		}
+	}
+	assert.Len(t, e.parents(), open)
+	e.poll()
+	assert.Len(t, e.parents(), open, "backfill happens once")
+}
+
+func TestWatchNewTicketGetsOneParent(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Printer on fire")
+	e.poll()
+	parents := e.parents()
+	require.Len(t, parents, 1)
+	assert.Contains(t, parents[0].Text, fmt.Sprintf("Ticket #%d: Printer on fire [Open, Normal]", tk.ID))
+	assert.Contains(t, string(parents[0].Blocks), fmt.Sprintf("https://taskip.example/tickets/%d", tk.ID))
+	assert.Contains(t, string(parents[0].Metadata), tk.UUID)
+	for range 10 {
+		e.poll()
+	}
+	assert.Len(t, e.slack.Calls(), 1, "an unchanged ticket is not posted again across 10 polls")
+}
+
+func TestWatchEachChangeIsOneThreadReplyAndOneUpdate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(e *watchEnv, id int)
+		want   string
+	}{
+		{"status", func(e *watchEnv, id int) {
+			require.NoError(t, e.fake.Mutate(id, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusResolved }))
+		}, "Status: Open → Resolved"},
+		{"priority", func(e *watchEnv, id int) {
+			require.NoError(t, e.fake.Mutate(id, func(t *taskipfake.Ticket) { t.Priority = taskipfake.PriorityUrgent }))
+		}, "Priority: Normal → Urgent"},
+		{"assignee", func(e *watchEnv, id int) {
+			require.NoError(t, e.fake.Mutate(id, func(t *taskipfake.Ticket) { t.AssignedTo = 8 }))
+		}, "Assigned to David Chen"},
+		{"agent reply made in the web app", func(e *watchEnv, id int) {
+			_, err := e.fake.AddAgentReply(id, "Sarah Johnson", "We replaced the toner.")
+			require.NoError(t, err)
+		}, "New reply from agent Sarah Johnson:\n> We replaced the toner."},
+		{"subject", func(e *watchEnv, id int) {
+			require.NoError(t, e.fake.Mutate(id, func(t *taskipfake.Ticket) { t.Subject = "Printer on fire (tray 2)" }))
+		}, "Subject: Printer on fire (tray 2)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newWatchEnv(t, taskipfake.Options{})
+			e.poll()
+			tk := e.newTicket("Printer on fire")
+			e.poll()
+			updatesBefore := len(e.posts("chat.update"))
+			tt.change(e, tk.ID)
+			e.poll()
+			assert.Equal(t, []string{tt.want}, e.threadTexts(tk.ID))
+			assert.Len(t, e.posts("chat.update"), updatesBefore+1)
+			e.poll()
+			assert.Len(t, e.threadTexts(tk.ID), 1, "the next poll repeats nothing")
+		})
+	}
+}
+
+func TestWatchCodesAsNamesOrIntegersAreNoChange(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{CodeStyle: taskipfake.Alternate}, func(c *WatchConfig) { c.FullScanEvery = time.Nanosecond })
+	e.poll()
+	tk := e.newTicket("Alternating codes")
+	e.poll()
+	for range 10 {
+		e.poll() // each poll is a full scan here: every ticket is diffed
+	}
+	assert.Empty(t, e.threadTexts(tk.ID))
+	assert.Empty(t, e.posts("chat.update"))
+}
+
+func TestWatchRateLimitedDeliveryWaitsAndKeepsOrder(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Busy ticket")
+	e.poll()
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) {
+		t.Status, t.Priority, t.AssignedTo = taskipfake.StatusInProgress, taskipfake.PriorityHigh, 8
+	}))
+	e.slack.RateLimitNext(2, 3*time.Second)
+	e.poll()
+	assert.Equal(t, []string{"Status: Open → In Progress", "Priority: Normal → High", "Assigned to David Chen"}, e.threadTexts(tk.ID))
+	assert.Contains(t, *e.sleeps, 3*time.Second, "Retry-After honoured")
+}
+
+// crashAfterSlack lets Slack accept a call and then reports a failure, as a
+// process killed right after Slack's answer would leave things.
+type crashAfterSlack struct {
+	Chat
+	armed bool
+}
+
+var errCrash = errors.New("simulated crash after Slack accepted")
+
+func (c *crashAfterSlack) Update(ctx context.Context, channel, ts string, m slack.Message) error {
+	if err := c.Chat.Update(ctx, channel, ts, m); err != nil {
+		return err
+	}
+	if c.armed {
+		c.armed = false
+		return errCrash
+	}
+	return nil
+}
+
+func TestWatchRestartBetweenSlackAndSnapshotRepeatsAtMostOnce(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Crashy")
+	e.poll()
+	crash := &crashAfterSlack{Chat: e.poster, armed: true}
+	e.cfg.Chat = crash
+	e.restart()
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusPending }))
+	require.ErrorIs(t, e.watch.Poll(context.Background()), errCrash)
+
+	e.restart() // the process comes back; the snapshot was never committed
+	e.poll()
+	e.poll()
+	// The bound: the change's posts are repeated once, never more.
+	assert.Equal(t, []string{"Status: Open → Pending", "Status: Open → Pending"}, e.threadTexts(tk.ID))
+}
+
+func TestWatchDeletedTicketGetsFinalNote(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) { c.FullScanEvery = time.Nanosecond })
+	e.poll()
+	tk := e.newTicket("Short-lived")
+	e.poll()
+	require.NoError(t, e.fake.Delete(tk.ID))
+	e.poll()
+	assert.Equal(t, []string{"This ticket was deleted in TaskIP. The thread stays for the record."}, e.threadTexts(tk.ID))
+	ok, err := e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(tk.ID)), &struct{}{})
+	require.NoError(t, err)
+	assert.False(t, ok, "the ticket leaves the snapshot set")
+	e.poll()
+	assert.Len(t, e.threadTexts(tk.ID), 1)
+}
+
+// noUpdatedAt hides updated_at, as some servers do.
+type noUpdatedAt struct{ WatchTickets }
+
+func (n noUpdatedAt) ListTickets(ctx context.Context, p taskip.ListParams) (taskip.TicketPage, error) {
+	page, err := n.WatchTickets.ListTickets(ctx, p)
+	for i := range page.Tickets {
+		page.Tickets[i].UpdatedAt = taskip.Timestamp{}
+	}
+	return page, err
+}
+
+func TestWatchWithoutUpdatedAtScansAndDiffs(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.cfg.Tickets = noUpdatedAt{e.client}
+	e.restart()
+	e.poll()
+	tk := e.newTicket("No timestamps")
+	e.poll()
+	require.Len(t, e.parents(), 1)
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusInProgress }))
+	e.poll()
+	assert.Equal(t, []string{"Status: Open → In Progress"}, e.threadTexts(tk.ID))
+}
+
+func TestWatchIntakeHandoffPostsAtOnceAndOnlyOnce(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.watch.Run(ctx) }()
+	require.Eventually(t, func() bool { ok, _ := e.watch.baselineDone(); return ok }, 5*time.Second, 5*time.Millisecond)
+
+	created, err := e.client.CreateTicket(context.Background(), taskip.TicketFields{Subject: ptr("From email"), Priority: ptr(taskip.PriorityNormal)})
+	require.NoError(t, err)
+	e.watch.TicketCreated(created)
+	require.Eventually(t, func() bool { return len(e.parents()) == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the parent appears without waiting for the hourly poll")
+	cancel()
+	require.NoError(t, <-done)
+
+	e.poll()
+	assert.Len(t, e.parents(), 1, "the next poll does not post it again")
+	assert.True(t, strings.Contains(e.parents()[0].Text, "From email"))
+}
+
+func TestWatchHealthyFollowsSuccessfulPolls(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) {
+		c.Schedule = "@every 10s"
+		c.Now = func() time.Time { return now }
+	})
+	assert.True(t, e.watch.Healthy(), "a new watch has three intervals to succeed")
+	now = now.Add(29 * time.Second)
+	assert.True(t, e.watch.Healthy())
+	now = now.Add(3 * time.Second)
+	assert.False(t, e.watch.Healthy(), "no successful poll within 3 intervals")
+	e.watch.lastOK.Store(now.UnixNano())
+	assert.True(t, e.watch.Healthy())
+}

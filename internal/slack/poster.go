@@ -1,0 +1,250 @@
+// Package slack is ticketsync's Slack adapter: it posts ticket threads
+// (Poster) and will handle Slack's commands, events and actions.
+//
+// Poster delivery guarantee: writes to one channel (Post, PostInThread,
+// Update) are serialised and paced at most one per PerChannelInterval.
+// Calls made sequentially by one goroutine reach Slack in that order, which is
+// how the bridge uses it; calls that wait concurrently for the same channel
+// are served first come, first served. A call that is rate limited keeps its
+// place: later calls for that channel wait behind its retries.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+)
+
+// MetadataEventType marks every message ticketsync posts, so the inbound side
+// can drop its own echoes (STYLE 6) and find a ticket's thread again.
+const MetadataEventType = "ticketsync_ticket"
+
+// Message is one Slack message as ticketsync sends it.
+type Message struct {
+	// Text is the notification and fallback text, already mrkdwn-escaped
+	// (see Escape). The Poster cuts it to MaxFallbackText when Blocks are
+	// set and to MaxMessageText otherwise.
+	Text string
+	// Blocks is the Block Kit layout; nil posts Text alone. At most MaxBlocks.
+	Blocks []slackapi.Block
+	// TicketUUID goes into the message metadata
+	// {event_type: MetadataEventType, event_payload: {"uuid": ...}}.
+	TicketUUID string
+}
+
+// PosterConfig configures a Poster. Zero values pick the documented defaults.
+type PosterConfig struct {
+	Token      string // bot token (xoxb-...); never logged or put in an error
+	APIURL     string // slack-go OptionAPIURL; "" is Slack itself
+	HTTPClient *http.Client
+	// PerChannelInterval spaces writes to one channel: Slack documents one
+	// chat.postMessage per second per channel. 0 means 1s; negative turns
+	// pacing off.
+	PerChannelInterval time.Duration
+	// MaxRetries bounds the retries of one call. 0 means 5; negative none.
+	MaxRetries int
+	// Sleep waits for d or until ctx ends; tests inject it.
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+const (
+	defaultInterval   = time.Second
+	defaultMaxRetries = 5
+	defaultRetryAfter = time.Second // 429 without a usable Retry-After
+	defaultTimeout    = 30 * time.Second
+	backoffBase       = 500 * time.Millisecond
+	backoffCap        = 30 * time.Second
+)
+
+// Poster writes ticket threads to Slack. It is safe for concurrent use.
+type Poster struct {
+	api        *slackapi.Client
+	interval   time.Duration
+	maxRetries int
+	sleep      func(context.Context, time.Duration) error
+	now        func() time.Time
+	log        *slog.Logger
+	redact     redactor
+	lanes      lanes
+}
+
+// NewPoster checks cfg and builds a Poster. It makes no network call; use
+// AuthTest to verify the token.
+func NewPoster(cfg PosterConfig) (*Poster, error) {
+	if strings.TrimSpace(cfg.Token) == "" {
+		return nil, errors.New("slack: no bot token configured")
+	}
+	p := &Poster{
+		interval:   cfg.PerChannelInterval,
+		maxRetries: cfg.MaxRetries,
+		sleep:      cfg.Sleep,
+		now:        cfg.Now,
+		log:        cfg.Logger,
+		redact:     redactor(cfg.Token),
+	}
+	switch {
+	case p.interval == 0:
+		p.interval = defaultInterval
+	case p.interval < 0:
+		p.interval = 0
+	}
+	switch {
+	case p.maxRetries == 0:
+		p.maxRetries = defaultMaxRetries
+	case p.maxRetries < 0:
+		p.maxRetries = 0
+	}
+	if p.sleep == nil {
+		p.sleep = sleepCtx
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	opts := []slackapi.Option{slackapi.OptionHTTPClient(hc)}
+	if cfg.APIURL != "" {
+		u := cfg.APIURL
+		if !strings.HasSuffix(u, "/") {
+			u += "/" // slack-go appends the method name directly
+		}
+		opts = append(opts, slackapi.OptionAPIURL(u))
+	}
+	// slack-go's own retries stay off: it would retry a postMessage after a
+	// 5xx, and its sleeps could not be observed or ordered per channel.
+	p.api = slackapi.New(cfg.Token, opts...)
+	return p, nil
+}
+
+// Post starts a ticket thread with chat.postMessage and returns the message
+// ts, which is the thread's id. Not idempotent: see ErrOutcomeUnknown.
+func (p *Poster) Post(ctx context.Context, channel string, m Message) (string, error) {
+	return p.post(ctx, channel, "", m)
+}
+
+// PostInThread replies in the thread started by threadTS. Not idempotent.
+func (p *Poster) PostInThread(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	if threadTS == "" {
+		return "", fmt.Errorf("slack: chat.postMessage in %s: empty thread ts: %w", channel, ErrPermanent)
+	}
+	return p.post(ctx, channel, threadTS, m)
+}
+
+func (p *Poster) post(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	const method = "chat.postMessage"
+	opts, err := p.options(method, channel, m)
+	if err != nil {
+		return "", err
+	}
+	// A ticket link in every thread reply would unfurl into a card each time.
+	opts = append(opts, slackapi.MsgOptionDisableLinkUnfurl(), slackapi.MsgOptionDisableMediaUnfurl())
+	if threadTS != "" {
+		opts = append(opts, slackapi.MsgOptionTS(threadTS))
+	}
+	return p.do(ctx, call{method: method, channel: channel, fn: func(ctx context.Context) (string, error) {
+		_, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
+		return ts, err
+	}})
+}
+
+// Update replaces the message channel/ts with m (chat.update). Nil Blocks
+// clears the blocks rather than keeping the old ones, so the message always
+// shows exactly m. Idempotent, so it is retried on 5xx and network errors.
+func (p *Poster) Update(ctx context.Context, channel, ts string, m Message) error {
+	const method = "chat.update"
+	opts, err := p.options(method, channel, m)
+	if err != nil {
+		return err
+	}
+	if len(m.Blocks) == 0 {
+		opts = append(opts, slackapi.MsgOptionBlocks())
+	}
+	_, err = p.do(ctx, call{method: method, channel: channel, idempotent: true, fn: func(ctx context.Context) (string, error) {
+		_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, opts...)
+		return "", err
+	}})
+	return err
+}
+
+// AuthTest calls auth.test and returns the bot's own user id, which the
+// inbound side needs to recognise its own messages.
+func (p *Poster) AuthTest(ctx context.Context) (string, error) {
+	return p.do(ctx, call{method: "auth.test", idempotent: true, fn: func(ctx context.Context) (string, error) {
+		r, err := p.api.AuthTestContext(ctx)
+		if err != nil {
+			return "", err
+		}
+		return r.UserID, nil
+	}})
+}
+
+func (p *Poster) options(method, channel string, m Message) ([]slackapi.MsgOption, error) {
+	if len(m.Blocks) > MaxBlocks {
+		return nil, fmt.Errorf("slack: %s in %s: %d blocks, Slack allows %d: %w",
+			method, channel, len(m.Blocks), MaxBlocks, ErrPermanent)
+	}
+	limit := MaxMessageText
+	if len(m.Blocks) > 0 {
+		limit = MaxFallbackText
+	}
+	payload := map[string]any{}
+	if m.TicketUUID != "" {
+		payload["uuid"] = m.TicketUUID
+	}
+	opts := []slackapi.MsgOption{
+		slackapi.MsgOptionText(CutText(m.Text, limit, ""), false),
+		slackapi.MsgOptionMetadata(slackapi.SlackMetadata{EventType: MetadataEventType, EventPayload: payload}),
+	}
+	if len(m.Blocks) > 0 {
+		opts = append(opts, slackapi.MsgOptionBlocks(m.Blocks...))
+	}
+	return opts, nil
+}
+
+// TicketUUIDFromMetadata reports whether md is ticketsync's marker and, if
+// so, which ticket it names ("" for a marked message about no one ticket).
+func TicketUUIDFromMetadata(md slackapi.SlackMetadata) (uuid string, ours bool) {
+	if md.EventType != MetadataEventType {
+		return "", false
+	}
+	uuid, _ = md.EventPayload["uuid"].(string)
+	return uuid, true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoff is capped exponential with equal jitter: never below half the
+// step, so a retry storm cannot collapse to zero waits.
+func backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 16 {
+		d = min(backoffCap, backoffBase<<attempt)
+	}
+	return d/2 + rand.N(d/2+1)
+}
