@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 
@@ -67,6 +68,12 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 	}
 	for _, c := range changes {
 		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
+			if threadGone(err) {
+				// Someone deleted the parent: the ticket gets a new thread
+				// that shows its current state.
+				w.log.Warn("ticket thread is gone; starting a new one", "ticket", t.ID)
+				return w.startThread(ctx, key, cur, link)
+			}
 			return fmt.Errorf("post change of ticket %d: %w", t.ID, err)
 		}
 	}
@@ -117,4 +124,12 @@ func listAll(ctx context.Context, t WatchTickets) iter.Seq2[taskip.Ticket, error
 			}
 		}
 	}
+}
+
+func threadGone(err error) bool {
+	var apiErr *slack.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.Code == "thread_not_found" || apiErr.Code == "message_not_found"
 }

@@ -326,3 +326,18 @@ func TestWatchHealthyFollowsSuccessfulPolls(t *testing.T) {
 	e.watch.lastOK.Store(now.UnixNano())
 	assert.True(t, e.watch.Healthy())
 }
+
+func TestWatchDeletedParentStartsANewThread(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Parent deleted in Slack")
+	e.poll()
+	e.slack.FailNext(1, "thread_not_found")
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusResolved }))
+	e.poll()
+	parents := e.parents()
+	require.Len(t, parents, 2)
+	assert.Contains(t, parents[1].Text, "[Resolved, Normal]")
+	e.poll()
+	assert.Len(t, e.parents(), 2)
+}

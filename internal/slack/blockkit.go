@@ -88,7 +88,8 @@ func Link(url, label string) string {
 
 // CutText shortens already escaped mrkdwn s to at most max characters. It
 // cuts between whole units: a rune with its combining marks and emoji
-// joiners, an entity like &amp;, a <url|label> link or <@U123> mention.
+// joiners, an entity like &amp;, a <url|label> link or <@U123> mention, a
+// ``` fence.
 // A cut text ends in "…" and, when link is set, " <link|see the full text
 // in TaskIP>"; when the link alone would not fit, only "…" is added. An open
 // ``` code block is closed so the suffix is not swallowed by it.
@@ -139,6 +140,10 @@ func unitAt(s string) (size, runes int) {
 	case '<':
 		if i := strings.IndexAny(s[1:], "<>\n"); i >= 0 && s[1+i] == '>' {
 			return i + 2, utf8.RuneCountInString(s[:i+2])
+		}
+	case '`':
+		if strings.HasPrefix(s, "```") { // a half fence would unbalance the count
+			return 3, 3
 		}
 	case '&':
 		if i := strings.IndexByte(s, ';'); i > 1 && i <= 8 && isEntityName(s[1:i]) {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
@@ -249,4 +252,67 @@ func TestRedactor(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	plain := errors.New("nothing secret")
 	assert.Same(t, plain, r.error(plain))
+}
+
+func TestClassify(t *testing.T) {
+	dialErr := &url.Error{Op: "Post", URL: "https://slack.test/api/chat.postMessage",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("lookup slack.test: no such host")}}
+	resetErr := &url.Error{Op: "Post", URL: "https://slack.test/api/chat.postMessage",
+		Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}
+	cases := []struct {
+		name string
+		err  error
+		want failure
+	}{
+		{"429 with Retry-After", &slackapi.RateLimitedError{RetryAfter: 7 * time.Second},
+			failure{rateLimited: true, wait: 7 * time.Second, notSent: true}},
+		{"429 without Retry-After", slackapi.StatusCodeError{Code: 429}, failure{rateLimited: true, notSent: true}},
+		{"ratelimited body", slackapi.SlackErrorResponse{Err: "ratelimited"}, failure{rateLimited: true, notSent: true}},
+		{"503", slackapi.StatusCodeError{Code: 503}, failure{}},
+		{"404 is permanent", slackapi.StatusCodeError{Code: 404}, failure{permanent: true}},
+		{"service_unavailable", slackapi.SlackErrorResponse{Err: "service_unavailable"}, failure{notSent: true}},
+		{"internal_error", slackapi.SlackErrorResponse{Err: "internal_error"}, failure{}},
+		{"unknown code is permanent", slackapi.SlackErrorResponse{Err: "brand_new"}, failure{permanent: true}},
+		{"dial failure never sent", dialErr, failure{notSent: true}},
+		{"reset after sending", resetErr, failure{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classify("chat.postMessage", "C1", tc.err)
+			assert.Equal(t, tc.want.rateLimited, got.rateLimited, "rateLimited")
+			assert.Equal(t, tc.want.wait, got.wait, "wait")
+			assert.Equal(t, tc.want.notSent, got.notSent, "notSent")
+			assert.Equal(t, tc.want.permanent, got.permanent, "permanent")
+		})
+	}
+}
+
+func TestRetryAfterAsHTTPDate(t *testing.T) {
+	cases := []struct {
+		header string
+		want   time.Duration
+	}{
+		{time.Now().Add(4 * time.Second).UTC().Format(http.TimeFormat), 4 * time.Second},
+		{"soon", defaultRetryAfter},
+	}
+	for _, tc := range cases {
+		header := tc.header
+		t.Run(header, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", header)
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			defer srv.Close()
+			p, clock := newPoster(t, nil, func(c *PosterConfig) {
+				c.APIURL, c.MaxRetries, c.PerChannelInterval = srv.URL+"/api/", 1, -1
+			})
+			_, err := p.Post(context.Background(), "C1", Message{Text: "x"})
+			require.ErrorIs(t, err, ErrTransient, "a 429 is never outcome-unknown")
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, http.StatusTooManyRequests, apiErr.Status)
+			require.Len(t, clock.Sleeps(), 1)
+			assert.InDelta(t, tc.want, clock.Sleeps()[0], float64(1500*time.Millisecond))
+		})
+	}
 }

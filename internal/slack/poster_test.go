@@ -50,7 +50,10 @@ func (c *fakeClock) Sleeps() []time.Duration {
 func newPoster(t *testing.T, fake *slackfake.Server, mod ...func(*PosterConfig)) (*Poster, *fakeClock) {
 	t.Helper()
 	clock := newClock()
-	cfg := PosterConfig{Token: slackfake.DefaultToken, APIURL: fake.URL(), Sleep: clock.Sleep, Now: clock.Now}
+	cfg := PosterConfig{Token: slackfake.DefaultToken, Sleep: clock.Sleep, Now: clock.Now}
+	if fake != nil {
+		cfg.APIURL = fake.URL()
+	}
 	for _, m := range mod {
 		m(&cfg)
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -130,4 +133,27 @@ func in(channel string) string {
 		return ""
 	}
 	return " in " + channel
+}
+
+// retryAfterSeconds makes every 429 reach slack-go with a Retry-After it can
+// parse. slack-go v0.35.0 reads only integer seconds and turns anything else
+// (an HTTP date, as RFC 9110 allows a proxy to send) into a strconv error,
+// which would lose the fact that Slack refused the call.
+type retryAfterSeconds struct{ next http.RoundTripper }
+
+func (t retryAfterSeconds) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+		return resp, err
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if _, perr := strconv.ParseInt(v, 10, 64); v == "" || perr == nil {
+		return resp, nil
+	}
+	resp.Header.Del("Retry-After") // slack-go then reports a plain 429
+	if when, perr := http.ParseTime(v); perr == nil {
+		secs := max(0, int64(time.Until(when).Round(time.Second)/time.Second))
+		resp.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	return resp, nil
 }
