@@ -30,9 +30,22 @@ func (in *Intake) writeIntents(validity uint32, items []*item) error {
 				continue
 			}
 			if it.ictx.Ticket == nil {
-				n, err := tx.CountSenderTicket(it.email.FromEmail, now)
+				// A message retried after a crash, a transient failure or
+				// a shutdown keeps the place it was counted at; counting
+				// it again would push its sender over the loop guard and
+				// drop the mail as rate limited.
+				var n int
+				counted, err := tx.GetJSON(state.BucketKV, rateKey(it.key), &n)
 				if err != nil {
 					return err
+				}
+				if !counted {
+					if n, err = tx.CountSenderTicket(it.email.FromEmail, now); err != nil {
+						return err
+					}
+					if err := tx.PutJSON(state.BucketKV, rateKey(it.key), n); err != nil {
+						return err
+					}
 				}
 				it.ictx.TicketsFromSender = n
 			}
@@ -195,6 +208,9 @@ func (in *Intake) complete(items []*item) error {
 					err = tx.DropIntent(it.key)
 				}
 			}
+			if err == nil && it.outcome != pending && it.key != "" {
+				err = tx.Delete(state.BucketKV, rateKey(it.key))
+			}
 			if err != nil {
 				return fmt.Errorf("record %s: %w", it.key, err)
 			}
@@ -202,6 +218,9 @@ func (in *Intake) complete(items []*item) error {
 		return nil
 	})
 }
+
+// rateKey holds the sender count a message was given until it is settled.
+func rateKey(msgKey string) string { return "rate-counted:" + msgKey }
 
 // markAll marks handled messages in the mailbox, in order, and returns how
 // many leading items are handled so the cursor can move past them.

@@ -48,6 +48,9 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := tx.CompleteIntent(intent.Key, rec); err != nil {
 				return err
 			}
+			if err := tx.Delete(state.BucketKV, rateKey(intent.Key)); err != nil {
+				return err
+			}
 			return tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID)
 		})
 		if err != nil {

@@ -368,6 +368,17 @@ func testIntakeReplyInSameBatchAsItsTicket(t *testing.T, mk envMaker) {
 	assert.Len(t, e.fake.Replies(tickets[0].ID), 1)
 }
 
+func testIntakeRetriedMailIsCountedOnce(t *testing.T, mk envMaker) {
+	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 1 })
+	e.deliver(mailMsg("once@acme.com", "john@acme.com", "Only one", "1"))
+	for range 3 {
+		e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
+		require.Error(t, e.intake.Cycle(context.Background()))
+	}
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1, "retries do not push the sender over the hourly limit")
+}
+
 type envMaker func(t *testing.T, opts ...envOption) *intakeEnv
 
 // intakeCases are the SPEC 6 inbound rules, each run against go-imap's
@@ -393,6 +404,7 @@ var intakeCases = []struct {
 	{"ReconcilesUnfinishedCreate", testIntakeReconcilesUnfinishedCreate},
 	{"ReplyInSameBatchAsItsTicket", testIntakeReplyInSameBatchAsItsTicket},
 	{"RateLimitPerSender", testIntakeRateLimitPerSender},
+	{"RetriedMailIsCountedOnce", testIntakeRetriedMailIsCountedOnce},
 }
 
 func TestIntake(t *testing.T) {
