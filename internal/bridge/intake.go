@@ -29,9 +29,13 @@ type Inbox interface {
 	// limit, and the mailbox status seen while doing so.
 	List(ctx context.Context, afterUID uint32, limit int) ([]mail.Envelope, mail.MailboxStatus, error)
 	// Fetch streams the whole message to w; FetchHeader only its header.
-	Fetch(ctx context.Context, uid uint32, w func(io.Reader) error) error
+	// FetchMany streams several whole messages in one command and returns
+	// the UIDs that no longer exist; FetchHeader reads one message's header.
+	FetchMany(ctx context.Context, uids []uint32, w func(uid uint32, r io.Reader) error) ([]uint32, error)
 	FetchHeader(ctx context.Context, uid uint32, w func(io.Reader) error) error
-	// MarkProcessed and Quarantine are idempotent: a UID already gone is done.
+	// MarkProcessedSet, MarkProcessed and Quarantine are idempotent: a UID
+	// already gone is done.
+	MarkProcessedSet(ctx context.Context, uids []uint32) error
 	MarkProcessed(ctx context.Context, uid uint32) error
 	Quarantine(ctx context.Context, uid uint32) error
 	// WaitForMail returns when new mail may have arrived (true) or after

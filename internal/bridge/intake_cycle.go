@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -119,68 +120,87 @@ func (in *Intake) processBatch(ctx context.Context, validity uint32, envs []mail
 
 // prepare reads and decides each message until one cannot be prepared now,
 // or one answers a message earlier in this batch (whose ticket does not exist
-// yet: it waits for the next batch so it threads correctly).
+// yet: it waits for the next batch so it threads correctly). Bodies come in
+// one IMAP command; the TaskIP lookups run a few at a time.
 func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope) ([]*item, error) {
+	loaded, loadErr := in.loadAll(work, envs)
 	var items []*item
+	var needLookup []int
 	keys := map[string]bool{}
+	cut := false
 	for _, env := range envs {
-		if ctx.Err() != nil {
-			break
-		}
-		it := &item{env: env, key: state.NormalizeMessageID(env.MessageID)}
-		if it.key != "" {
-			if _, ok, err := in.cfg.Store.MessageTicket(it.key); err != nil {
-				return items, err
-			} else if ok {
-				it.outcome = seen
-				in.metrics.duplicates.Inc()
-				items = append(items, it)
-				continue
+		it, ok := loaded[env.UID]
+		if !ok || ctx.Err() != nil || cut {
+			if ok {
+				_ = it.msg.Cleanup()
 			}
+			cut = true
+			continue
 		}
-		if err := in.load(work, it); err != nil {
-			if !errors.Is(err, errPermanent) {
-				return items, err
-			}
-			it.outcome, it.reason = quarantined, err.Error()
+		switch {
+		case it.outcome == seen:
+			in.metrics.duplicates.Inc()
+		case it.outcome == quarantined:
 			if it.key == "" {
 				// Unreadable and without a Message-ID: the mailbox position
 				// is the only name it has.
 				it.key = fmt.Sprintf("imap:%s:%d:%d", in.cfg.Mailbox, validity, env.UID)
 			}
-			in.log.Error("email cannot be read; quarantined", "uid", env.UID, "err", err)
-			items = append(items, it)
-			continue
-		}
-		if it.outcome == seen {
-			items = append(items, it)
-			continue
-		}
-		if keys[it.key] {
+			in.log.Error("email cannot be read; quarantined", "uid", env.UID, "err", it.reason)
+		case keys[it.key]:
 			// The same mail delivered twice into one batch.
 			it.outcome = seen
 			in.metrics.duplicates.Inc()
-			items = append(items, it)
-			continue
-		}
-		if answersBatch(it.email, keys) {
+		case answersBatch(it.email, keys):
 			_ = it.msg.Cleanup()
-			break
-		}
-		keys[it.key] = true
-		if reason := mapping.Screen(it.email, in.screening); reason != "" {
-			it.outcome, it.reason = skipped, string(reason)
-			items = append(items, it)
+			cut = true
 			continue
-		}
-		if err := in.lookup(work, it); err != nil {
-			_ = it.msg.Cleanup()
-			return items, err
+		default:
+			keys[it.key] = true
+			if reason := mapping.Screen(it.email, in.screening); reason != "" {
+				it.outcome, it.reason = skipped, string(reason)
+			} else {
+				needLookup = append(needLookup, len(items))
+			}
 		}
 		items = append(items, it)
 	}
-	return items, nil
+	if n, err := in.lookupAll(work, items, needLookup); err != nil {
+		for _, it := range items[n:] {
+			_ = it.msg.Cleanup()
+		}
+		return items[:n], errors.Join(loadErr, err)
+	}
+	return items, loadErr
 }
+
+// lookupAll runs the TaskIP lookups of the given items concurrently and
+// returns how many leading items are ready: all, or up to the first failure.
+func (in *Intake) lookupAll(ctx context.Context, items []*item, idx []int) (int, error) {
+	errs := make([]error, len(items))
+	sem := make(chan struct{}, lookupConcurrency)
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = in.lookup(ctx, items[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(items), nil
+}
+
+// lookupConcurrency bounds the parallel reads (contact search, ticket GET)
+// one batch makes against TaskIP.
+const lookupConcurrency = 8
 
 func answersBatch(e mapping.Email, keys map[string]bool) bool {
 	for _, id := range append(append([]string(nil), e.InReplyTo...), e.References...) {
@@ -193,37 +213,105 @@ func answersBatch(e mapping.Email, keys map[string]bool) bool {
 
 var errPermanent = errors.New("permanent")
 
-// load fetches and parses one message. A message over the size limit is read
-// by its header only; an unparseable one is a permanent failure.
-func (in *Intake) load(ctx context.Context, it *item) error {
+// loadAll fetches and parses the messages of a batch that are not known
+// yet. It returns the items it could load, keyed by UID; it stops at the
+// first message that could not be read for a transient reason, and the
+// items after it are not loaded.
+func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32]*item, error) {
+	loaded := map[uint32]*item{}
+	var whole []uint32
+	for _, env := range envs {
+		it := &item{env: env, key: state.NormalizeMessageID(env.MessageID)}
+		if it.key != "" {
+			if _, ok, err := in.cfg.Store.MessageTicket(it.key); err != nil {
+				return loaded, err
+			} else if ok {
+				it.outcome = seen
+				loaded[env.UID] = it
+				continue
+			}
+		}
+		loaded[env.UID] = it
+		if env.Size <= in.cfg.MaxMessageBytes {
+			whole = append(whole, env.UID)
+		}
+	}
 	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir}
-	tooLarge := it.env.Size > in.cfg.MaxMessageBytes
-	var parseErr error
-	read := func(r io.Reader) error {
-		it.msg, parseErr = mail.Parse(r, opts)
+	parsed := map[uint32]error{}
+	missing, err := in.cfg.Inbox.FetchMany(ctx, whole, func(uid uint32, r io.Reader) error {
+		it := loaded[uid]
+		it.msg, parsed[uid] = mail.Parse(r, opts)
 		return nil
-	}
-	var err error
-	if tooLarge {
-		err = in.cfg.Inbox.FetchHeader(ctx, it.env.UID, read)
-	} else {
-		err = in.cfg.Inbox.Fetch(ctx, it.env.UID, read)
-	}
-	if errors.Is(err, mail.ErrGone) {
-		return fmt.Errorf("%w: uid %d vanished from the mailbox", errPermanent, it.env.UID)
-	}
+	})
 	if err != nil {
-		return fmt.Errorf("fetch uid %d: %w", it.env.UID, err)
+		for _, it := range loaded {
+			_ = it.msg.Cleanup()
+		}
+		return nil, fmt.Errorf("fetch %d messages: %w", len(whole), err)
 	}
-	in.metrics.fetched.Inc()
+	for _, uid := range missing {
+		it := loaded[uid]
+		it.outcome, it.reason = quarantined, fmt.Sprintf("uid %d vanished from the mailbox", uid)
+	}
+	for _, env := range envs {
+		it := loaded[env.UID]
+		if it.outcome != pending {
+			continue
+		}
+		tooLarge := env.Size > in.cfg.MaxMessageBytes
+		perr, fetched := parsed[env.UID]
+		if tooLarge {
+			err := in.cfg.Inbox.FetchHeader(ctx, env.UID, func(r io.Reader) error {
+				it.msg, perr = mail.Parse(r, opts)
+				return nil
+			})
+			if errors.Is(err, mail.ErrGone) {
+				it.outcome, it.reason = quarantined, fmt.Sprintf("uid %d vanished from the mailbox", env.UID)
+				continue
+			}
+			if err != nil {
+				return in.dropFrom(loaded, envs, env.UID), fmt.Errorf("fetch header of uid %d: %w", env.UID, err)
+			}
+			fetched = true
+		}
+		if !fetched {
+			continue
+		}
+		in.metrics.fetched.Inc()
+		if err := in.settleParse(it, perr, tooLarge); err != nil {
+			if errors.Is(err, errPermanent) {
+				it.outcome, it.reason = quarantined, err.Error()
+				continue
+			}
+			return in.dropFrom(loaded, envs, env.UID), err
+		}
+	}
+	return loaded, nil
+}
+
+// dropFrom forgets the loaded items from uid on, cleaning their spools.
+func (in *Intake) dropFrom(loaded map[uint32]*item, envs []mail.Envelope, uid uint32) map[uint32]*item {
+	for _, env := range envs {
+		if env.UID >= uid {
+			if it, ok := loaded[env.UID]; ok {
+				_ = it.msg.Cleanup()
+				delete(loaded, env.UID)
+			}
+		}
+	}
+	return loaded
+}
+
+// settleParse turns a parse result into the item's email, or an error: a
+// malformed message is permanent; a broken stream is retried later rather
+// than acted on half read.
+func (in *Intake) settleParse(it *item, parseErr error, tooLarge bool) error {
 	switch {
 	case errors.Is(parseErr, mail.ErrMessageTooLarge):
 		tooLarge = true
 	case errors.Is(parseErr, mail.ErrMalformed):
 		return fmt.Errorf("%w: uid %d: %v", errPermanent, it.env.UID, parseErr)
 	case parseErr != nil:
-		// The stream broke or the spool directory failed: try again later
-		// rather than act on half a message.
 		_ = it.msg.Cleanup()
 		return fmt.Errorf("read uid %d: %w", it.env.UID, parseErr)
 	}

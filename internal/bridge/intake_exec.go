@@ -223,22 +223,36 @@ func (in *Intake) complete(items []*item) error {
 func rateKey(msgKey string) string { return "rate-counted:" + msgKey }
 
 // markAll marks handled messages in the mailbox, in order, and returns how
-// many leading items are handled so the cursor can move past them.
+// many leading items are handled so the cursor can move past them. Runs of
+// processed messages are marked with one command.
 func (in *Intake) markAll(ctx context.Context, items []*item) (int, error) {
+	var run []uint32
+	flush := func() error {
+		err := in.cfg.Inbox.MarkProcessedSet(ctx, run)
+		run = run[:0]
+		return err
+	}
 	for i, it := range items {
-		var err error
 		switch it.outcome {
 		case pending:
+			if err := flush(); err != nil {
+				return 0, err
+			}
 			return i, nil
 		case quarantined:
-			err = in.cfg.Inbox.Quarantine(ctx, it.env.UID)
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			if err := in.cfg.Inbox.Quarantine(ctx, it.env.UID); err != nil {
+				return i, fmt.Errorf("quarantine uid %d: %w", it.env.UID, err)
+			}
 		default:
-			err = in.cfg.Inbox.MarkProcessed(ctx, it.env.UID)
-		}
-		if err != nil {
-			return i, fmt.Errorf("mark uid %d: %w", it.env.UID, err)
+			run = append(run, it.env.UID)
 		}
 		in.log.Debug("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
+	}
+	if err := flush(); err != nil {
+		return 0, err
 	}
 	return len(items), nil
 }

@@ -131,7 +131,7 @@ func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("create contact %s: %w", email, err)
 		}
-		return int64(c.ID), in.cfg.Store.LearnSender(email, int64(c.ID))
+		return int64(c.ID), nil // learned by complete(), in the batch transaction
 	}
 	return in.cfg.DefaultUserID, nil
 }
@@ -143,7 +143,7 @@ func (in *Intake) findContact(ctx context.Context, email string) (int64, error) 
 	}
 	for _, c := range page.Contacts {
 		if strings.EqualFold(c.Email, email) {
-			return int64(c.ID), in.cfg.Store.LearnSender(email, int64(c.ID))
+			return int64(c.ID), nil // learned by complete(), in the batch transaction
 		}
 	}
 	return 0, nil
