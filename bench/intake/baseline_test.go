@@ -1,0 +1,126 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// baselineFields is what the daemon sends for message i: the same subject,
+// a description of the same shape (body, sender, Message-ID footer), normal
+// priority and the customer's contact id.
+func baselineFields(run string, i int) (subject, description string, userID int) {
+	name, email := customer(i)
+	p := problems[i%len(problems)]
+	subject = fmt.Sprintf("%s (ref %s-%05d)", p.subject, run, i)
+	description = fmt.Sprintf("%s\n\n-- \n%s\nIT Operations, Client %03d GmbH\nPhone +49 30 1234 %04d\n\n--\nFrom: %s <%s>\nMessage-ID: <%s.%05d.0@client%03d.example>",
+		p.body, name, i%211, i%10000, name, email, run, i, i%211)
+	return subject, description, i + 1 // contacts are seeded in order from id 1
+}
+
+// baselineClient is the baseline of the throughput target: n sequential
+// taskip.Client.CreateTicket calls against a fresh taskipfake, the same
+// client configuration the daemon builds.
+func baselineClient(t testing.TB, run string, n, contacts int) time.Duration {
+	t.Helper()
+	api := startAPI(t, contacts)
+	c, err := taskip.New(taskip.Config{BaseURL: api.base, SecretKey: secretKey, Timeout: 30 * time.Second,
+		Observe: func(string, string, int, time.Duration) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prio := taskip.PriorityNormal
+	start := time.Now()
+	for i := range n {
+		subject, desc, uid := baselineFields(run, i)
+		id := taskip.ID(uid)
+		if _, err := c.CreateTicket(ctx, taskip.TicketFields{Subject: &subject, Description: &desc, Priority: &prio, UserID: &id}); err != nil {
+			t.Fatalf("baseline create %d: %v", i, err)
+		}
+	}
+	took := time.Since(start)
+	if got := api.creates(); got != n {
+		t.Fatalf("baseline: %d tickets created, want %d", got, n)
+	}
+	return took
+}
+
+// baselineRaw is the same loop as bare net/http: marshal, POST, read and
+// discard the answer.
+func baselineRaw(t testing.TB, run string, n, contacts int) time.Duration {
+	t.Helper()
+	api := startAPI(t, contacts)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	hc := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	type fields struct {
+		Subject     string `json:"subject"`
+		Priority    int    `json:"priority"`
+		Description string `json:"description"`
+		UserID      int    `json:"user_id"`
+	}
+	start := time.Now()
+	for i := range n {
+		subject, desc, uid := baselineFields(run, i)
+		body, err := json.Marshal(fields{Subject: subject, Priority: 1, Description: desc, UserID: uid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodPost, api.base+"/support-ticket", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Secret-Key", secretKey)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("raw create %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("raw create %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	return time.Since(start)
+}
+
+// baselineTraffic is the daemon's TaskIP traffic without the daemon: per
+// email the contact lookup it makes (GET /contact?search=EMAIL&limit=10)
+// and the create, sequentially through the same client. It is not the
+// baseline of the target; it shows how much of the gap is the extra read.
+func baselineTraffic(t testing.TB, run string, n, contacts int) time.Duration {
+	t.Helper()
+	api := startAPI(t, contacts)
+	c, err := taskip.New(taskip.Config{BaseURL: api.base, SecretKey: secretKey, Timeout: 30 * time.Second,
+		Observe: func(string, string, int, time.Duration) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prio := taskip.PriorityNormal
+	start := time.Now()
+	for i := range n {
+		_, email := customer(i)
+		page, err := c.SearchContacts(ctx, taskip.SearchParams{Search: email, Limit: 10})
+		if err != nil || len(page.Contacts) != 1 {
+			t.Fatalf("lookup %s: %d contacts, %v", email, len(page.Contacts), err)
+		}
+		subject, desc, _ := baselineFields(run, i)
+		id := page.Contacts[0].ID
+		if _, err := c.CreateTicket(ctx, taskip.TicketFields{Subject: &subject, Description: &desc, Priority: &prio, UserID: &id}); err != nil {
+			t.Fatalf("baseline create %d: %v", i, err)
+		}
+	}
+	return time.Since(start)
+}

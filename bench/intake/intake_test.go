@@ -1,0 +1,592 @@
+package intake
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+)
+
+// TestIntakeE2E measures the inbound-mail intake end to end (bench/README.md):
+//
+//	TICKETSYNC_BENCH=1 go test -run TestIntakeE2E -v -count=1 -timeout 30m ./bench/intake/
+//
+// Without TICKETSYNC_BENCH=1 it skips, so `go test ./...` stays fast.
+func TestIntakeE2E(t *testing.T) {
+	if os.Getenv("TICKETSYNC_BENCH") != "1" {
+		t.Skip("end-to-end intake benchmark: set TICKETSYNC_BENCH=1 to run it")
+	}
+	s := loadSettings(t)
+	bin := buildDaemon(t, s.profileDir != "")
+	printHeader(os.Stdout, bin, s)
+	var results []*result
+	for _, server := range s.servers {
+		t.Run(server, func(t *testing.T) {
+			r := runScenario(t, server, bin, s)
+			results = append(results, r)
+			printResult(os.Stdout, r, s)
+		})
+	}
+	printSummary(os.Stdout, results, s)
+	if s.strict {
+		for _, r := range results {
+			for _, m := range r.misses(s) {
+				t.Errorf("%s: target missed: %s", r.server, m)
+			}
+		}
+	}
+}
+
+type settings struct {
+	emails      int           // BENCH_EMAILS: backlog of the throughput phase
+	latency     int           // BENCH_LATENCY: messages of the IDLE latency phase
+	interval    time.Duration // BENCH_INTERVAL: spacing of those messages
+	attachBytes int64         // BENCH_ATTACH_MIB: the big attachment (0: none)
+	servers     []string      // BENCH_SERVERS: mem,dovecot
+	profileDir  string        // BENCH_PROFILE_DIR: CPU and heap profiles of the daemon
+	strict      bool          // BENCH_STRICT=1: a missed target fails the test
+	probe       bool          // BENCH_PROBE=0 skips the server push-delay probe
+}
+
+func loadSettings(t testing.TB) settings {
+	s := settings{emails: 2000, latency: 200, interval: 50 * time.Millisecond, attachBytes: 20 << 20,
+		servers: []string{"mem", "dovecot"}}
+	num := func(name string, dst *int) {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				t.Fatalf("%s=%q: want a non-negative integer", name, v)
+			}
+			*dst = n
+		}
+	}
+	num("BENCH_EMAILS", &s.emails)
+	num("BENCH_LATENCY", &s.latency)
+	mib := int(s.attachBytes >> 20)
+	num("BENCH_ATTACH_MIB", &mib)
+	s.attachBytes = int64(mib) << 20
+	if v := os.Getenv("BENCH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("BENCH_INTERVAL=%q: %v", v, err)
+		}
+		s.interval = d
+	}
+	if v := os.Getenv("BENCH_SERVERS"); v != "" {
+		s.servers = strings.Split(v, ",")
+	}
+	s.profileDir = os.Getenv("BENCH_PROFILE_DIR")
+	if s.profileDir != "" {
+		if err := os.MkdirAll(s.profileDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(s.profileDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.profileDir = abs
+	}
+	s.strict = os.Getenv("BENCH_STRICT") == "1"
+	s.probe = os.Getenv("BENCH_PROBE") != "0"
+	if s.emails == 0 {
+		t.Fatal("BENCH_EMAILS must be at least 1")
+	}
+	return s
+}
+
+// result is everything one scenario measured.
+type result struct {
+	server, version      string
+	loadStart, loadEnd   string
+	emails, latencyCount int
+
+	baseClient, baseRaw time.Duration // N sequential creates (median of 3)
+	baseClientRuns      []time.Duration
+	baseTraffic         time.Duration // N sequential contact lookups + creates
+
+	probeTrickle, probeIsolated []time.Duration // the server's own IDLE push delay
+
+	appendBacklog time.Duration // APPEND of the backlog, daemon stopped
+	wall          time.Duration // daemon start -> Nth create answered
+	steady        time.Duration // first create arrived -> Nth create answered
+	cpuBacklog    time.Duration // daemon CPU during that
+	hwmBacklog    int64
+	mixBacklog    requestMix
+
+	lat, appendDur []time.Duration // sorted
+	mixLatency     requestMix
+	cpuLatency     time.Duration
+
+	bigSize                         int64
+	bigAppend, bigCreate, bigUpload time.Duration
+	mixBig                          requestMix
+	cpuBig                          time.Duration
+
+	hwm, rssEnd int64
+	metrics     map[string]float64
+	shutdown    time.Duration
+	exitCode    int
+	daemonLog   string
+}
+
+func (r *result) emailsPerSec() float64 { return float64(r.emails) / r.wall.Seconds() }
+func (r *result) steadyPerSec() float64 { return float64(r.emails) / r.steady.Seconds() }
+func (r *result) baseClientPerSec() float64 {
+	return float64(r.emails) / r.baseClient.Seconds()
+}
+func (r *result) baseRawPerSec() float64 { return float64(r.emails) / r.baseRaw.Seconds() }
+func (r *result) baseTrafficPerSec() float64 {
+	return float64(r.emails) / r.baseTraffic.Seconds()
+}
+func (r *result) ratio() float64 { return r.emailsPerSec() / r.baseClientPerSec() }
+
+func (r *result) misses(s settings) []string {
+	var m []string
+	if r.ratio() < 0.5 {
+		m = append(m, fmt.Sprintf("throughput %.2f× the baseline (target ≥ 0.5×)", r.ratio()))
+	}
+	if len(r.lat) > 0 && pct(r.lat, 0.99) > 250*time.Millisecond {
+		m = append(m, fmt.Sprintf("IDLE latency p99 %v (target ≤ 250 ms)", pct(r.lat, 0.99).Round(time.Millisecond)))
+	}
+	if r.hwm > 60<<20 {
+		m = append(m, fmt.Sprintf("peak RSS %.1f MiB (target ≤ 60 MiB)", mib(r.hwm)))
+	}
+	if r.mixBacklog.writes != r.emails {
+		m = append(m, fmt.Sprintf("%d TaskIP writes for %d emails (target: exactly one each)", r.mixBacklog.writes, r.emails))
+	}
+	return m
+}
+
+func runScenario(t *testing.T, server, bin string, s settings) *result {
+	ctx := context.Background()
+	run := strings.ToLower(rand.Text()[:8])
+	r := &result{server: server, emails: s.emails, latencyCount: s.latency, loadStart: loadavg()}
+	t.Logf("%s: load average at start %s", server, r.loadStart)
+
+	total := s.emails + s.latency + 1
+
+	// Baselines first, in this same run, each on fresh fakes holding the
+	// same contacts; a loop of 2,000 creates lasts ~0.2 s, so each is run
+	// three times and the median is kept (the spread is printed).
+	r.baseClient, r.baseClientRuns = median3(func(k int) time.Duration { return baselineClient(t, fmt.Sprintf("%sc%d", run, k), s.emails, total) })
+	r.baseRaw, _ = median3(func(k int) time.Duration { return baselineRaw(t, fmt.Sprintf("%sr%d", run, k), s.emails, total) })
+	r.baseTraffic, _ = median3(func(k int) time.Duration { return baselineTraffic(t, fmt.Sprintf("%st%d", run, k), s.emails, total) })
+
+	var srv mailtest.Server
+	switch server {
+	case "mem":
+		srv = mailtest.StartMemServer(t, mailtest.MemOptions{})
+		r.version = "imapmemserver (go-imap v2.0.0-beta.8)"
+	case "dovecot":
+		d := mailtest.StartDovecot(t)
+		srv = d
+		r.version = "Dovecot " + d.Version()
+	default:
+		t.Fatalf("unknown server %q (want mem or dovecot)", server)
+	}
+	api := startAPI(t, total)
+
+	// Phase 1, throughput: the backlog is delivered while the daemon is down.
+	app, err := dialAppender(srv.Addr(), srv.Username(), srv.Password())
+	if err != nil {
+		t.Fatalf("appender: %v", err)
+	}
+	defer app.close()
+	start := time.Now()
+	for i := range s.emails {
+		_, raw := smallMail(run, i, time.Now())
+		if err := app.append("INBOX", raw); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	r.appendBacklog = time.Since(start)
+
+	// The server's own push delay, measured before the daemon runs.
+	if s.probe {
+		if r.probeTrickle, err = probePush(t, srv, app, run, 900000, 40, s.interval); err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if r.probeIsolated, err = probePush(t, srv, app, run, 900100, 5, 1200*time.Millisecond); err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+	}
+
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, daemonConfig{
+		APIBase: api.base, StatePath: filepath.Join(dir, "state.db"), Listen: freeAddr(t),
+		IMAPAddr: srv.Addr(), User: srv.Username(), Pass: srv.Password(), MaxMessageBytes: 30 << 20,
+	})
+	listen := readListen(t, cfg)
+	var env []string
+	if s.profileDir != "" {
+		env = append(env, "TICKETSYNC_BENCH_CPUPROFILE="+filepath.Join(s.profileDir, server))
+	}
+	t0 := time.Now()
+	d := startDaemon(t, bin, cfg, env...)
+	timeout := 60*time.Second + time.Duration(s.emails)*20*time.Millisecond
+	if !api.waitFor(ctx, timeout, func() bool { return api.nCreated >= s.emails || !d.alive() }) {
+		t.Fatalf("%d of %d tickets after %v\ndaemon log:\n%s", api.creates(), s.emails, timeout, d.stderr.String())
+	}
+	if !d.alive() {
+		t.Fatalf("daemon exited\n%s", d.stderr.String())
+	}
+	api.mu.Lock()
+	r.wall, r.steady = api.last.Sub(t0), api.last.Sub(api.first)
+	api.mu.Unlock()
+	r.cpuBacklog = d.cpu()
+	waitSeen(t, srv, s.emails)
+	r.hwmBacklog, _ = d.memory()
+	r.mixBacklog = summarise(api.fake.Requests())
+	rotateProfile(d, s)
+	api.reset()
+
+	// Phase 2, latency with IDLE: one message every interval.
+	time.Sleep(time.Second) // the daemon is back in IDLE
+	cpu0 := d.cpu()
+	if s.latency > 0 {
+		appended := make(map[string]time.Time, s.latency)
+		subjects := make([]string, 0, s.latency)
+		base := time.Now()
+		for i := range s.latency {
+			subject, raw := smallMail(run, s.emails+i, time.Now())
+			before := time.Now()
+			if err := app.append("INBOX", raw); err != nil {
+				t.Fatalf("append (latency) %d: %v", i, err)
+			}
+			done := time.Now()
+			appended[subject] = done
+			subjects = append(subjects, subject)
+			r.appendDur = append(r.appendDur, done.Sub(before))
+			time.Sleep(time.Until(base.Add(time.Duration(i+1) * s.interval)))
+		}
+		if !api.waitFor(ctx, 60*time.Second, func() bool { return api.nCreated >= s.latency }) {
+			t.Fatalf("latency phase: %d of %d tickets\n%s", api.creates(), s.latency, d.stderr.String())
+		}
+		api.mu.Lock()
+		for _, subj := range subjects {
+			r.lat = append(r.lat, api.arrived[subj].Sub(appended[subj]))
+		}
+		api.mu.Unlock()
+		slices.Sort(r.lat)
+		slices.Sort(r.appendDur)
+		waitSeen(t, srv, s.emails+s.latency)
+	}
+	r.cpuLatency = d.cpu() - cpu0
+	r.mixLatency = summarise(api.fake.Requests())
+	rotateProfile(d, s)
+	api.reset()
+
+	// Phase 3, one big attachment: what it adds to the peak RSS.
+	cpu0 = d.cpu()
+	if s.attachBytes > 0 {
+		idx := s.emails + s.latency
+		when := time.Now()
+		var cw countWriter
+		if _, _, err := bigMail(&cw, run, idx, s.attachBytes, when); err != nil {
+			t.Fatal(err)
+		}
+		r.bigSize = cw.n
+		var subject, sum string
+		before := time.Now()
+		err := app.appendStream("INBOX", cw.n, func(w io.Writer) error {
+			var err error
+			subject, sum, err = bigMail(w, run, idx, s.attachBytes, when)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("append big message: %v", err)
+		}
+		done := time.Now()
+		r.bigAppend = done.Sub(before)
+		if !api.waitFor(ctx, 3*time.Minute, func() bool { return len(api.uploads) >= 1 || !d.alive() }) || !d.alive() {
+			t.Fatalf("the attachment was not uploaded\n%s", d.stderr.String())
+		}
+		api.mu.Lock()
+		r.bigCreate, r.bigUpload = api.arrived[subject].Sub(done), api.uploads[0].Sub(done)
+		api.mu.Unlock()
+		checkAttachment(t, api, subject, s.attachBytes, sum)
+		waitSeen(t, srv, total)
+	}
+	r.cpuBig = d.cpu() - cpu0
+	r.mixBig = summarise(api.fake.Requests())
+
+	// Just before SIGTERM: the peak over the whole run.
+	r.hwm, r.rssEnd = d.memory()
+	r.metrics = scrapeMetrics(listen)
+	r.shutdown, r.exitCode = d.stop(t)
+	r.daemonLog = d.stderr.String()
+	r.loadEnd = loadavg()
+
+	// Exactly once: one ticket per message, none twice.
+	want := s.emails + s.latency
+	if s.attachBytes > 0 {
+		want++
+	}
+	if got := len(api.fake.Tickets()); got != want {
+		t.Errorf("%d tickets in TaskIP, want %d (one per email)", got, want)
+	}
+	if dup := api.duplicates(); len(dup) > 0 {
+		t.Errorf("created more than once: %s", strings.Join(dup, ", "))
+	}
+	if r.mixBacklog.writes != s.emails || r.mixBacklog.byRoute["POST /support-ticket"] != s.emails {
+		t.Errorf("backlog: %d writes for %d emails (%s), want exactly one create each", r.mixBacklog.writes, s.emails, r.mixBacklog.routes())
+	}
+	if r.mixLatency.writes != s.latency {
+		t.Errorf("latency phase: %d writes for %d emails (%s)", r.mixLatency.writes, s.latency, r.mixLatency.routes())
+	}
+	for _, m := range []requestMix{r.mixBacklog, r.mixLatency, r.mixBig} {
+		if m.failed > 0 {
+			t.Errorf("%d TaskIP requests failed: %s", m.failed, m.routes())
+		}
+	}
+	if r.exitCode != 0 {
+		t.Errorf("daemon exited %d after SIGTERM", r.exitCode)
+	}
+	if strings.TrimSpace(r.daemonLog) != "" {
+		t.Logf("daemon log (level warn):\n%s", r.daemonLog)
+	}
+	return r
+}
+
+func rotateProfile(d *daemon, s settings) {
+	if s.profileDir != "" {
+		d.signal(syscall.SIGUSR1) // profrun only: the real binary would die of it
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitSeen waits until n messages of INBOX carry \Seen: the daemon has
+// marked them processed (SPEC 6 step 5), the end of their pipeline.
+func waitSeen(t testing.TB, srv mailtest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		seen := 0
+		for _, m := range srv.Messages(t, "INBOX") {
+			if slices.Contains(m.Flags, `\Seen`) {
+				seen++
+			}
+		}
+		if seen >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages marked \\Seen after 60 s", seen, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func checkAttachment(t testing.TB, api *apiServer, subject string, size int64, sum string) {
+	t.Helper()
+	for _, tk := range api.fake.Tickets() {
+		if tk.Subject != subject {
+			continue
+		}
+		atts := api.fake.Attachments(tk.ID)
+		if len(atts) != 1 || atts[0].Size != size || atts[0].SHA256 != sum {
+			t.Errorf("ticket %d attachments %+v, want one of %d bytes sha256 %s", tk.ID, atts, size, sum)
+		}
+		return
+	}
+	t.Errorf("no ticket with subject %q", subject)
+}
+
+func readListen(t testing.TB, cfg string) string {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	t.Fatal("no http.listen in the config")
+	return ""
+}
+
+// scrapeMetrics reads a few process and Go runtime gauges from the
+// daemon's /metrics (they explain where the resident memory is).
+func scrapeMetrics(addr string) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	wanted := []string{"process_resident_memory_bytes", "go_memstats_sys_bytes", "go_memstats_heap_sys_bytes",
+		"go_memstats_heap_inuse_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes",
+		"go_gc_duration_seconds_count", "go_goroutines"}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(wanted, name) {
+			continue
+		}
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
+}
+
+// median3 runs f three times and returns the median and all three, sorted.
+func median3(f func(k int) time.Duration) (time.Duration, []time.Duration) {
+	runs := []time.Duration{f(0), f(1), f(2)}
+	slices.Sort(runs)
+	return runs[1], runs
+}
+
+// pct is the nearest-rank percentile of sorted durations.
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func ms(d time.Duration) string {
+	if d < 0 && d > -50*time.Microsecond {
+		d = 0 // EXISTS overtook the APPEND's OK by a few µs
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+// printHeader says what was measured where: the daemon's revision
+// (BENCH_REVISION, else the binary's build info, else git), the machine
+// and the settings.
+func printHeader(w io.Writer, bin string, s settings) {
+	rev := os.Getenv("BENCH_REVISION")
+	if out, err := exec.Command("go", "version", "-m", bin).Output(); err == nil {
+		var vcs []string
+		for line := range strings.Lines(string(out)) {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "build" && (strings.HasPrefix(f[1], "vcs.revision=") || strings.HasPrefix(f[1], "vcs.modified=")) {
+				vcs = append(vcs, f[1])
+			}
+		}
+		if len(vcs) > 0 && rev == "" {
+			rev = strings.Join(vcs, " ")
+		}
+	}
+	if rev == "" {
+		// Built with -buildvcs=false: ask git (read-only). The work tree
+		// may hold uncommitted changes; say so only when it does.
+		if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+			rev = strings.TrimSpace(string(out))
+			if exec.Command("git", "diff", "--quiet", "HEAD", "--", "../../cmd", "../../internal", "../../go.mod", "../../go.sum").Run() != nil {
+				rev += " + uncommitted changes"
+			}
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	cpu := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n## Intake end-to-end benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "daemon %s (%s); %s; %d × %s; load average %s\n", bin, rev, runtime.Version(), runtime.NumCPU(), cpu, loadavg())
+	fmt.Fprintf(w, "settings: %d backlog emails, %d latency emails every %v, %d MiB attachment, servers %s\n",
+		s.emails, s.latency, s.interval, s.attachBytes>>20, strings.Join(s.servers, ","))
+}
+
+func printResult(w io.Writer, r *result, s settings) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	n := float64(r.emails)
+	p("\n### %s — %s", r.server, r.version)
+	p("load average (1/5/15 min): %s at start, %s at end; %d CPUs", r.loadStart, r.loadEnd, runtime.NumCPU())
+	p("")
+	p("| measure | value |")
+	p("|---|---|")
+	p("| backlog | %d emails (2-4 KB, distinct known senders), APPENDed in %v with the daemon stopped |", r.emails, r.appendBacklog.Round(time.Millisecond))
+	p("| intake, daemon start → last ticket | %v → **%.0f emails/s** |", r.wall.Round(time.Millisecond), r.emailsPerSec())
+	p("| intake, first → last ticket (steady) | %v → %.0f emails/s |", r.steady.Round(time.Millisecond), r.steadyPerSec())
+	p("| daemon CPU during the backlog | %v (%.0f µs/email; %.0f%% of one core) |", r.cpuBacklog.Round(10*time.Millisecond),
+		float64(r.cpuBacklog.Microseconds())/n, 100*r.cpuBacklog.Seconds()/r.wall.Seconds())
+	p("| baseline: %d × `taskip.Client.CreateTicket` (median of 3) | %v → **%.0f creates/s** (runs: %.0f-%.0f/s) |", r.emails, r.baseClient.Round(time.Millisecond), r.baseClientPerSec(),
+		n/r.baseClientRuns[2].Seconds(), n/r.baseClientRuns[0].Seconds())
+	p("| baseline: %d × bare `net/http` POST | %v → %.0f creates/s |", r.emails, r.baseRaw.Round(time.Millisecond), r.baseRawPerSec())
+	p("| reference: %d × (`SearchContacts` + `CreateTicket`), the daemon's TaskIP traffic alone | %v → %.0f emails/s |", r.emails, r.baseTraffic.Round(time.Millisecond), r.baseTrafficPerSec())
+	p("| **intake / client baseline** | **%.3f×** (intake / bare: %.3f×; intake / TaskIP traffic alone: %.3f×) |", r.ratio(), r.emailsPerSec()/r.baseRawPerSec(), r.emailsPerSec()/r.baseTrafficPerSec())
+	m := r.mixBacklog
+	p("| TaskIP requests per email (backlog) | %.2f = %.2f reads + **%.2f writes** (%s) |", float64(m.total)/n, float64(m.reads)/n, float64(m.writes)/n, m.routes())
+	if len(r.lat) > 0 {
+		p("| IDLE latency APPEND done → create arrives, %d msgs every %v | p50 %s, p90 %s, **p99 %s**, max %s |", len(r.lat), s.interval,
+			ms(pct(r.lat, .5)), ms(pct(r.lat, .9)), ms(pct(r.lat, .99)), ms(r.lat[len(r.lat)-1]))
+		p("| APPEND round trip (latency phase) | p50 %s, p99 %s |", ms(pct(r.appendDur, .5)), ms(pct(r.appendDur, .99)))
+		if len(r.probeTrickle) > 0 {
+			p("| server's own IDLE push delay (no daemon): APPEND done → EXISTS | %d msgs every %v: p50 %s, p99 %s, max %s; %d msgs 1.2 s apart: p50 %s, max %s |",
+				len(r.probeTrickle), s.interval, ms(pct(r.probeTrickle, .5)), ms(pct(r.probeTrickle, .99)), ms(r.probeTrickle[len(r.probeTrickle)-1]),
+				len(r.probeIsolated), ms(pct(r.probeIsolated, .5)), ms(r.probeIsolated[len(r.probeIsolated)-1]))
+		}
+		ml := r.mixLatency
+		p("| TaskIP requests per email (latency phase) | %.2f = %.2f reads + %.2f writes; daemon CPU %v |", float64(ml.total)/float64(r.latencyCount),
+			float64(ml.reads)/float64(r.latencyCount), float64(ml.writes)/float64(r.latencyCount), r.cpuLatency.Round(10*time.Millisecond))
+	}
+	if r.bigSize > 0 {
+		p("| big message (%d MiB attachment, %.1f MiB on the wire) | APPEND %v; create after %v; upload done after %v; daemon CPU %v; requests: %s |",
+			s.attachBytes>>20, mib(r.bigSize), r.bigAppend.Round(time.Millisecond), r.bigCreate.Round(time.Millisecond),
+			r.bigUpload.Round(time.Millisecond), r.cpuBig.Round(10*time.Millisecond), r.mixBig.routes())
+	}
+	p("| peak RSS (VmHWM) after the backlog | %.1f MiB |", mib(r.hwmBacklog))
+	p("| **peak RSS (VmHWM) at the end**, incl. the big message | **%.1f MiB** (RSS at end %.1f MiB) |", mib(r.hwm), mib(r.rssEnd))
+	if len(r.metrics) > 0 {
+		p("| Go runtime at the end (/metrics) | sys %.1f MiB, heap sys %.1f / in use %.1f / released %.1f MiB, stacks %.1f MiB, %0.f GCs, %0.f goroutines |",
+			r.metrics["go_memstats_sys_bytes"]/(1<<20), r.metrics["go_memstats_heap_sys_bytes"]/(1<<20), r.metrics["go_memstats_heap_inuse_bytes"]/(1<<20),
+			r.metrics["go_memstats_heap_released_bytes"]/(1<<20), r.metrics["go_memstats_stack_sys_bytes"]/(1<<20),
+			r.metrics["go_gc_duration_seconds_count"], r.metrics["go_goroutines"])
+	}
+	p("| SIGTERM → exit | %v, exit code %d |", r.shutdown.Round(time.Millisecond), r.exitCode)
+}
+
+func printSummary(w io.Writer, results []*result, s settings) {
+	if len(results) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("\n### Targets")
+	p("")
+	p("| server | emails/s (ratio, target ≥ 0.5×) | IDLE p99 (≤ 250 ms) | peak RSS (≤ 60 MiB) | writes/email (= 1) |")
+	p("|---|---|---|---|---|")
+	mark := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**MISSED**"
+	}
+	for _, r := range results {
+		p99 := pct(r.lat, .99)
+		wpe := float64(r.mixBacklog.writes) / float64(r.emails)
+		p("| %s | %.0f vs %.0f (%.3f×) %s | %s %s | %.1f MiB %s | %.3f %s |", r.server,
+			r.emailsPerSec(), r.baseClientPerSec(), r.ratio(), mark(r.ratio() >= 0.5),
+			ms(p99), mark(len(r.lat) == 0 || p99 <= 250*time.Millisecond),
+			mib(r.hwm), mark(r.hwm <= 60<<20), wpe, mark(r.mixBacklog.writes == r.emails))
+	}
+}
