@@ -25,20 +25,12 @@ func (t *Ticket) decode(d *jsontext.Decoder, in *interner) error {
 		return err
 	}
 	*t = Ticket{}
-	if err := expectObject(d); err != nil {
-		return fmt.Errorf("ticket: %w", err)
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
+	return readObject(d, func(name jsontext.Value) error {
 		if err := t.decodeMember(d, name, in); err != nil {
 			return fmt.Errorf("ticket %s: %w", name, err)
 		}
-	}
-	_, err := d.ReadToken()
-	return err
+		return nil
+	})
 }
 
 // decodeMember reads the value of one member, given its raw quoted name.
@@ -109,14 +101,7 @@ func readMedia(d *jsontext.Decoder, in *interner) (*Media, error) {
 		return nil, err
 	}
 	m := &Media{}
-	if err := expectObject(d); err != nil {
-		return nil, err
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue()
-		if err != nil {
-			return nil, err
-		}
+	err := readObject(d, func(name jsontext.Value) (err error) {
 		switch string(name) {
 		case `"id"`:
 			err = m.ID.UnmarshalJSONFrom(d)
@@ -131,11 +116,8 @@ func readMedia(d *jsontext.Decoder, in *interner) (*Media, error) {
 		default:
 			err = d.SkipValue()
 		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	_, err := d.ReadToken()
+		return err
+	})
 	return m, err
 }
 
@@ -148,6 +130,25 @@ func expectObject(d *jsontext.Decoder) error {
 		return fmt.Errorf("want an object, got %s", tok.Kind())
 	}
 	return nil
+}
+
+// readObject reads one object, handing each member's raw quoted name to
+// member, which must consume the value.
+func readObject(d *jsontext.Decoder, member func(name jsontext.Value) error) error {
+	if err := expectObject(d); err != nil {
+		return err
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		if err := member(name); err != nil {
+			return err
+		}
+	}
+	_, err := d.ReadToken()
+	return err
 }
 
 // readString reads a string, or null as "". A number is accepted as its text
@@ -193,15 +194,8 @@ func readInt(d *jsontext.Decoder) (int, error) {
 // TicketPage decoding reads the tickets with one interner for the page.
 func (p *TicketPage) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 	*p = TicketPage{}
-	if err := expectObject(d); err != nil {
-		return fmt.Errorf("ticket page: %w", err)
-	}
 	in := newInterner()
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
+	err := readObject(d, func(name jsontext.Value) error {
 		switch {
 		case string(name) == `"data"` && d.PeekKind() == '[':
 			_, _ = d.ReadToken()
@@ -212,18 +206,17 @@ func (p *TicketPage) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 					return fmt.Errorf("ticket %d of page: %w", len(p.Tickets), err)
 				}
 			}
-			_, err = d.ReadToken()
-		case string(name) == `"meta"`:
-			err = json.UnmarshalDecode(d, &p.Meta)
-		default:
-			err = d.SkipValue()
-		}
-		if err != nil {
+			_, err := d.ReadToken()
 			return err
+		case string(name) == `"meta"`:
+			return json.UnmarshalDecode(d, &p.Meta)
 		}
+		return d.SkipValue()
+	})
+	if err != nil {
+		return fmt.Errorf("ticket page: %w", err)
 	}
-	_, err := d.ReadToken()
-	return err
+	return nil
 }
 
 // interner shares short strings that repeat within one response. A nil

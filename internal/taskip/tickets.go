@@ -24,14 +24,7 @@ type ticketEnvelope struct{ t Ticket }
 func (e *ticketEnvelope) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 	var bare, inner Ticket
 	wrapped := false
-	if err := expectObject(d); err != nil {
-		return fmt.Errorf("ticket: %w", err)
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
+	err := readObject(d, func(name jsontext.Value) (err error) {
 		if string(name) == `"data"` && d.PeekKind() == '{' {
 			wrapped = true
 			err = inner.decode(d, nil)
@@ -41,8 +34,9 @@ func (e *ticketEnvelope) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 		if err != nil {
 			return fmt.Errorf("ticket %s: %w", name, err)
 		}
-	}
-	if _, err := d.ReadToken(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	e.t = bare

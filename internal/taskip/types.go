@@ -34,15 +34,8 @@ func (p *Person) decode(d *jsontext.Decoder, in *interner) error {
 	// Hand-read: Person appears twice in every ticket of a page, and a
 	// nested UnmarshalDecode costs more than the object itself.
 	*p = Person{}
-	if err := expectObject(d); err != nil {
-		return err
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadValue() // raw bytes: no allocation for the name
-		if err != nil {
-			return err
-		}
-		switch string(name) {
+	return readObject(d, func(name jsontext.Value) (err error) {
+		switch string(name) { // raw bytes: no allocation for the name
 		case `"id"`:
 			err = p.ID.UnmarshalJSONFrom(d)
 		case `"name"`:
@@ -52,12 +45,8 @@ func (p *Person) decode(d *jsontext.Decoder, in *interner) error {
 		default:
 			err = d.SkipValue()
 		}
-		if err != nil {
-			return err
-		}
-	}
-	_, err := d.ReadToken()
-	return err
+		return err
+	})
 }
 
 // UnmarshalJSON serves callers of encoding/json.
