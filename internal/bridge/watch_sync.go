@@ -94,6 +94,13 @@ func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapsho
 		if err := tx.PutJSON(state.BucketThreads, key, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
 			return err
 		}
+		// The reverse link: a message in this thread names its ticket.
+		if err := tx.PutJSON(state.BucketThreads, threadKey(w.cfg.Channel, ts), threadTicket{ID: cur.ID, UUID: cur.UUID}); err != nil {
+			return err
+		}
+		if err := tx.PutJSON(state.BucketKV, uuidKey(cur.UUID), cur.ID); err != nil {
+			return err
+		}
 		return tx.PutJSON(state.BucketSnapshots, key, cur)
 	})
 }
@@ -133,3 +140,11 @@ func threadGone(err error) bool {
 	}
 	return apiErr.Code == "thread_not_found" || apiErr.Code == "message_not_found"
 }
+
+// threadTicket is the ticket a Slack thread belongs to.
+type threadTicket struct {
+	ID   int64  `json:"id"`
+	UUID string `json:"uuid"`
+}
+
+func threadKey(channel, ts string) string { return "ts:" + channel + ":" + ts }
