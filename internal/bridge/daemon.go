@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -49,6 +50,8 @@ type Daemon struct {
 	inbox    *mail.Inbox
 	intake   *Intake
 	watch    *Watch
+	commands *Commands
+	socket   *slack.SocketConfig
 	registry *prometheus.Registry
 	http     *http.Server
 	ln       net.Listener
@@ -160,7 +163,10 @@ func (d *Daemon) buildWatch(sc *config.Slack, opts DaemonOptions) error {
 			return u
 		},
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return d.buildCommands(sc, poster)
 }
 
 // prepareSpool creates the directory attachments are streamed to and clears
@@ -176,6 +182,32 @@ func prepareSpool(dir string) (string, error) {
 	return dir, nil
 }
 
+// buildCommands wires agents' Slack actions: HTTP endpoints verified with
+// the signing secret, and Socket Mode when an app token is set.
+func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
+	agents := make(map[string]int64, len(sc.Agents))
+	for k, v := range sc.Agents {
+		agents[k] = int64(v)
+	}
+	side := struct {
+		*slack.Poster
+		slack.Responder
+	}{poster, slack.Responder{Logger: d.log}}
+	var err error
+	d.commands, err = NewCommands(CommandsConfig{
+		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Logger: d.log,
+		Command: sc.Command, Agents: agents, ReplyPrefix: sc.ReplyPrefix, ThreadDefault: mapping.ThreadKind(sc.ThreadDefault),
+	})
+	if err != nil {
+		return err
+	}
+	if sc.SocketMode() {
+		d.socket = &slack.SocketConfig{AppToken: sc.AppToken.Reveal(), BotToken: sc.BotToken.Reveal(), APIURL: sc.APIURL,
+			Handler: d.commands, Logger: d.log}
+	}
+	return nil
+}
+
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -189,6 +221,11 @@ func (d *Daemon) routes() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
+	if d.commands != nil && d.cfg.Slack.SigningSecret != "" {
+		mux.Handle("POST /slack/", http.StripPrefix("/slack", slack.NewHTTPHandler(slack.InboundConfig{
+			Verifier: slack.Verifier{Secret: d.cfg.Slack.SigningSecret.Reveal()}, Handler: d.commands, Logger: d.log,
+		})))
+	}
 	return mux
 }
 
@@ -236,7 +273,7 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	flows, stopFlows := context.WithCancel(ctx)
 	defer stopFlows()
 	wg.Add(1)
@@ -253,6 +290,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := d.watch.Run(flows); err != nil {
 				errs <- fmt.Errorf("watch: %w", err)
+				stopFlows()
+			}
+		}()
+	}
+	if d.commands != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.commands.Run(flows)
+		}()
+	}
+	if d.socket != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := slack.RunSocketMode(flows, *d.socket); err != nil {
+				errs <- fmt.Errorf("slack socket mode: %w", err)
 				stopFlows()
 			}
 		}()

@@ -1,0 +1,270 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// AgentTickets is what agents' Slack actions ask of TaskIP.
+type AgentTickets interface {
+	GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket, error)
+	FindByUUID(ctx context.Context, uuid string) (taskip.Ticket, error)
+	ListTickets(ctx context.Context, p taskip.ListParams) (taskip.TicketPage, error)
+	SetStatus(ctx context.Context, uuid string, s taskip.Status, notes string) (*taskip.Ticket, error)
+	SetPriority(ctx context.Context, uuid string, p taskip.Priority) (*taskip.Ticket, error)
+	AddNote(ctx context.Context, uuid, text string) (taskip.Note, error)
+	DeleteNote(ctx context.Context, uuid string, noteID taskip.ID) error
+	Assign(ctx context.Context, id taskip.ID, f taskip.AssignFields) (taskip.AssignResult, error)
+	Reply(ctx context.Context, uuid string, f taskip.ReplyFields) (taskip.Reply, error)
+	SearchTeamMembers(ctx context.Context, p taskip.SearchParams) (taskip.TeamMemberPage, error)
+}
+
+// SlackSide is what the commands flow needs of Slack besides the inbound
+// requests: who a user is, a way to answer, and the ticket threads.
+type SlackSide interface {
+	// UserEmail returns the email of a Slack user (users.info).
+	UserEmail(ctx context.Context, userID string) (email, name string, err error)
+	// Respond answers through a request's response_url.
+	Respond(ctx context.Context, responseURL string, r slack.Reply) error
+	PostInThread(ctx context.Context, channel, threadTS string, m slack.Message) (string, error)
+}
+
+// CommandsConfig configures the flow that turns agents' Slack actions into
+// TaskIP calls (SPEC 6, Slack inbound).
+type CommandsConfig struct {
+	Tickets       AgentTickets
+	Slack         SlackSide
+	Store         *state.Store
+	Events        IntakeEvents // the watch, to refresh the parent after a change
+	Logger        *slog.Logger
+	Command       string           // "/ticket"
+	Agents        map[string]int64 // Slack user -> team member id, overriding the email match
+	ReplyPrefix   string
+	ThreadDefault mapping.ThreadKind
+	BotUserID     string // our own bot user, whose messages are ignored
+	Workers       int    // default 4
+	Now           func() time.Time
+}
+
+// Commands runs agents' slash commands, thread messages and button clicks.
+// The Handle methods only queue work, so Slack gets its answer within its
+// 3 seconds; Run's workers do the calls and report back.
+type Commands struct {
+	cfg  CommandsConfig
+	log  *slog.Logger
+	jobs chan func(context.Context)
+}
+
+var _ slack.Handler = (*Commands)(nil)
+
+// NewCommands validates the configuration.
+func NewCommands(cfg CommandsConfig) (*Commands, error) {
+	if cfg.Tickets == nil || cfg.Slack == nil || cfg.Store == nil {
+		return nil, errors.New("commands: tickets, slack and store are required")
+	}
+	if cfg.Command == "" {
+		cfg.Command = "/ticket"
+	}
+	if cfg.ThreadDefault == "" {
+		cfg.ThreadDefault = mapping.ThreadNote
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"), jobs: make(chan func(context.Context), 256)}, nil
+}
+
+// Run works the queue until ctx ends, then finishes the jobs in flight.
+func (c *Commands) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range c.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case job := <-c.jobs:
+					// A job started is finished, shutdown or not.
+					work, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+					job(work)
+					cancel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// enqueue hands work to Run; a full queue is refused rather than blocking
+// Slack's request past its deadline.
+func (c *Commands) enqueue(job func(context.Context)) bool {
+	select {
+	case c.jobs <- job:
+		return true
+	default:
+		return false
+	}
+}
+
+var busyReply = slack.Reply{Text: "ticketsync is busy; please try again in a moment.", Ephemeral: true}
+
+// HandleCommand parses the command at once (usage errors are answered in the
+// acknowledgement) and queues the work.
+func (c *Commands) HandleCommand(_ context.Context, cmd slack.Command) slack.Reply {
+	parsed, err := mapping.ParseSlashCommand(cmd.Text)
+	if err != nil {
+		return slack.Reply{Text: err.Error(), Ephemeral: true}
+	}
+	if parsed.Verb == mapping.VerbHelp {
+		return slack.Reply{Text: mapping.CommandHelp(c.cfg.Command), Ephemeral: true}
+	}
+	if !c.enqueue(func(ctx context.Context) { c.runCommand(ctx, cmd, parsed) }) {
+		return busyReply
+	}
+	return slack.Reply{Text: "Working on it…", Ephemeral: true}
+}
+
+// HandleMessage queues a human message in a ticket thread. Everything else
+// (bots, our own posts, edits, deletions, channel chatter, retries of an
+// event already seen) is dropped here.
+func (c *Commands) HandleMessage(_ context.Context, e slack.MessageEvent) {
+	if e.BotID != "" || e.OurBlocks || (c.cfg.BotUserID != "" && e.User == c.cfg.BotUserID) || e.User == "" {
+		return
+	}
+	if e.Edited || (e.Subtype != "" && e.Subtype != "file_share" && e.Subtype != "thread_broadcast") {
+		return
+	}
+	if e.ThreadTS == "" || e.ThreadTS == e.TS {
+		return // not in a thread
+	}
+	c.enqueue(func(ctx context.Context) { c.runThreadMessage(ctx, e) })
+}
+
+// HandleAction queues a click on a parent message's menus or button.
+func (c *Commands) HandleAction(_ context.Context, a slack.BlockAction) {
+	c.enqueue(func(ctx context.Context) { c.runAction(ctx, a) })
+}
+
+// report answers the agent through response_url; failures are logged.
+func (c *Commands) report(ctx context.Context, url, text string) {
+	if url == "" {
+		return
+	}
+	if err := c.cfg.Slack.Respond(ctx, url, slack.Reply{Text: text, Ephemeral: true}); err != nil {
+		c.log.Warn("slack response not delivered", "err", err)
+	}
+}
+
+// agentError is shown to a Slack user who is not a TaskIP team member.
+const agentRefusal = "You are not a TaskIP team member (no team member has your Slack email), so ticketsync cannot act for you. Ask an admin to add you to slack.agents."
+
+var errNotAgent = errors.New("not an agent")
+
+// agentEntry caches the team member behind a Slack user.
+type slackAgent struct {
+	MemberID int64     `json:"member_id"`
+	At       time.Time `json:"at"`
+}
+
+// agent maps a Slack user to a TaskIP team member: slack.agents first, then
+// users.info's email matched against TaskIP team members (cached a day).
+func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
+	if id, ok := c.cfg.Agents[userID]; ok {
+		return id, nil
+	}
+	key := "slack-agent:" + userID
+	var a slackAgent
+	if ok, err := c.cfg.Store.GetJSON(state.BucketKV, key, &a); err != nil {
+		return 0, err
+	} else if ok && c.cfg.Now().Sub(a.At) < agentCacheTTL {
+		if a.MemberID == 0 {
+			return 0, errNotAgent
+		}
+		return a.MemberID, nil
+	}
+	email, _, err := c.cfg.Slack.UserEmail(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("slack user %s: %w", userID, err)
+	}
+	a = slackAgent{At: c.cfg.Now()}
+	if email != "" {
+		page, err := c.cfg.Tickets.SearchTeamMembers(ctx, taskip.SearchParams{Search: email, Limit: 10})
+		if err != nil {
+			return 0, fmt.Errorf("look up team member %s: %w", email, err)
+		}
+		for _, m := range page.Members {
+			if strings.EqualFold(m.Email, email) {
+				a.MemberID = int64(m.ID)
+			}
+		}
+	}
+	if err := c.cfg.Store.PutJSON(state.BucketKV, key, a); err != nil {
+		return 0, err
+	}
+	if a.MemberID == 0 {
+		return 0, errNotAgent
+	}
+	return a.MemberID, nil
+}
+
+// resolve returns the ticket's id and uuid from either.
+func (c *Commands) resolve(ctx context.Context, ref mapping.TicketRef) (taskip.ID, string, error) {
+	if ref.UUID == "" {
+		t, err := c.cfg.Tickets.GetTicket(ctx, taskip.ID(ref.ID))
+		if err != nil {
+			return 0, "", err
+		}
+		return t.ID, t.UUID, nil
+	}
+	var id int64
+	if ok, err := c.cfg.Store.GetJSON(state.BucketKV, uuidKey(ref.UUID), &id); err != nil {
+		return 0, "", err
+	} else if ok {
+		return taskip.ID(id), ref.UUID, nil
+	}
+	t, err := c.cfg.Tickets.FindByUUID(ctx, ref.UUID)
+	if err != nil {
+		return 0, "", err
+	}
+	return t.ID, t.UUID, c.cfg.Store.PutJSON(state.BucketKV, uuidKey(ref.UUID), int64(t.ID))
+}
+
+func (c *Commands) changed(id taskip.ID) {
+	if c.cfg.Events != nil {
+		c.cfg.Events.TicketChanged(id)
+	}
+}
+
+// userMessage turns a failed call into words for the agent.
+func userMessage(err error) string {
+	switch {
+	case errors.Is(err, taskip.ErrNotFound):
+		return "No such ticket (or note) in TaskIP."
+	case errors.Is(err, taskip.ErrConflict):
+		return "TaskIP refused: the ticket is closed. Reopen it first (status <ticket> open)."
+	case errors.Is(err, taskip.ErrOutcomeUnknown):
+		return "TaskIP did not confirm the change; check the ticket before trying again."
+	case errors.Is(err, taskip.ErrValidation):
+		return "TaskIP refused the change: " + err.Error()
+	}
+	return "Something went wrong talking to TaskIP; please try again. (" + err.Error() + ")"
+}

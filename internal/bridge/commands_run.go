@@ -1,0 +1,248 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// runCommand performs a parsed slash command for an agent and reports the
+// outcome through response_url.
+func (c *Commands) runCommand(ctx context.Context, cmd slack.Command, p mapping.SlashCommand) {
+	member, err := c.agent(ctx, cmd.UserID)
+	if errors.Is(err, errNotAgent) {
+		c.report(ctx, cmd.ResponseURL, agentRefusal)
+		return
+	}
+	if err != nil {
+		c.report(ctx, cmd.ResponseURL, "Could not check who you are: "+err.Error())
+		return
+	}
+	text, err := c.execute(ctx, p, member)
+	if err != nil {
+		c.log.Warn("slash command failed", "verb", p.Verb, "err", err)
+		text = userMessage(err)
+	}
+	c.report(ctx, cmd.ResponseURL, text)
+}
+
+// execute makes the TaskIP calls of one command and returns the answer.
+func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member int64) (string, error) {
+	if p.Verb == mapping.VerbList {
+		return c.list(ctx, p)
+	}
+	id, uuid, err := c.resolve(ctx, p.Ref)
+	if err != nil {
+		return "", err
+	}
+	ref := fmt.Sprintf("#%d", id)
+	switch p.Verb {
+	case mapping.VerbShow:
+		t, err := c.cfg.Tickets.GetTicket(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return showTicket(t), nil
+	case mapping.VerbStatus:
+		if _, err := c.cfg.Tickets.SetStatus(ctx, uuid, p.Status, p.Text); err != nil {
+			return "", err
+		}
+		c.changed(id)
+		return fmt.Sprintf("Ticket %s status: %s.", ref, p.Status.Label()), nil
+	case mapping.VerbPriority:
+		if _, err := c.cfg.Tickets.SetPriority(ctx, uuid, p.Priority); err != nil {
+			return "", err
+		}
+		c.changed(id)
+		return fmt.Sprintf("Ticket %s priority: %s.", ref, p.Priority.Label()), nil
+	case mapping.VerbNote:
+		n, err := c.cfg.Tickets.AddNote(ctx, uuid, p.Text)
+		if err != nil {
+			return "", err
+		}
+		c.changed(id)
+		return fmt.Sprintf("Note %d saved on ticket %s (internal, the customer does not see it).", n.ID, ref), nil
+	case mapping.VerbNoteDelete:
+		if err := c.cfg.Tickets.DeleteNote(ctx, uuid, taskip.ID(p.NoteID)); err != nil {
+			return "", err
+		}
+		c.changed(id)
+		return fmt.Sprintf("Note %d deleted from ticket %s.", p.NoteID, ref), nil
+	case mapping.VerbAssign:
+		to := p.AssigneeMemberID
+		if p.AssigneeSlackUser != "" {
+			m, err := c.agent(ctx, p.AssigneeSlackUser)
+			if errors.Is(err, errNotAgent) {
+				return fmt.Sprintf("<@%s> is not a TaskIP team member; nothing changed.", p.AssigneeSlackUser), nil
+			}
+			if err != nil {
+				return "", err
+			}
+			to = m
+		}
+		res, err := c.cfg.Tickets.Assign(ctx, id, taskip.AssignFields{AssignedTo: taskip.ID(to), Reason: "assigned from Slack"})
+		if err != nil {
+			return "", err
+		}
+		c.changed(id)
+		name := res.NewAssignee
+		if name == "" {
+			name = fmt.Sprintf("team member #%d", to)
+		}
+		return fmt.Sprintf("Ticket %s assigned to %s.", ref, mapping.EscapeMrkdwn(name)), nil
+	case mapping.VerbReply:
+		if _, err := c.cfg.Tickets.Reply(ctx, uuid, taskip.ReplyFields{Description: p.Text}); err != nil {
+			return "", err
+		}
+		c.changed(id)
+		return fmt.Sprintf("Reply sent on ticket %s; the customer sees it.", ref), nil
+	}
+	return "", fmt.Errorf("unknown verb %q", p.Verb)
+}
+
+func (c *Commands) list(ctx context.Context, p mapping.SlashCommand) (string, error) {
+	page, err := c.cfg.Tickets.ListTickets(ctx, taskip.ListParams{Status: p.ListStatus, Priority: p.ListPriority, Sort: "updated_at", Order: "desc", Limit: 20})
+	if err != nil {
+		return "", err
+	}
+	if len(page.Tickets) == 0 {
+		return "No tickets match.", nil
+	}
+	var b strings.Builder
+	for _, t := range page.Tickets {
+		fmt.Fprintf(&b, "#%d [%s, %s] %s — %s\n", t.ID, t.Status.Label(), t.Priority.Label(),
+			mapping.EscapeMrkdwn(mapping.CutRunes(t.Subject, 80)), mapping.EscapeMrkdwn(t.User.Display()))
+	}
+	if page.Meta != nil && page.Meta.Total > len(page.Tickets) {
+		fmt.Fprintf(&b, "…and %d more.", page.Meta.Total-len(page.Tickets))
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+func showTicket(t taskip.Ticket) string {
+	assignee := t.AssignedToName
+	if assignee == "" {
+		assignee = "nobody"
+	}
+	return fmt.Sprintf("#%d %s\nStatus: %s · Priority: %s · Customer: %s · Assignee: %s · Replies: %d\n%s",
+		t.ID, mapping.EscapeMrkdwn(t.Subject), t.Status.Label(), t.Priority.Label(),
+		mapping.EscapeMrkdwn(t.User.Display()), mapping.EscapeMrkdwn(assignee), t.ReplyCount,
+		mapping.CutText(mapping.EscapeMrkdwn(t.Description), 2500, ""))
+}
+
+// runThreadMessage makes a note (the default) or, with the reply prefix, a
+// customer reply of a human message in a ticket thread, once per event, and
+// confirms in the thread which it was.
+func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
+	var tt threadTicket
+	if ok, err := c.cfg.Store.GetJSON(state.BucketThreads, threadKey(e.Channel, e.ThreadTS), &tt); err != nil || !ok {
+		return // a thread that is not a ticket's
+	}
+	if fresh, err := c.claimEvent(e); err != nil || !fresh {
+		return
+	}
+	post := func(text string) {
+		if _, err := c.cfg.Slack.PostInThread(ctx, e.Channel, e.ThreadTS, slack.Message{Text: text, TicketUUID: tt.UUID}); err != nil {
+			c.log.Warn("thread confirmation not posted", "err", err)
+		}
+	}
+	if _, err := c.agent(ctx, e.User); err != nil {
+		if errors.Is(err, errNotAgent) {
+			post(fmt.Sprintf("<@%s>: %s Nothing was saved.", e.User, agentRefusal))
+		}
+		return
+	}
+	kind, body := mapping.ClassifyThreadMessage(e.Text, c.cfg.ReplyPrefix, c.cfg.ThreadDefault)
+	if body == "" {
+		return
+	}
+	var err error
+	switch kind {
+	case mapping.ThreadReply:
+		_, err = c.cfg.Tickets.Reply(ctx, tt.UUID, taskip.ReplyFields{Description: body})
+		if err == nil {
+			post("Sent to the customer as a reply.")
+		}
+	default:
+		_, err = c.cfg.Tickets.AddNote(ctx, tt.UUID, body)
+		if err == nil {
+			post(fmt.Sprintf("Note saved (internal). Start a message with %q to answer the customer.", c.cfg.ReplyPrefix))
+		}
+	}
+	if err != nil {
+		c.log.Warn("thread message not saved", "ticket", tt.ID, "err", err)
+		post(userMessage(err))
+		return
+	}
+	c.changed(taskip.ID(tt.ID))
+}
+
+// claimEvent records the event id, reporting whether it is new: Slack
+// delivers an event again when it did not see our acknowledgement in time.
+func (c *Commands) claimEvent(e slack.MessageEvent) (bool, error) {
+	key := e.EventID
+	if key == "" {
+		key = "msg:" + e.Channel + ":" + e.TS
+	}
+	fresh := false
+	err := c.cfg.Store.Update(func(tx *state.Tx) error {
+		var seen int64
+		ok, err := tx.GetJSON(state.BucketSlackEvents, key, &seen)
+		if err != nil || ok {
+			return err
+		}
+		fresh = true
+		return tx.PutJSON(state.BucketSlackEvents, key, c.cfg.Now().Unix())
+	})
+	return fresh, err
+}
+
+// runAction applies a click on a parent message's controls.
+func (c *Commands) runAction(ctx context.Context, a slack.BlockAction) {
+	member, err := c.agent(ctx, a.UserID)
+	if errors.Is(err, errNotAgent) {
+		c.report(ctx, a.ResponseURL, agentRefusal)
+		return
+	}
+	if err != nil {
+		c.report(ctx, a.ResponseURL, "Could not check who you are: "+err.Error())
+		return
+	}
+	var p mapping.SlashCommand
+	switch a.ActionID {
+	case mapping.ActionSetStatus, mapping.ActionSetPriority:
+		uuid, name, ok := strings.Cut(a.SelectedValue, "|")
+		if !ok {
+			return
+		}
+		p.Ref = mapping.TicketRef{UUID: uuid}
+		if a.ActionID == mapping.ActionSetStatus {
+			s, err := taskip.ParseStatus(name)
+			if err != nil {
+				return
+			}
+			p.Verb, p.Status = mapping.VerbStatus, s
+		} else {
+			pr, err := taskip.ParsePriority(name)
+			if err != nil {
+				return
+			}
+			p.Verb, p.Priority = mapping.VerbPriority, pr
+		}
+	case mapping.ActionAssignMe:
+		p = mapping.SlashCommand{Verb: mapping.VerbAssign, Ref: mapping.TicketRef{UUID: a.Value}, AssigneeMemberID: member}
+	default:
+		return
+	}
+	text, err := c.execute(ctx, p, member)
+	if err != nil {
+		text = userMessage(err)
+	}
+	c.report(ctx, a.ResponseURL, text)
+}
