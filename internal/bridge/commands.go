@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ type AgentTickets interface {
 	Assign(ctx context.Context, id taskip.ID, f taskip.AssignFields) (taskip.AssignResult, error)
 	Reply(ctx context.Context, uuid string, f taskip.ReplyFields) (taskip.Reply, error)
 	SearchTeamMembers(ctx context.Context, p taskip.SearchParams) (taskip.TeamMemberPage, error)
+	UploadAttachments(ctx context.Context, id taskip.ID, files []taskip.File, description string) (taskip.UploadResult, error)
 }
 
 // SlackSide is what the commands flow needs of Slack besides the inbound
@@ -37,6 +39,8 @@ type SlackSide interface {
 	// Respond answers through a request's response_url.
 	Respond(ctx context.Context, responseURL string, r slack.Reply) error
 	PostInThread(ctx context.Context, channel, threadTS string, m slack.Message) (string, error)
+	// OpenFile streams a file shared in Slack.
+	OpenFile(ctx context.Context, url string) (io.ReadCloser, error)
 }
 
 // CommandsConfig configures the flow that turns agents' Slack actions into

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -159,6 +160,9 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 		return
 	}
 	kind, body := mapping.ClassifyThreadMessage(e.Text, c.cfg.ReplyPrefix, c.cfg.ThreadDefault)
+	if len(e.Files) > 0 {
+		c.uploadShared(ctx, tt, e, post)
+	}
 	if body == "" {
 		return
 	}
@@ -245,4 +249,29 @@ func (c *Commands) runAction(ctx context.Context, a slack.BlockAction) {
 		text = userMessage(err)
 	}
 	c.report(ctx, a.ResponseURL, text)
+}
+
+// uploadShared streams the files shared in a thread message to the ticket.
+func (c *Commands) uploadShared(ctx context.Context, tt threadTicket, e slack.MessageEvent, post func(string)) {
+	files := make([]taskip.File, 0, len(e.Files))
+	names := make([]string, 0, len(e.Files))
+	for _, f := range e.Files {
+		if f.URLPrivateDownload == "" {
+			continue
+		}
+		u := f.URLPrivateDownload
+		files = append(files, taskip.File{Name: f.Name, ContentType: f.Mimetype,
+			Open: func() (io.ReadCloser, error) { return c.cfg.Slack.OpenFile(ctx, u) }})
+		names = append(names, f.Name)
+	}
+	if len(files) == 0 {
+		return
+	}
+	if _, err := c.cfg.Tickets.UploadAttachments(ctx, taskip.ID(tt.ID), files, "shared in Slack"); err != nil {
+		c.log.Warn("shared files not uploaded", "ticket", tt.ID, "err", err)
+		post(fmt.Sprintf("Could not upload %s to the ticket: %s", strings.Join(names, ", "), userMessage(err)))
+		return
+	}
+	post(fmt.Sprintf("Uploaded to the ticket: %s.", strings.Join(names, ", ")))
+	c.changed(taskip.ID(tt.ID))
 }

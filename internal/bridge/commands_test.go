@@ -307,3 +307,24 @@ func TestParentMenusAndAssignButton(t *testing.T) {
 	assert.Equal(t, 7, after.AssignedTo, "Sarah Johnson")
 	require.Eventually(t, func() bool { return len(e.posts("chat.update")) >= 1 }, 5*time.Second, 5*time.Millisecond, "the parent is updated afterwards")
 }
+
+func TestThreadFileShareIsUploaded(t *testing.T) {
+	e, tk := newCommandsEnv(t)
+	content := []byte(strings.Repeat("log line\n", 500))
+	fileURL := e.slack.AddFile("server.log", content)
+	ev := map[string]any{
+		"type": "event_callback", "event_id": "EvFile", "team_id": "T1",
+		"event": map[string]any{"type": "message", "subtype": "file_share", "channel": testChannel, "user": "USARAH",
+			"text": "logs attached", "ts": "1700000999.000100", "thread_ts": e.threadTS(tk.ID),
+			"files": []any{map[string]any{"id": "F1", "name": "server.log", "mimetype": "text/plain", "size": len(content),
+				"url_private_download": fileURL}}},
+	}
+	body, _ := json.Marshal(ev)
+	require.Equal(t, http.StatusOK, e.post("events", "application/json", body, signingSecret, 0).StatusCode)
+	require.Eventually(t, func() bool { return len(e.fake.Attachments(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	got := e.fake.Attachments(tk.ID)[0]
+	assert.Equal(t, "server.log", got.Filename)
+	assert.Equal(t, int64(len(content)), got.Size)
+	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond, "the text is a note as usual")
+	assert.Contains(t, e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.")
+}

@@ -75,6 +75,8 @@ type Poster struct {
 	log        *slog.Logger
 	redact     redactor
 	lanes      lanes
+	token      string
+	http       *http.Client
 }
 
 // NewPoster checks cfg and builds a Poster. It makes no network call; use
@@ -133,6 +135,7 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 	// slack-go's own retries stay off: it would retry a postMessage after a
 	// 5xx, and its sleeps could not be observed or ordered per channel.
 	p.api = slackapi.New(cfg.Token, opts...)
+	p.token, p.http = cfg.Token, hc
 	return p, nil
 }
 

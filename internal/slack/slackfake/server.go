@@ -74,6 +74,7 @@ type Server struct {
 	failCode   string
 	fail5xx    int
 	echoAuth   int
+	files      map[string][]byte // shared files by id (AddFile)
 }
 
 // New starts a fake on a loopback port; it is closed when the test ends.
@@ -206,6 +207,9 @@ func leftPad(n int64) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveFile(w, r) {
+		return
+	}
 	at := time.Now()
 	method := strings.TrimPrefix(r.URL.Path, "/api/")
 	req, err := readRequest(r)
