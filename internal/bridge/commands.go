@@ -67,6 +67,10 @@ type Commands struct {
 	cfg  CommandsConfig
 	log  *slog.Logger
 	jobs chan func(context.Context)
+	// confirms are thread confirmations: Slack paces writes to a channel at
+	// one a second, so they get their own queue instead of holding the
+	// workers that make TaskIP calls.
+	confirms chan func(context.Context)
 }
 
 var _ slack.Handler = (*Commands)(nil)
@@ -91,29 +95,33 @@ func NewCommands(cfg CommandsConfig) (*Commands, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"), jobs: make(chan func(context.Context), 256)}, nil
+	return &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"),
+		jobs: make(chan func(context.Context), 256), confirms: make(chan func(context.Context), 256)}, nil
 }
 
 // Run works the queue until ctx ends, then finishes the jobs in flight.
 func (c *Commands) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	work := func(queue chan func(context.Context)) {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case job := <-queue:
+				// A job started is finished, shutdown or not.
+				jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				job(jobCtx)
+				cancel()
+			}
+		}
+	}
 	for range c.cfg.Workers {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case job := <-c.jobs:
-					// A job started is finished, shutdown or not.
-					work, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-					job(work)
-					cancel()
-				}
-			}
-		}()
+		go work(c.jobs)
 	}
+	wg.Add(1)
+	go work(c.confirms)
 	wg.Wait()
 	return nil
 }
@@ -160,12 +168,18 @@ func (c *Commands) HandleMessage(_ context.Context, e slack.MessageEvent) {
 	if e.ThreadTS == "" || e.ThreadTS == e.TS {
 		return // not in a thread
 	}
-	c.enqueue(func(ctx context.Context) { c.runThreadMessage(ctx, e) })
+	if !c.enqueue(func(ctx context.Context) { c.runThreadMessage(ctx, e) }) {
+		// Slack has its 200 and will not resend: say so loudly.
+		c.log.Error("commands queue full: thread message not saved", "channel", e.Channel, "thread", e.ThreadTS, "event", e.EventID)
+	}
 }
 
 // HandleAction queues a click on a parent message's menus or button.
-func (c *Commands) HandleAction(_ context.Context, a slack.BlockAction) {
-	c.enqueue(func(ctx context.Context) { c.runAction(ctx, a) })
+func (c *Commands) HandleAction(ctx context.Context, a slack.BlockAction) {
+	if !c.enqueue(func(ctx context.Context) { c.runAction(ctx, a) }) {
+		c.log.Error("commands queue full: button click not applied", "action", a.ActionID, "user", a.UserID)
+		go c.report(ctx, a.ResponseURL, busyReply.Text)
+	}
 }
 
 // report answers the agent through response_url; failures are logged.
@@ -233,6 +247,12 @@ func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 // resolve returns the ticket's id and uuid from either.
 func (c *Commands) resolve(ctx context.Context, ref mapping.TicketRef) (taskip.ID, string, error) {
 	if ref.UUID == "" {
+		// The watch's snapshot knows the uuid of every ticket it has seen,
+		// which saves a TaskIP round trip per command.
+		var snap mapping.Snapshot
+		if ok, err := c.cfg.Store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(ref.ID)), &snap); err == nil && ok && snap.UUID != "" {
+			return taskip.ID(ref.ID), snap.UUID, nil
+		}
 		t, err := c.cfg.Tickets.GetTicket(ctx, taskip.ID(ref.ID))
 		if err != nil {
 			return 0, "", err

@@ -149,8 +149,15 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 		return
 	}
 	post := func(text string) {
-		if _, err := c.cfg.Slack.PostInThread(ctx, e.Channel, e.ThreadTS, slack.Message{Text: text, TicketUUID: tt.UUID}); err != nil {
-			c.log.Warn("thread confirmation not posted", "err", err)
+		confirm := func(ctx context.Context) {
+			if _, err := c.cfg.Slack.PostInThread(ctx, e.Channel, e.ThreadTS, slack.Message{Text: text, TicketUUID: tt.UUID}); err != nil {
+				c.log.Warn("thread confirmation not posted", "err", err)
+			}
+		}
+		select {
+		case c.confirms <- confirm:
+		default:
+			c.log.Warn("thread confirmation dropped: queue full", "ticket", tt.ID)
 		}
 	}
 	if _, err := c.agent(ctx, e.User); err != nil {
