@@ -1,0 +1,240 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// smtpSession is one greeted (and logged-in) connection.
+type smtpSession struct {
+	client *smtp.Client
+	conn   *smtpConn
+}
+
+// quit says goodbye within quitTimeout and closes the connection.
+func (x *smtpSession) quit() {
+	x.conn.setLimit(time.Now().Add(quitTimeout))
+	if err := x.client.Quit(); err != nil {
+		_ = x.client.Close()
+	}
+}
+
+// connect dials, secures, greets and logs in. Failures are transient
+// except a refused login, a missing mechanism and a refused cleartext
+// password, which need the configuration changed.
+func (s *Sender) connect(ctx context.Context) (*smtpSession, *SendError) {
+	cfg := s.cfg
+	fail := func(err error, permanent bool) *SendError {
+		e := s.classify(ctx, "", "connect", err, false, false)
+		e.Permanent = e.Permanent || permanent
+		return e
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fail(fmt.Errorf("address %q: %w", cfg.Addr, err), true)
+	}
+	switch cfg.TLS {
+	case TLSImplicit, TLSStartTLS, TLSNone:
+	default:
+		return nil, fail(fmt.Errorf("unknown tls mode %q", cfg.TLS), true)
+	}
+	if cfg.TLS == TLSNone && cfg.Username != "" && !isLoopback(host) {
+		return nil, fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s", cfg.Username, host), true)
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsCfg = cfg.TLSConfig.Clone()
+	} else {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = host
+	}
+
+	dialCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fail(err, false)
+	}
+	conn := &smtpConn{Conn: raw, idle: cfg.Timeout}
+	// The whole setup shares one deadline; ctx breaks it early.
+	conn.setLimit(time.Now().Add(cfg.Timeout))
+	stop := context.AfterFunc(ctx, conn.cancel)
+	defer stop()
+
+	var c *smtp.Client
+	switch cfg.TLS {
+	case TLSImplicit:
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(dialCtx); err != nil {
+			_ = raw.Close()
+			return nil, fail(fmt.Errorf("tls handshake: %w", err), false)
+		}
+		c = newSMTPClient(tc, cfg.Timeout)
+	case TLSStartTLS:
+		// The setup limit on conn bounds go-smtp's 5-minute defaults
+		// until the timeouts are set.
+		sc, err := smtp.NewClientStartTLS(conn, tlsCfg)
+		if err != nil {
+			return nil, fail(fmt.Errorf("starttls: %w", err), false)
+		}
+		c = sc
+		c.CommandTimeout = cfg.Timeout
+		c.SubmissionTimeout = submissionFactor * cfg.Timeout
+	default:
+		c = newSMTPClient(conn, cfg.Timeout)
+	}
+	if err := c.Hello(s.localName); err != nil {
+		_ = c.Close()
+		return nil, fail(err, false)
+	}
+	if cfg.Username != "" {
+		if err := s.auth(c); err != nil {
+			_ = c.Close()
+			e := fail(err, false)
+			e.Op = "auth"
+			s.log.Warn("smtp login refused", "user", cfg.Username, "err", e)
+			return nil, e
+		}
+	}
+	conn.setLimit(time.Time{})
+	s.log.Debug("smtp connected", "tls", cfg.TLS)
+	return &smtpSession{client: c, conn: conn}, nil
+}
+
+func newSMTPClient(conn net.Conn, timeout time.Duration) *smtp.Client {
+	c := smtp.NewClient(conn)
+	c.CommandTimeout = timeout
+	c.SubmissionTimeout = submissionFactor * timeout
+	return c
+}
+
+// auth logs in with PLAIN, or LOGIN when the server offers only that.
+func (s *Sender) auth(c *smtp.Client) error {
+	var mech sasl.Client
+	switch {
+	case c.SupportsAuth(sasl.Plain):
+		mech = sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)
+	case c.SupportsAuth(sasl.Login):
+		mech = sasl.NewLoginClient(s.cfg.Username, s.cfg.Password)
+	default:
+		_, offered := c.Extension("AUTH")
+		return &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4},
+			Message: fmt.Sprintf("server offers neither AUTH PLAIN nor LOGIN (offered: %q)", offered)}
+	}
+	if err := c.Auth(mech); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return err
+		}
+		// go-sasl's own errors could quote the exchange: keep the type
+		// of failure, not its text.
+		return fmt.Errorf("auth as %q: %w", s.cfg.Username, err)
+	}
+	return nil
+}
+
+// smtpConn bounds every network wait. go-smtp sets a deadline per command
+// and clears it afterwards, leaving the DATA body without one: a cleared
+// deadline becomes the idle timeout here, and each write extends its own.
+// cancel (ctx ended) forces every deadline into the past; writeFailed
+// records that some write did not go through.
+type smtpConn struct {
+	net.Conn
+	idle time.Duration
+
+	mu        sync.Mutex
+	limit     time.Time // when non-zero, no deadline goes past it
+	cancelled bool
+
+	writeFailed atomic.Bool
+}
+
+func (c *smtpConn) effective(t time.Time) time.Time {
+	switch {
+	case c.cancelled:
+		return pastDeadline
+	case t.IsZero():
+		t = time.Now().Add(c.idle)
+	}
+	if !c.limit.IsZero() && t.After(c.limit) {
+		t = c.limit
+	}
+	return t
+}
+
+func (c *smtpConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetDeadline(c.effective(t))
+}
+
+func (c *smtpConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetReadDeadline(c.effective(t))
+}
+
+func (c *smtpConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(c.effective(t))
+}
+
+func (c *smtpConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	_ = c.Conn.SetWriteDeadline(c.effective(time.Time{}))
+	c.mu.Unlock()
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.writeFailed.Store(true)
+	}
+	return n, err
+}
+
+func (c *smtpConn) setLimit(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit = t
+	if !t.IsZero() {
+		_ = c.Conn.SetDeadline(c.effective(t))
+	}
+}
+
+func (c *smtpConn) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cancelled = true
+	_ = c.Conn.SetDeadline(pastDeadline)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func localName(name string) string {
+	if name != "" {
+		return name
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
