@@ -178,7 +178,7 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	case mapping.ThreadReply:
 		_, err = c.cfg.Tickets.Reply(ctx, tt.UUID, taskip.ReplyFields{Description: body})
 		if err == nil {
-			post("Sent to the customer as a reply.")
+			post("Sent to " + c.customerOf(tt.ID) + " as a reply.")
 		}
 	default:
 		_, err = c.cfg.Tickets.AddNote(ctx, tt.UUID, body)
@@ -281,4 +281,14 @@ func (c *Commands) uploadShared(ctx context.Context, tt threadTicket, e slack.Me
 	}
 	post(fmt.Sprintf("Uploaded to the ticket: %s.", strings.Join(names, ", ")))
 	c.changed(taskip.ID(tt.ID))
+}
+
+// customerOf names the ticket's customer for a confirmation, from the
+// watch's snapshot.
+func (c *Commands) customerOf(id int64) string {
+	var snap mapping.Snapshot
+	if ok, err := c.cfg.Store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(id)), &snap); err == nil && ok && snap.Customer != "" {
+		return mapping.EscapeMrkdwn(snap.Customer)
+	}
+	return "the customer"
 }

@@ -279,7 +279,7 @@ func TestThreadMessages(t *testing.T) {
 
 	texts := e.threadTexts(tk.ID)
 	assert.Contains(t, texts, `Note saved (internal). Start a message with "reply:" to answer the customer.`)
-	assert.Contains(t, texts, "Sent to the customer as a reply.")
+	assert.Contains(t, texts, "Sent to John Smith &lt;john@acme.com&gt; as a reply.")
 }
 
 func TestParentMenusAndAssignButton(t *testing.T) {
