@@ -20,7 +20,8 @@ type lane struct {
 	busy    bool
 	waiters []chan struct{}
 
-	last time.Time // when the previous write to this channel finished
+	last   time.Time // when the previous paced write to this channel finished
+	tokens float64   // pacing credit left: a short burst passes unpaced
 }
 
 // acquire blocks until the caller owns the lane or ctx ends.

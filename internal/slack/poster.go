@@ -44,6 +44,9 @@ type PosterConfig struct {
 	Token      string // bot token (xoxb-...); never logged or put in an error
 	APIURL     string // slack-go OptionAPIURL; "" is Slack itself
 	HTTPClient *http.Client
+	// PerChannelBurst is how many new messages may go to a channel at once
+	// before the interval applies (Slack allows short bursts). 0 means 3.
+	PerChannelBurst int
 	// PerChannelInterval spaces writes to one channel: Slack documents one
 	// chat.postMessage per second per channel. 0 means 1s; negative turns
 	// pacing off.
@@ -58,6 +61,7 @@ type PosterConfig struct {
 
 const (
 	defaultInterval   = time.Second
+	defaultBurst      = 3
 	defaultMaxRetries = 5
 	defaultRetryAfter = time.Second // 429 without a usable Retry-After
 	defaultTimeout    = 30 * time.Second
@@ -77,6 +81,7 @@ type Poster struct {
 	lanes      lanes
 	token      string
 	http       *http.Client
+	burst      float64
 }
 
 // NewPoster checks cfg and builds a Poster. It makes no network call; use
@@ -86,6 +91,7 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 		return nil, errors.New("slack: no bot token configured")
 	}
 	p := &Poster{
+		burst:      float64(cfg.PerChannelBurst),
 		interval:   cfg.PerChannelInterval,
 		maxRetries: cfg.MaxRetries,
 		sleep:      cfg.Sleep,
@@ -98,6 +104,9 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 		p.interval = defaultInterval
 	case p.interval < 0:
 		p.interval = 0
+	}
+	if p.burst <= 0 {
+		p.burst = defaultBurst
 	}
 	switch {
 	case p.maxRetries == 0:

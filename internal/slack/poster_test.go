@@ -50,7 +50,8 @@ func (c *fakeClock) Sleeps() []time.Duration {
 func newPoster(t *testing.T, fake *slackfake.Server, mod ...func(*PosterConfig)) (*Poster, *fakeClock) {
 	t.Helper()
 	clock := newClock()
-	cfg := PosterConfig{Token: slackfake.DefaultToken, Sleep: clock.Sleep, Now: clock.Now}
+	// Burst 1: these tests look at the spacing itself.
+	cfg := PosterConfig{Token: slackfake.DefaultToken, Sleep: clock.Sleep, Now: clock.Now, PerChannelBurst: 1}
 	if fake != nil {
 		cfg.APIURL = fake.URL()
 	}
@@ -197,7 +198,7 @@ func TestBurstOrderAndSpacing(t *testing.T) {
 	var mu sync.Mutex
 	var retryWaits []time.Duration
 	p, err := NewPoster(PosterConfig{
-		Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: interval,
+		Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: interval, PerChannelBurst: 1,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			if d >= time.Second { // a Retry-After: record it, do not wait a whole second
 				mu.Lock()
@@ -237,7 +238,7 @@ func TestBurstOrderAndSpacing(t *testing.T) {
 func TestConcurrentCallersAllDelivered(t *testing.T) {
 	ctx := context.Background()
 	fake := slackfake.New(t)
-	p, err := NewPoster(PosterConfig{Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: time.Millisecond})
+	p, err := NewPoster(PosterConfig{Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: time.Millisecond, PerChannelBurst: 1})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for _, ch := range []string{"C1", "C2", "C3"} {
@@ -256,4 +257,28 @@ func TestConcurrentCallersAllDelivered(t *testing.T) {
 			assert.GreaterOrEqual(t, msgs[i].At.Sub(msgs[i-1].At), time.Millisecond, "%s paced", ch)
 		}
 	}
+}
+
+func TestPacingAllowsABurstAndLeavesUpdatesUnpaced(t *testing.T) {
+	ctx := context.Background()
+	fake := slackfake.New(t)
+	p, clock := newPoster(t, fake, func(c *PosterConfig) { c.PerChannelBurst = 3 })
+	parent, err := p.Post(ctx, "C1", Message{Text: "p"})
+	require.NoError(t, err)
+	for range 2 {
+		_, err := p.PostInThread(ctx, "C1", parent, Message{Text: "r"})
+		require.NoError(t, err)
+	}
+	for range 5 {
+		require.NoError(t, p.Update(ctx, "C1", parent, Message{Text: "p2"}))
+	}
+	assert.Empty(t, clock.Sleeps(), "three new messages pass at once; updates are not paced")
+	_, err = p.PostInThread(ctx, "C1", parent, Message{Text: "fourth"})
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{time.Second}, clock.Sleeps(), "the fourth waits for the refill")
+	var texts []string
+	for _, c := range fake.Calls() {
+		texts = append(texts, c.Method)
+	}
+	assert.Equal(t, "chat.postMessage", texts[len(texts)-1], "order kept")
 }

@@ -39,14 +39,18 @@ func (p *Poster) do(ctx context.Context, c call) (string, error) {
 		}
 		defer l.release()
 	}
+	// Only new messages are paced: Slack's one-per-second limit is
+	// chat.postMessage's, while chat.update has its own, looser tier. All
+	// writes still keep their order in the lane.
+	paced := l != nil && c.method == "chat.postMessage"
 	for attempt := 0; ; attempt++ {
-		if l != nil {
+		if paced {
 			if err := p.pace(ctx, l); err != nil {
 				return "", p.cancelled(c, err, false)
 			}
 		}
 		out, err := c.fn(ctx)
-		if l != nil {
+		if paced {
 			// Pacing counts from the end of a call: Slack sees the
 			// next request at least interval after it answered this one.
 			l.last = p.now()
@@ -94,15 +98,25 @@ func (p *Poster) decide(c call, f failure, attempt int) (kind errKind, wait time
 	}
 }
 
-// pace waits until the channel's previous write is interval old.
+// pace is a token bucket per channel: burst messages pass at once, then one
+// per interval, the credit refilling at that rate while the channel is quiet.
 func (p *Poster) pace(ctx context.Context, l *lane) error {
-	if p.interval <= 0 || l.last.IsZero() {
+	if p.interval <= 0 {
 		return ctx.Err()
 	}
-	if wait := l.last.Add(p.interval).Sub(p.now()); wait > 0 {
-		return p.sleep(ctx, wait)
+	now := p.now()
+	if l.last.IsZero() {
+		l.tokens = p.burst
+	} else {
+		l.tokens = min(p.burst, l.tokens+float64(now.Sub(l.last))/float64(p.interval))
 	}
-	return ctx.Err()
+	if l.tokens >= 1 {
+		l.tokens--
+		return ctx.Err()
+	}
+	wait := time.Duration((1 - l.tokens) * float64(p.interval))
+	l.tokens = 0
+	return p.sleep(ctx, wait)
 }
 
 // final builds the error handed to the caller. Everything that came from the
