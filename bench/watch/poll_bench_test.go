@@ -1,6 +1,7 @@
 package watch_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -114,6 +115,32 @@ func BenchmarkWatchChangedTicket(b *testing.B) {
 			}
 			if req < 1 {
 				b.Fatalf("a change made %.2f TaskIP requests", req)
+			}
+		})
+	}
+}
+
+// BenchmarkWatchIdlePollAfterBulk is an idle poll after one bulk action:
+// bulk tickets changed in the same second (TaskIP has a bulk-actions
+// endpoint; agents close dozens of tickets at once). Equal updated_at is
+// re-read by design, so until another ticket changes every idle poll pages
+// through all of them again.
+func BenchmarkWatchIdlePollAfterBulk(b *testing.B) {
+	for _, bulk := range []int{49, 200} {
+		b.Run(fmt.Sprintf("bulk=%d/fakes=child/state=fsync", bulk), func(b *testing.B) {
+			e := newEnv(b, envConfig{child: true, pacing: -1})
+			at := time.Now().Truncate(time.Second).Add(time.Hour)
+			n := ticketCount()
+			for k := range bulk {
+				if err := e.fakes.Mutate(1+k*(n/bulk), at); err != nil {
+					b.Fatal(err)
+				}
+			}
+			e.poll(b) // posts the bulk's parents
+			e.poll(b)
+			_, sl := measure(b, e, func(int) { e.poll(b) })
+			if sl != 0 {
+				b.Fatalf("an idle poll made %.2f Slack calls", sl)
 			}
 		})
 	}
