@@ -210,6 +210,7 @@ func (w *Watch) Poll(ctx context.Context) error {
 	}
 	var changed []taskip.Ticket
 	newest := cur.UpdatedAt
+	settled := w.cfg.Now().Sub(cur.UpdatedAt) > cursorSettle
 	for page := 1; ; page++ {
 		p, err := w.cfg.Tickets.ListTickets(ctx, taskip.ListParams{Sort: "updated_at", Order: "desc", Page: page, Limit: w.cfg.PageSize})
 		if err != nil {
@@ -221,9 +222,11 @@ func (w *Watch) Poll(ctx context.Context) error {
 				// Without updated_at there is no cursor: scan and diff all.
 				return w.fullScan(ctx, cur)
 			}
-			// Equal times are re-read: a change in the same second as the
-			// cursor must not be missed, and the diff drops repeats.
-			if t.UpdatedAt.Time.Before(cur.UpdatedAt) {
+			// Equal times are re-read while the cursor's second is recent:
+			// a change in that same second must not be missed, and the diff
+			// drops repeats. Once it is well past (clock skew included) the
+			// second is settled and an idle poll stays one request.
+			if t.UpdatedAt.Time.Before(cur.UpdatedAt) || (settled && t.UpdatedAt.Time.Equal(cur.UpdatedAt)) {
 				done = true
 				break
 			}
@@ -241,9 +244,17 @@ func (w *Watch) Poll(ctx context.Context) error {
 			return err
 		}
 	}
+	if newest.Equal(cur.UpdatedAt) {
+		return nil // an idle poll writes nothing
+	}
 	cur.UpdatedAt = newest
 	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, cur)
 }
+
+// cursorSettle is how long after the cursor's second no more changes with
+// that timestamp are expected, allowing for clock skew between TaskIP's
+// servers.
+const cursorSettle = 5 * time.Minute
 
 // baseline records every ticket as already shown, so the first run posts
 // nothing for old tickets (except open ones when backfill asks for them).

@@ -341,3 +341,27 @@ func TestWatchDeletedParentStartsANewThread(t *testing.T) {
 	e.poll()
 	assert.Len(t, e.parents(), 2)
 }
+
+func TestWatchIdlePollIsOneRequestOnceTheCursorSecondSettles(t *testing.T) {
+	offset := time.Duration(0)
+	e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) {
+		c.PageSize = 2
+		c.Now = func() time.Time { return time.Now().Add(offset) }
+	})
+	e.poll()
+	at := time.Now().UTC().Truncate(time.Second).Add(time.Hour)
+	for range 3 { // a bulk change: three tickets, one second
+		tk := e.newTicket("bulk")
+		require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.UpdatedAt = at }))
+	}
+	e.poll()
+	require.Len(t, e.parents(), 3)
+	e.fake.ResetRequests()
+	e.poll()
+	assert.Greater(t, e.fake.RequestCount(), 1, "while recent, the cursor's second is re-read")
+	offset = 2 * time.Hour
+	e.fake.ResetRequests()
+	e.poll()
+	assert.Equal(t, 1, e.fake.RequestCount(), "settled: an idle poll is one request")
+	assert.Len(t, e.parents(), 3)
+}
