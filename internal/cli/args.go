@@ -285,3 +285,25 @@ func (f *positiveInt) String() string {
 	}
 	return strconv.Itoa(int(*f))
 }
+
+// byID connects and resolves the ticket's numeric id, for the endpoints
+// addressed by id.
+func (s *session) byID(ctx context.Context, r *ref) (*taskip.Client, taskip.ID, error) {
+	c, err := s.api()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := resolveID(ctx, c, r)
+	return c, id, err
+}
+
+// byUUID connects and resolves the ticket's uuid, for the endpoints
+// addressed by uuid.
+func (s *session) byUUID(ctx context.Context, r *ref) (*taskip.Client, string, error) {
+	c, err := s.api()
+	if err != nil {
+		return nil, "", err
+	}
+	uuid, err := resolveUUID(ctx, c, r)
+	return c, uuid, err
+}

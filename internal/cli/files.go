@@ -31,11 +31,7 @@ func defineAttach(fs *flag.FlagSet) action {
 			f := taskip.LocalFile(path)
 			files = append(files, f)
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -67,11 +63,7 @@ func defineAttachments(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}

@@ -16,11 +16,7 @@ func defineShow(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}

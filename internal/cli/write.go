@@ -74,11 +74,7 @@ func defineUpdate(fs *flag.FlagSet) action {
 		if fields.Subject != nil && strings.TrimSpace(*fields.Subject) == "" {
 			return usagef("--subject cannot be empty")
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -107,11 +103,7 @@ func defineDelete(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -141,11 +133,7 @@ func defineReply(fs *flag.FlagSet) action {
 		if strings.TrimSpace(text) == "" {
 			return usagef("TEXT is empty")
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		uuid, err := resolveUUID(ctx, c, &r)
+		c, uuid, err := s.byUUID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -190,11 +178,7 @@ func defineStatus(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		uuid, err := resolveUUID(ctx, c, &r)
+		c, uuid, err := s.byUUID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -222,11 +206,7 @@ func definePriority(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		uuid, err := resolveUUID(ctx, c, &r)
+		c, uuid, err := s.byUUID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -254,11 +234,7 @@ func defineNote(fs *flag.FlagSet) action {
 		if strings.TrimSpace(text) == "" {
 			return usagef("TEXT is empty")
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		uuid, err := resolveUUID(ctx, c, &r)
+		c, uuid, err := s.byUUID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -286,11 +262,7 @@ func defineNoteDelete(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		uuid, err := resolveUUID(ctx, c, &r)
+		c, uuid, err := s.byUUID(ctx, &r)
 		if err != nil {
 			return err
 		}
@@ -316,11 +288,7 @@ func defineAssign(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		id, err := resolveID(ctx, c, &r)
+		c, id, err := s.byID(ctx, &r)
 		if err != nil {
 			return err
 		}
