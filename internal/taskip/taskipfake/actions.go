@@ -119,15 +119,9 @@ func (s *Server) bulkActions(c *call) {
 }
 
 func (s *Server) priorityByUUID(c *call, uuid string) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByUUID(uuid) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByUUID(uuid)
-	if err == nil {
-		err = berr
-	}
-	if err != nil {
-		c.fail(err)
+	if !ok {
 		return
 	}
 	v := validation{}
@@ -185,16 +179,12 @@ func (s *Server) changeStatus(c *call, t *Ticket, b body) (int, error) {
 }
 
 func (s *Server) statusByUUID(c *call, uuid string) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByUUID(uuid) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByUUID(uuid)
-	if err == nil {
-		err = berr
+	if !ok {
+		return
 	}
-	if err == nil {
-		_, err = s.changeStatus(c, t, b)
-	}
+	_, err := s.changeStatus(c, t, b)
 	if err != nil {
 		c.fail(err)
 		return
@@ -204,17 +194,12 @@ func (s *Server) statusByUUID(c *call, uuid string) {
 }
 
 func (s *Server) legacyStatusUpdate(c *call) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByID(c) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByID(c)
-	if err == nil {
-		err = berr
+	if !ok {
+		return
 	}
-	var old int
-	if err == nil {
-		old, err = s.changeStatus(c, t, b)
-	}
+	old, err := s.changeStatus(c, t, b)
 	if err != nil {
 		c.fail(err)
 		return
@@ -231,15 +216,9 @@ func (s *Server) legacyStatusUpdate(c *call) {
 }
 
 func (s *Server) assign(c *call) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByID(c) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByID(c)
-	if err == nil {
-		err = berr
-	}
-	if err != nil {
-		c.fail(err)
+	if !ok {
 		return
 	}
 	v := validation{}

@@ -52,15 +52,9 @@ func requiredText(b body, v validation, k string) string {
 }
 
 func (s *Server) replyByUUID(c *call, uuid string) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByUUID(uuid) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByUUID(uuid)
-	if err == nil {
-		err = berr
-	}
-	if err != nil {
-		c.fail(err)
+	if !ok {
 		return
 	}
 	v := validation{}
@@ -105,15 +99,9 @@ func (s *Server) replyByUUID(c *call, uuid string) {
 }
 
 func (s *Server) legacyAddReply(c *call) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByID(c) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByID(c)
-	if err == nil {
-		err = berr
-	}
-	if err != nil {
-		c.fail(err)
+	if !ok {
 		return
 	}
 	v := validation{}
@@ -143,15 +131,9 @@ func (s *Server) legacyAddReply(c *call) {
 }
 
 func (s *Server) storeNote(c *call, uuid string) {
-	b, berr := c.readBody()
-	s.mu.Lock()
+	b, t, ok := s.lockTicket(c, func() (*Ticket, error) { return s.ticketByUUID(uuid) })
 	defer s.mu.Unlock()
-	t, err := s.ticketByUUID(uuid)
-	if err == nil {
-		err = berr
-	}
-	if err != nil {
-		c.fail(err)
+	if !ok {
 		return
 	}
 	v := validation{}

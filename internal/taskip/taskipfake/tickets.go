@@ -147,6 +147,24 @@ func pathID(c *call, name string) (int, bool) {
 }
 
 // ticketByID returns the ticket named by the {id} path value; s.mu is held.
+// lockTicket reads the request body, takes the server lock and finds the
+// ticket. The lock is held on return whatever the outcome: the caller defers
+// s.mu.Unlock. A missing ticket (404) is answered before a malformed body
+// (400). ok is false when the error answer has been sent.
+func (s *Server) lockTicket(c *call, find func() (*Ticket, error)) (body, *Ticket, bool) {
+	b, berr := c.readBody()
+	s.mu.Lock()
+	t, err := find()
+	if err == nil {
+		err = berr
+	}
+	if err != nil {
+		c.fail(err)
+		return b, nil, false
+	}
+	return b, t, true
+}
+
 func (s *Server) ticketByID(c *call) (*Ticket, error) {
 	id, ok := pathID(c, "id")
 	if !ok || s.tickets[id] == nil {
