@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
 	"strings"
 
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -186,13 +187,7 @@ func defineStatus(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		if t != nil && r.id == 0 {
-			r.id = t.ID
-		}
-		if s.jsonOut {
-			return s.printJSON(change{ID: r.id, UUID: uuid, Status: &st, Ticket: t})
-		}
-		return s.printf("ticket %s status: %s\n", r, st)
+		return s.printChange(r, uuid, t, change{Status: &st}, "status", st)
 	}
 }
 
@@ -214,13 +209,7 @@ func definePriority(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		if t != nil && r.id == 0 {
-			r.id = t.ID
-		}
-		if s.jsonOut {
-			return s.printJSON(change{ID: r.id, UUID: uuid, Priority: &p, Ticket: t})
-		}
-		return s.printf("ticket %s priority: %s\n", r, p)
+		return s.printChange(r, uuid, t, change{Priority: &p}, "priority", p)
 	}
 }
 
@@ -309,4 +298,17 @@ func defineAssign(fs *flag.FlagSet) action {
 		}
 		return s.printf("%s\n", line)
 	}
+}
+
+// printChange answers a by-uuid setter; the ticket, when the server sent it
+// back, supplies the id a uuid reference lacked.
+func (s *session) printChange(r ref, uuid string, t *taskip.Ticket, ch change, field string, value fmt.Stringer) error {
+	if t != nil && r.id == 0 {
+		r.id = t.ID
+	}
+	if s.jsonOut {
+		ch.ID, ch.UUID, ch.Ticket = r.id, uuid, t
+		return s.printJSON(ch)
+	}
+	return s.printf("ticket %s %s: %s\n", r, field, value)
 }
