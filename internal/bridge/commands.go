@@ -50,6 +50,7 @@ type CommandsConfig struct {
 	Slack         SlackSide
 	Store         *state.Store
 	Events        IntakeEvents // the watch, to refresh the parent after a change
+	Outbox        *Outbox      // mails replies to the customer; nil mails nothing
 	Logger        *slog.Logger
 	Command       string           // "/ticket"
 	Agents        map[string]int64 // Slack user -> team member id, overriding the email match

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -63,7 +64,7 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		c.changed(id)
 		return fmt.Sprintf("Ticket %s priority: %s.", ref, p.Priority.Label()), nil
 	case mapping.VerbNote:
-		n, err := c.cfg.Tickets.AddNote(ctx, uuid, p.Text)
+		n, err := c.cfg.Tickets.AddNote(ctx, uuid, mapping.PlainFromSlack(p.Text))
 		if err != nil {
 			return "", err
 		}
@@ -98,10 +99,14 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		}
 		return fmt.Sprintf("Ticket %s assigned to %s.", ref, mapping.EscapeMrkdwn(name)), nil
 	case mapping.VerbReply:
-		if _, err := c.cfg.Tickets.Reply(ctx, uuid, taskip.ReplyFields{Description: p.Text}); err != nil {
+		mailed, err := c.reply(ctx, int64(id), uuid, p.Text, nil)
+		if err != nil {
 			return "", err
 		}
 		c.changed(id)
+		if mailed {
+			return fmt.Sprintf("Reply sent on ticket %s; the customer sees it and gets it by email.", ref), nil
+		}
 		return fmt.Sprintf("Reply sent on ticket %s; the customer sees it.", ref), nil
 	}
 	return "", fmt.Errorf("unknown verb %q", p.Verb)
@@ -176,12 +181,17 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	var err error
 	switch kind {
 	case mapping.ThreadReply:
-		_, err = c.cfg.Tickets.Reply(ctx, tt.UUID, taskip.ReplyFields{Description: body})
+		var mailed bool
+		mailed, err = c.reply(ctx, tt.ID, tt.UUID, body, sharedFiles(e))
 		if err == nil {
-			post("Sent to " + c.customerOf(tt.ID) + " as a reply.")
+			how := " as a reply."
+			if mailed {
+				how = " as a reply, by email too."
+			}
+			post("Sent to " + c.customerOf(tt.ID) + how)
 		}
 	default:
-		_, err = c.cfg.Tickets.AddNote(ctx, tt.UUID, body)
+		_, err = c.cfg.Tickets.AddNote(ctx, tt.UUID, mapping.PlainFromSlack(body))
 		if err == nil {
 			post(fmt.Sprintf("Note saved (internal). Start a message with %q to answer the customer.", c.cfg.ReplyPrefix))
 		}
@@ -192,6 +202,71 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 		return
 	}
 	c.changed(taskip.ID(tt.ID))
+}
+
+// reply makes an agent's customer reply in TaskIP and, in the transaction
+// that records it, queues the email to the customer. It reports whether an
+// email was queued.
+func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files []sharedFile) (bool, error) {
+	text = mapping.PlainFromSlack(text)
+	pending := pendingReplyKey(id, text)
+	if c.cfg.Outbox != nil {
+		// Until the reply is recorded, the watch may find it in TaskIP and
+		// must not take it for one made in the web app.
+		if err := c.cfg.Store.PutJSON(state.BucketKV, pending, c.cfg.Now().UTC()); err != nil {
+			return false, err
+		}
+	}
+	r, err := c.cfg.Tickets.Reply(ctx, uuid, taskip.ReplyFields{Description: text})
+	if err != nil {
+		if c.cfg.Outbox != nil {
+			_ = c.cfg.Store.Delete(state.BucketKV, pending)
+		}
+		return false, err
+	}
+	if c.cfg.Outbox == nil {
+		return false, nil
+	}
+	ar := agentReply{Ticket: mapping.Ticket{ID: id, UUID: uuid}, ReplyID: int64(r.ID), Origin: "slack", Text: text, Files: files}
+	if !c.hasConversation(uuid) {
+		// A ticket made in the web app: TaskIP knows the customer.
+		t, err := c.cfg.Tickets.GetTicket(ctx, taskip.ID(id))
+		if err != nil {
+			c.log.Warn("customer of ticket unknown; reply not mailed", "ticket", id, "err", err)
+		}
+		ar.Customer = mail.Address{Name: t.User.Name, Email: t.User.Email}
+		ar.Subject = t.Subject
+	}
+	var mailed bool
+	err = c.cfg.Store.Update(func(tx *state.Tx) error {
+		if err := tx.Delete(state.BucketKV, pending); err != nil {
+			return err
+		}
+		mailed, err = c.cfg.Outbox.Reply(tx, ar)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("queue reply email for ticket %d: %w", id, err)
+	}
+	c.cfg.Outbox.Wake()
+	return mailed, nil
+}
+
+func (c *Commands) hasConversation(uuid string) bool {
+	var conv conversation
+	ok, err := c.cfg.Store.GetJSON(state.BucketKV, conversationKey(uuid), &conv)
+	return err == nil && ok && conv.Email != ""
+}
+
+// sharedFiles are the files of a thread message, to attach to its email.
+func sharedFiles(e slack.MessageEvent) []sharedFile {
+	var out []sharedFile
+	for _, f := range e.Files {
+		if f.URLPrivateDownload != "" {
+			out = append(out, sharedFile{Name: f.Name, ContentType: f.Mimetype, URL: f.URLPrivateDownload})
+		}
+	}
+	return out
 }
 
 // claimEvent records the event id, reporting whether it is new: Slack

@@ -2,11 +2,13 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +33,9 @@ type DaemonOptions struct {
 	// IMAPTLS overrides the TLS settings of the IMAP connection (tests and
 	// the demo use self-signed certificates).
 	IMAPTLS *mail.IMAPConfig
+	// SMTPTLS overrides the roots the SMTP connection trusts (tests and the
+	// demo use self-signed certificates).
+	SMTPTLS *tls.Config
 	// Listener, when set, is used instead of listening on http.listen.
 	Listener net.Listener
 	// ShutdownTimeout bounds the drain on shutdown; default 8s, inside the
@@ -49,7 +54,10 @@ type Daemon struct {
 	tickets  *taskip.Client
 	inbox    *mail.Inbox
 	intake   *Intake
+	outbox   *Outbox
+	sender   *mail.Sender
 	watch    *Watch
+	digest   *Digest
 	commands *Commands
 	socket   *slack.SocketConfig
 	registry *prometheus.Registry
@@ -91,8 +99,21 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 		store.Close()
 		return nil, err
 	}
+	var poster *slack.Poster
 	if sc := cfg.Slack; sc != nil {
-		if err := d.buildWatch(sc, opts); err != nil {
+		if poster, err = slack.NewPoster(slack.PosterConfig{Token: sc.BotToken.Reveal(), APIURL: sc.APIURL, Logger: d.log}); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if m := cfg.Mail; m != nil && m.SMTP.Addr != "" {
+		if err := d.buildOutbox(m, poster, opts); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if sc := cfg.Slack; sc != nil {
+		if err := d.buildWatch(sc, poster, opts); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -138,7 +159,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
 		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
-		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID),
+		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID), Outbox: d.outbox,
 	})
 	if err == nil && d.watch != nil {
 		d.intake.cfg.Events = d.watch
@@ -146,15 +167,35 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	return err
 }
 
-func (d *Daemon) buildWatch(sc *config.Slack, opts DaemonOptions) error {
-	poster, err := slack.NewPoster(slack.PosterConfig{Token: sc.BotToken.Reveal(), APIURL: sc.APIURL, Logger: d.log})
+// buildOutbox wires outbound mail: one SMTP connection, reused, fed by the
+// durable outbox.
+func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOptions) error {
+	from, err := netmail.ParseAddress(m.SMTP.From)
 	if err != nil {
-		return err
+		return fmt.Errorf("mail.smtp.from: %w", err)
 	}
+	d.sender = mail.NewSender(mail.SMTPConfig{
+		Addr: m.SMTP.Addr, TLS: mail.TLSMode(m.SMTP.TLS), Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
+		TLSConfig: opts.SMTPTLS, Logger: d.log,
+	})
+	cfg := OutboxConfig{
+		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: NewOutboxMetrics(d.registry),
+		From: mail.Address{Name: from.Name, Email: from.Address}, Address: m.Address, SubjectTag: m.SubjectTag,
+		AcknowledgeNew: m.AcknowledgeNew, SendAgentReplies: m.SendAgentReplies,
+	}
+	if poster != nil {
+		cfg.Threads, cfg.Files = poster, poster
+	}
+	d.outbox, err = NewOutbox(cfg)
+	return err
+}
+
+func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonOptions) error {
 	tmpl := d.cfg.TaskIP
+	var err error
 	d.watch, err = NewWatch(WatchConfig{
 		Tickets: d.tickets, Chat: poster, Store: d.store, Channel: sc.Channel, Schedule: d.cfg.TaskIP.PollSchedule,
-		Backfill: opts.Backfill, Logger: d.log,
+		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox,
 		TicketURL: func(id int64, uuid string) string {
 			u, err := tmpl.TicketURL(int(id), uuid)
 			if err != nil {
@@ -165,6 +206,15 @@ func (d *Daemon) buildWatch(sc *config.Slack, opts DaemonOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	if sc.DigestSchedule != "" {
+		d.digest, err = NewDigest(DigestConfig{
+			Analytics: d.tickets, Chat: poster, Channel: sc.Channel, Schedule: sc.DigestSchedule,
+			Registerer: d.registry, Logger: d.log,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return d.buildCommands(sc, poster)
 }
@@ -195,7 +245,7 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 	}{poster, slack.Responder{Logger: d.log}}
 	var err error
 	d.commands, err = NewCommands(CommandsConfig{
-		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Logger: d.log,
+		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Outbox: d.outbox, Logger: d.log,
 		Command: sc.Command, Agents: agents, ReplyPrefix: sc.ReplyPrefix, ThreadDefault: mapping.ThreadKind(sc.ThreadDefault),
 	})
 	if err != nil {
@@ -273,7 +323,7 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	flows, stopFlows := context.WithCancel(ctx)
 	defer stopFlows()
 	wg.Add(1)
@@ -311,6 +361,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if d.digest != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.digest.Run(flows) // a failed digest is logged and tried at the next scheduled time
+		}()
+	}
+	if d.outbox != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer d.sender.Close()
+			if err := d.outbox.Run(flows); err != nil {
+				errs <- fmt.Errorf("outbox: %w", err)
+				stopFlows()
+			}
+		}()
+	}
 	if d.intake != nil {
 		wg.Add(1)
 		go func() {
@@ -326,7 +394,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.pruneDaily(flows)
 	}()
-	d.log.Info("ticketsync running", "http", d.Addr(), "mail", d.intake != nil)
+	d.log.Info("ticketsync running", "http", d.Addr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
 	<-flows.Done()
 	d.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.shutdown)

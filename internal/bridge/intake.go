@@ -74,6 +74,8 @@ type IntakeConfig struct {
 	Tickets Tickets
 	Store   *state.Store
 	Events  IntakeEvents
+	// Outbox queues acknowledgements of new tickets; nil sends none.
+	Outbox  *Outbox
 	Logger  *slog.Logger
 	Metrics *IntakeMetrics
 

@@ -25,6 +25,7 @@ type item struct {
 	// replyCountBefore lets reconciliation tell whether a reply landed when
 	// the server does not list replies.
 	replyCountBefore int
+	replyID          int64 // the TaskIP reply made, when the server said
 
 	outcome outcome
 	reason  string // skip reason or failure text

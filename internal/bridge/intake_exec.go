@@ -17,6 +17,11 @@ import (
 type intentPayload struct {
 	Action           mapping.Action `json:"action"`
 	ReplyCountBefore int            `json:"reply_count_before"`
+	// Mail is the sender's side of the conversation and Acknowledge whether
+	// a new ticket from it gets an acknowledgement; reconciliation needs
+	// both to finish what a crash interrupted.
+	Mail        conversation `json:"mail"`
+	Acknowledge bool         `json:"acknowledge,omitempty"`
 }
 
 // writeIntents decides each prepared message and, in one transaction, writes
@@ -54,7 +59,8 @@ func (in *Intake) writeIntents(validity uint32, items []*item) error {
 				it.outcome, it.reason = skipped, it.act.Reason
 				continue
 			}
-			payload, err := json.Marshal(intentPayload{Action: it.act, ReplyCountBefore: it.replyCountBefore})
+			payload, err := json.Marshal(intentPayload{Action: it.act, ReplyCountBefore: it.replyCountBefore,
+				Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email)})
 			if err != nil {
 				return err
 			}
@@ -132,12 +138,13 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		fallthrough
 	case mapping.ActReply:
 		it.ticket = *a.Ticket
-		_, err := in.cfg.Tickets.AddReply(ctx, taskip.ID(a.Ticket.ID), taskip.AddReplyFields{
+		r, err := in.cfg.Tickets.AddReply(ctx, taskip.ID(a.Ticket.ID), taskip.AddReplyFields{
 			Message: a.Text, AuthorType: a.AuthorType, NotifyClient: ptr(false),
 		})
 		if err != nil {
 			return fmt.Errorf("reply to ticket %d for %s: %w", a.Ticket.ID, it.key, err)
 		}
+		it.replyID = int64(r.ID)
 	case mapping.ActNote:
 		it.ticket = *a.Ticket
 		if _, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text); err != nil {
@@ -193,6 +200,10 @@ func (in *Intake) complete(items []*item) error {
 				if err == nil && it.act.Kind == mapping.ActCreate && it.act.UserID != 0 {
 					err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
 				}
+				if err == nil {
+					err = in.recordMail(tx, it.act, it.ticket, it.replyID, it.conversation(),
+						it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email))
+				}
 			case skipped:
 				in.metrics.skipped.WithLabelValues(it.reason).Inc()
 				rec.Action = "skip:" + it.reason
@@ -217,6 +228,39 @@ func (in *Intake) complete(items []*item) error {
 		}
 		return nil
 	})
+}
+
+// recordMail keeps what outbound mail needs of a done message, in the
+// transaction that records it: the customer's latest mail (our next one
+// answers it), the acknowledgement of a new ticket, and a mark on a reply
+// that came in by mail so it is never mailed out again.
+func (in *Intake) recordMail(tx *state.Tx, a mapping.Action, t mapping.Ticket, replyID int64, c conversation, ack bool) error {
+	if t.UUID == "" {
+		return nil
+	}
+	if replyID > 0 && t.ID > 0 {
+		if err := tx.MarkReplyMailed(t.ID, replyID, "email"); err != nil {
+			return err
+		}
+	}
+	switch {
+	case a.Kind == mapping.ActCreate:
+		if err := noteCustomerMail(tx, t.UUID, c); err != nil {
+			return err
+		}
+		if ack {
+			return in.cfg.Outbox.Acknowledge(tx, t, c)
+		}
+	case (a.Kind == mapping.ActReply || a.Kind == mapping.ActReopenReply) && a.AuthorType == "client":
+		return noteCustomerMail(tx, t.UUID, c)
+	}
+	return nil
+}
+
+// conversation is the sender's side of the message.
+func (it *item) conversation() conversation {
+	return conversation{Name: it.email.FromName, Email: it.email.FromEmail, MessageID: it.email.MessageID,
+		References: it.email.References, Subject: it.email.Subject}
 }
 
 // rateKey holds the sender count a message was given until it is settled.

@@ -51,7 +51,10 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := tx.Delete(state.BucketKV, rateKey(intent.Key)); err != nil {
 				return err
 			}
-			return tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID)
+			if err := tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID); err != nil {
+				return err
+			}
+			return in.recordMail(tx, p.Action, t, 0, p.Mail, p.Acknowledge)
 		})
 		if err != nil {
 			return err

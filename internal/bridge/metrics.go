@@ -46,3 +46,43 @@ func NewIntakeMetrics(reg prometheus.Registerer) *IntakeMetrics {
 	}
 	return m
 }
+
+// OutboxMetrics are the outbound mail flow's Prometheus series.
+type OutboxMetrics struct {
+	sent           *prometheus.CounterVec // by kind
+	failed         *prometheus.CounterVec // by kind and status: failed, unknown
+	retries        prometheus.Counter
+	acksSuppressed prometheus.Counter
+	depth          prometheus.Gauge
+	duration       *prometheus.HistogramVec // by outcome
+}
+
+// NewOutboxMetrics registers the series with reg; nil keeps them
+// unregistered.
+func NewOutboxMetrics(reg prometheus.Registerer) *OutboxMetrics {
+	m := &OutboxMetrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_outbox_sent_total", Help: "Emails the SMTP server accepted, by kind.",
+		}, []string{"kind"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_outbox_failed_total", Help: "Emails not delivered (failed) or possibly not delivered (unknown), by kind.",
+		}, []string{"kind", "status"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketsync_outbox_retries_total", Help: "Temporary SMTP failures that were scheduled for another attempt.",
+		}),
+		acksSuppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketsync_outbox_acknowledgements_suppressed_total", Help: "Acknowledgements not sent because the sender had one within the hour.",
+		}),
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ticketsync_outbox_depth", Help: "Emails waiting in the outbox.",
+		}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ticketsync_smtp_send_duration_seconds", Help: "SMTP deliveries by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14),
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sent, m.failed, m.retries, m.acksSuppressed, m.depth, m.duration)
+	}
+	return m
+}

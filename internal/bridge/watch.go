@@ -48,8 +48,11 @@ type WatchConfig struct {
 	// and anything a cursor could miss; default 1h.
 	FullScanEvery time.Duration
 	PageSize      int // default 50
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Outbox mails agents' replies made in the TaskIP web app to the
+	// customer; nil mails nothing.
+	Outbox *Outbox
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Watch keeps one Slack thread per ticket in step with TaskIP (SPEC 6,

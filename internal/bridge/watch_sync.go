@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
+	"time"
 
+	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -81,7 +84,61 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
 		return fmt.Errorf("update parent of ticket %d: %w", t.ID, err)
 	}
-	return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+	mailed := false
+	err = w.cfg.Store.Update(func(tx *state.Tx) error {
+		if err := tx.PutJSON(state.BucketSnapshots, key, cur); err != nil {
+			return err
+		}
+		mailed, err = w.mailWebReplies(tx, t, changes)
+		return err
+	})
+	if mailed {
+		w.cfg.Outbox.Wake()
+	}
+	return err
+}
+
+// mailWebReplies queues, with the snapshot that shows them, the emails of
+// agents' replies made in the TaskIP web app. Only replies whose text the
+// server sent qualify, and each is mailed once: those that came in by
+// mail or were sent from Slack are marked in state already.
+func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.Change) (bool, error) {
+	if w.cfg.Outbox == nil {
+		return false, nil
+	}
+	queued := false
+	for _, c := range changes {
+		r := c.Reply
+		if c.Kind != mapping.ChangeReply || r == nil || r.IsPrivate || r.AuthorType != "team_member" {
+			continue
+		}
+		text := r.Message
+		if looksLikeHTML(text) {
+			text = mail.HTMLToText(text)
+		}
+		var since time.Time
+		if pending, err := tx.GetJSON(state.BucketKV, pendingReplyKey(int64(t.ID), text), &since); err != nil || pending {
+			// Sent from Slack a moment ago: that flow mails it.
+			if err != nil {
+				return queued, err
+			}
+			continue
+		}
+		ok, err := w.cfg.Outbox.Reply(tx, agentReply{
+			Ticket: mapping.Ticket{ID: int64(t.ID), UUID: t.UUID}, ReplyID: int64(r.ID), Origin: "taskip", Text: text,
+			Customer: mail.Address{Name: t.User.Name, Email: t.User.Email}, Subject: t.Subject,
+		})
+		if err != nil {
+			return queued, err
+		}
+		queued = queued || ok
+	}
+	return queued, nil
+}
+
+func looksLikeHTML(s string) bool {
+	l := strings.ToLower(s)
+	return strings.Contains(l, "<p") || strings.Contains(l, "<br") || strings.Contains(l, "<div")
 }
 
 func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapshot, link string) error {

@@ -56,7 +56,7 @@ var (
 // SendError is why one message was not (known to be) delivered.
 type SendError struct {
 	MessageID string
-	// Op is the step that failed: "connect", "auth", "compose",
+	// Op is the step that failed: "connect", "auth", "compose", "commit",
 	// "mail from", "rcpt to", "data" or "end of data".
 	Op string
 	// Code, Enhanced ("5.1.1") and Message are the server's reply; Code is
@@ -159,9 +159,27 @@ func (s *Sender) Send(ctx context.Context, msgs ...Outgoing) []error {
 			errs[i] = &SendError{MessageID: m.MessageID, Op: "send", Err: err}
 			continue
 		}
-		errs[i] = s.sendOne(ctx, m)
+		errs[i] = s.sendOne(ctx, m, nil)
 	}
 	return errs
+}
+
+// Deliver sends one message like Send and calls beforeEnd after the whole
+// message was written and before the final dot that commits it. That is
+// the last moment at which the server cannot have taken the message, so a
+// caller records there that a crash from now on leaves the outcome
+// unknown. An error from beforeEnd hangs up without the dot (the server
+// discards the message) and is returned as a transient SendError.
+func (s *Sender) Deliver(ctx context.Context, m Outgoing, beforeEnd func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return &SendError{MessageID: m.MessageID, Op: "send", Err: err}
+	}
+	if err := s.sendOne(ctx, m, beforeEnd); err != nil {
+		return err // a typed nil would not compare equal to nil
+	}
+	return nil
 }
 
 // Close says QUIT (waiting at most two seconds) and closes the connection.
@@ -180,7 +198,7 @@ func (s *Sender) Close() error {
 
 // sendOne runs one transaction, reconnecting once when a reused
 // connection turns out to be dead before anything was sent.
-func (s *Sender) sendOne(ctx context.Context, m Outgoing) error {
+func (s *Sender) sendOne(ctx context.Context, m Outgoing, beforeEnd func() error) error {
 	if _, err := m.header(); err != nil {
 		return &SendError{MessageID: m.MessageID, Op: "compose", Permanent: true, Err: err}
 	}
@@ -195,7 +213,7 @@ func (s *Sender) sendOne(ctx context.Context, m Outgoing) error {
 			}
 			s.sess = sess
 		}
-		err := s.transaction(ctx, m)
+		err := s.transaction(ctx, m, beforeEnd)
 		if err == nil {
 			log.Debug("smtp sent", "reused_connection", reused)
 			return nil
@@ -219,7 +237,7 @@ func staleConnection(err *SendError) bool {
 
 // transaction sends m on s.sess. It drops the session whenever the
 // connection can no longer be trusted.
-func (s *Sender) transaction(ctx context.Context, m Outgoing) *SendError {
+func (s *Sender) transaction(ctx context.Context, m Outgoing, beforeEnd func() error) *SendError {
 	sess := s.sess
 	stop := context.AfterFunc(ctx, sess.conn.cancel)
 	defer func() {
@@ -263,6 +281,12 @@ func (s *Sender) transaction(ctx context.Context, m Outgoing) *SendError {
 		// the final dot so the server discards the partial message.
 		s.drop()
 		return &SendError{MessageID: m.MessageID, Op: "compose", Err: err}
+	}
+	if beforeEnd != nil {
+		if err := beforeEnd(); err != nil {
+			s.drop()
+			return &SendError{MessageID: m.MessageID, Op: "commit", Err: err}
+		}
 	}
 	if _, err := wc.CloseWithResponse(); err != nil {
 		var se *smtp.SMTPError

@@ -345,3 +345,28 @@ func BenchmarkSend100(b *testing.B) {
 		b.Fatalf("%d sessions, want 1", srv.Sessions())
 	}
 }
+
+// Deliver's hook runs after the data and before the dot: nothing has been
+// taken when it runs, and its failure means nothing is taken at all.
+func TestDeliverCommitsBeforeTheEndOfData(t *testing.T) {
+	srv := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+	s := newTestSender(t, srv, TLSNone, "", "", nil)
+
+	var seenAtCommit = -1
+	require.NoError(t, s.Deliver(t.Context(), testMessage(1), func() error {
+		seenAtCommit = len(srv.Messages())
+		return nil
+	}))
+	assert.Equal(t, 0, seenAtCommit, "the hook runs before the server has the message")
+	require.Len(t, srv.Messages(), 1)
+
+	err := s.Deliver(t.Context(), testMessage(2), func() error { return errors.New("disk full") })
+	var se *SendError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "commit", se.Op)
+	exactlyOne(t, err, ErrTransient)
+	assert.Len(t, srv.Messages(), 1, "without the dot the server discards the message")
+
+	require.NoError(t, s.Deliver(t.Context(), testMessage(3), nil), "the sender reconnects after hanging up")
+	assert.Len(t, srv.Messages(), 2)
+}

@@ -16,13 +16,12 @@ const (
 	BucketSnapshots   Bucket = "snapshots"    // ticket snapshots for the Slack watch
 	BucketThreads     Bucket = "threads"      // Slack thread ts per ticket
 	BucketSlackEvents Bucket = "slack_events" // Slack event_id dedupe
-	BucketOutbox      Bucket = "outbox"       // durable outbound mail/Slack queue
 	BucketKV          Bucket = "kv"           // small singletons (watch cursor, baseline flag)
 )
 
 func (b Bucket) check() error {
 	switch b {
-	case BucketSnapshots, BucketThreads, BucketSlackEvents, BucketOutbox, BucketKV:
+	case BucketSnapshots, BucketThreads, BucketSlackEvents, BucketKV:
 		return nil
 	}
 	return fmt.Errorf("bucket %q: %w", string(b), ErrUnknownBucket)
@@ -99,8 +98,7 @@ func (t *Tx) ForEachJSON(bucket Bucket, fn func(key string, raw []byte) error) e
 }
 
 // NextSequence returns the bucket's next unique, increasing integer. Format
-// it fixed-width (fmt.Sprintf("%020d", n)) to get FIFO keys, as the outbox
-// needs.
+// it fixed-width (fmt.Sprintf("%020d", n)) to get FIFO keys.
 func (t *Tx) NextSequence(bucket Bucket) (uint64, error) {
 	if err := bucket.check(); err != nil {
 		return 0, fmt.Errorf("state: next sequence %s: %w", bucket, err)

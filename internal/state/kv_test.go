@@ -63,16 +63,16 @@ func TestGenericRejectsTypedAndUnknownBuckets(t *testing.T) {
 	assert.ErrorIs(t, s.PutJSON(BucketKV, "", 1), ErrInvalid)
 }
 
-func TestForEachJSONAndOutboxOrder(t *testing.T) {
+func TestForEachJSONInSequenceOrder(t *testing.T) {
 	s, _ := newStore(t)
-	// The outbox pattern: sequence keys formatted fixed-width are FIFO.
+	// Sequence keys formatted fixed-width are FIFO.
 	require.NoError(t, s.Update(func(tx *Tx) error {
 		for i := range 12 {
-			n, err := tx.NextSequence(BucketOutbox)
+			n, err := tx.NextSequence(BucketSlackEvents)
 			if err != nil {
 				return err
 			}
-			if err := tx.PutJSON(BucketOutbox, fmt.Sprintf("%020d", n), map[string]int{"i": i}); err != nil {
+			if err := tx.PutJSON(BucketSlackEvents, fmt.Sprintf("%020d", n), map[string]int{"i": i}); err != nil {
 				return err
 			}
 		}
@@ -81,7 +81,7 @@ func TestForEachJSONAndOutboxOrder(t *testing.T) {
 
 	var order []int
 	var raws [][]byte
-	require.NoError(t, s.ForEachJSON(BucketOutbox, func(key string, raw []byte) error {
+	require.NoError(t, s.ForEachJSON(BucketSlackEvents, func(key string, raw []byte) error {
 		var v map[string]int
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
@@ -96,7 +96,7 @@ func TestForEachJSONAndOutboxOrder(t *testing.T) {
 
 	errStop := errors.New("stop")
 	seen := 0
-	err := s.ForEachJSON(BucketOutbox, func(string, []byte) error {
+	err := s.ForEachJSON(BucketSlackEvents, func(string, []byte) error {
 		seen++
 		return errStop
 	})

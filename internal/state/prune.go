@@ -24,13 +24,17 @@ type PruneStats struct {
 	Messages     int // inbound Message-ID records
 	Outbound     int // our outbound Message-IDs
 	SenderRate   int // loop-guard rate entries
+	OutboxDone   int // closed outbox entries
+	Mailed       int // marks of replies already mailed
 	Transactions int // write transactions used
 }
 
-// Prune deletes inbound message records, outbound Message-IDs and rate
-// entries older than olderThan, in transactions of at most 1000 deletions.
-// It never touches intents (each is unfinished work), cursors (losing one
-// re-reads the mailbox) or learned senders (small, and still true), nor the
+// Prune deletes inbound message records, outbound Message-IDs, rate
+// entries, closed outbox entries and mailed-reply marks older than
+// olderThan, in transactions of at most 1000 deletions. It never touches
+// intents (each is unfinished work), open outbox entries (mail still to
+// send), cursors (losing one re-reads the mailbox) or learned senders
+// (small, and still true), nor the
 // generic buckets, whose records have no common notion of age.
 //
 // A message record pruned this way no longer dedupes its message, so the
@@ -56,6 +60,12 @@ func (s *Store) Prune(olderThan time.Duration) (PruneStats, error) {
 	}
 	if st.SenderRate, err = s.pruneRate(cutoff, &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketSenderRate, err)
+	}
+	if st.OutboxDone, err = s.pruneByAt(bucketOutboxDone, cutoff, &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketOutboxDone, err)
+	}
+	if st.Mailed, err = s.pruneByAt(bucketMailed, cutoff, &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketMailed, err)
 	}
 	return st, nil
 }

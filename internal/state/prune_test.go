@@ -36,7 +36,7 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	assert.Equal(t, 1, st.Messages)
 	assert.Equal(t, 1, st.Outbound)
 	assert.Equal(t, 1, st.SenderRate)
-	assert.Equal(t, 3, st.Transactions, "one small batch per bucket")
+	assert.Equal(t, 5, st.Transactions, "one small batch per bucket")
 
 	exists := func(name string, ok bool, err error) {
 		t.Helper()

@@ -23,6 +23,9 @@ const (
 	bucketIntents    = "intents"
 	bucketSenders    = "senders"
 	bucketSenderRate = "sender_rate"
+	bucketOutbox     = "outbox"      // mail waiting to be sent, by sequence
+	bucketOutboxDone = "outbox_done" // what became of each, kept for retention
+	bucketMailed     = "mailed"      // replies already mailed or never to be
 )
 
 var keySchemaVersion = []byte("schema_version")
@@ -32,8 +35,9 @@ var keySchemaVersion = []byte("schema_version")
 var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
+	bucketOutbox, bucketOutboxDone, bucketMailed,
 	string(BucketSnapshots), string(BucketThreads), string(BucketSlackEvents),
-	string(BucketOutbox), string(BucketKV),
+	string(BucketKV),
 }
 
 // migrations[n] upgrades a file from version n to n+1. A file without a meta

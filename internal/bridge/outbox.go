@@ -1,0 +1,511 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// Mailer delivers one message to the submission server; beforeEnd runs
+// after the data and before the dot that commits it (mail.Sender.Deliver).
+// The error matches one of mail.ErrPermanent, mail.ErrTransient and
+// mail.ErrOutcomeUnknown.
+type Mailer interface {
+	Deliver(ctx context.Context, m mail.Outgoing, beforeEnd func() error) error
+}
+
+// ThreadPoster tells agents in a ticket's Slack thread what became of a
+// mail: nobody else would see it fail. Optional.
+type ThreadPoster interface {
+	PostInThread(ctx context.Context, channel, threadTS string, m slack.Message) (string, error)
+}
+
+// SharedFiles opens a file an agent shared in Slack, to attach it to the
+// mail when it is sent. Optional.
+type SharedFiles interface {
+	OpenFile(ctx context.Context, url string) (io.ReadCloser, error)
+}
+
+// OutboxConfig configures the outbound mail flow.
+type OutboxConfig struct {
+	Mailer  Mailer
+	Store   *state.Store
+	Threads ThreadPoster
+	Files   SharedFiles
+	Logger  *slog.Logger
+	Metrics *OutboxMetrics
+
+	From       mail.Address // mail.smtp.from
+	Address    string       // support address: Reply-To is address+<uuid>@domain
+	SubjectTag string
+
+	AcknowledgeNew   bool
+	SendAgentReplies bool
+
+	// MinBackoff and MaxBackoff bound the wait between attempts after a
+	// temporary failure (default 2s and 10m); after GiveUpAfter (default
+	// 48h, well inside what submission servers queue for) the message is
+	// failed and the agents are told.
+	MinBackoff, MaxBackoff time.Duration
+	GiveUpAfter            time.Duration
+	// AckInterval: a sender gets at most one acknowledgement per interval
+	// (default 1h), so two mail robots cannot keep each other busy.
+	AckInterval time.Duration
+	// AttemptTimeout bounds one delivery, which runs to its end even when
+	// shutdown begins (default 30s).
+	AttemptTimeout time.Duration
+	Now            func() time.Time
+}
+
+// Outbox sends customers the mail that tickets cause: acknowledgements and
+// agents' replies (SPEC 6, Outbound mail). What to send is written to the
+// state file in the same transaction as the action that causes it; a
+// worker sends it, so nothing is lost across restarts, and an entry is
+// closed in state as soon as the server took it, so nothing goes twice.
+type Outbox struct {
+	cfg       OutboxConfig
+	log       *slog.Logger
+	threading *mapping.Threading
+	metrics   *OutboxMetrics
+	wake      chan struct{}
+}
+
+// NewOutbox validates the configuration.
+func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
+	if cfg.Mailer == nil || cfg.Store == nil {
+		return nil, errors.New("outbox: mailer and store are required")
+	}
+	if cfg.From.Email == "" {
+		return nil, errors.New("outbox: a from address is required")
+	}
+	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 2 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 10 * time.Minute
+	}
+	if cfg.GiveUpAfter <= 0 {
+		cfg.GiveUpAfter = 48 * time.Hour
+	}
+	if cfg.AckInterval <= 0 {
+		cfg.AckInterval = time.Hour
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = NewOutboxMetrics(nil)
+	}
+	return &Outbox{cfg: cfg, log: log.With("flow", "outbox"), threading: th, metrics: m, wake: make(chan struct{}, 1)}, nil
+}
+
+// Kinds of outbound mail.
+const (
+	kindAcknowledgement = "acknowledgement"
+	kindReply           = "reply"
+)
+
+// conversation is the mail side of a ticket: who the customer writes from
+// and the message our next mail answers, so it lands in the same thread of
+// their mail client.
+type conversation struct {
+	Name       string   `json:"name,omitempty"`
+	Email      string   `json:"email"`
+	MessageID  string   `json:"message_id,omitempty"`
+	References []string `json:"references,omitempty"`
+	Subject    string   `json:"subject,omitempty"`
+}
+
+func conversationKey(uuid string) string { return "conversation:" + strings.ToLower(uuid) }
+
+// conversationOf reads a ticket's conversation; ok is false for a ticket
+// that never had mail.
+func conversationOf(tx *state.Tx, uuid string) (c conversation, ok bool, err error) {
+	ok, err = tx.GetJSON(state.BucketKV, conversationKey(uuid), &c)
+	return c, ok, err
+}
+
+// noteCustomerMail records the customer's latest mail on a ticket.
+func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
+	return tx.PutJSON(state.BucketKV, conversationKey(uuid), c)
+}
+
+// outboxMessage is a queued mail exactly as it will be written, so every
+// attempt, before and after a restart, sends the same message.
+type outboxMessage struct {
+	From       mail.Address `json:"from"`
+	To         mail.Address `json:"to"`
+	ReplyTo    string       `json:"reply_to,omitempty"`
+	Subject    string       `json:"subject"`
+	InReplyTo  string       `json:"in_reply_to,omitempty"`
+	References []string     `json:"references,omitempty"`
+	Text       string       `json:"text"`
+	AutoReply  bool         `json:"auto_reply,omitempty"`
+	Date       time.Time    `json:"date"`
+	Files      []sharedFile `json:"files,omitempty"`
+}
+
+// sharedFile is a Slack file attached to a reply, fetched when sent.
+type sharedFile struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type,omitempty"`
+	URL         string `json:"url"`
+}
+
+// enqueue writes m to the outbox inside the caller's transaction.
+func (o *Outbox) enqueue(tx *state.Tx, kind string, t mapping.Ticket, m outboxMessage) error {
+	m.From = o.cfg.From
+	m.ReplyTo = o.threading.ReplyAddress(t.UUID)
+	m.Subject = o.threading.Tag(m.Subject, t.ID, t.UUID)
+	m.Date = o.cfg.Now().UTC().Truncate(time.Second)
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("outbox: encode %s for ticket %d: %w", kind, t.ID, err)
+	}
+	e := state.OutboxEntry{
+		MessageID: mail.NewMessageID(domainOf(o.cfg.From.Email)), Kind: kind,
+		TicketUUID: t.UUID, TicketID: t.ID, Message: raw,
+	}
+	if _, err := tx.Enqueue(e); err != nil {
+		return fmt.Errorf("outbox: queue %s for ticket %d: %w", kind, t.ID, err)
+	}
+	return nil
+}
+
+func domainOf(email string) string {
+	_, domain, _ := strings.Cut(email, "@")
+	return domain
+}
+
+func (c conversation) thread() (inReplyTo string, refs []string) {
+	if c.MessageID == "" {
+		return "", nil
+	}
+	refs = append(append([]string(nil), c.References...), c.MessageID)
+	return c.MessageID, refs
+}
+
+// Acknowledge queues the acknowledgement of a ticket made from mail, unless
+// acknowledgements are off or the sender had one within AckInterval. Call
+// it in the transaction that records the ticket; a nil Outbox does nothing.
+func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) error {
+	if o == nil || !o.cfg.AcknowledgeNew || c.Email == "" {
+		return nil
+	}
+	key := "acknowledged:" + strings.ToLower(c.Email)
+	var last time.Time
+	if _, err := tx.GetJSON(state.BucketKV, key, &last); err != nil {
+		return err
+	}
+	now := o.cfg.Now()
+	if !last.IsZero() && now.Sub(last) < o.cfg.AckInterval {
+		o.metrics.acksSuppressed.Inc()
+		return nil
+	}
+	if err := tx.PutJSON(state.BucketKV, key, now.UTC()); err != nil {
+		return err
+	}
+	subject, text := mapping.Acknowledgement(t.ID, c.Subject, c.Name)
+	in, refs := c.thread()
+	return o.enqueue(tx, kindAcknowledgement, t, outboxMessage{
+		To: mail.Address{Name: c.Name, Email: c.Email}, Subject: subject, Text: text,
+		InReplyTo: in, References: refs, AutoReply: true,
+	})
+}
+
+// agentReply is a reply an agent wrote, to be mailed to the customer.
+type agentReply struct {
+	Ticket  mapping.Ticket
+	ReplyID int64  // TaskIP's id of the reply, 0 when unknown
+	Origin  string // slack or taskip
+	Text    string
+	Files   []sharedFile
+	// Customer and Subject stand in when the ticket never had mail.
+	Customer mail.Address
+	Subject  string
+}
+
+// Reply queues an agent's reply for the customer, once per TaskIP reply,
+// in the caller's transaction. It reports whether a mail was queued (not
+// when agent replies are not mailed, the reply was mailed before, or
+// nobody is known to mail it to). A nil Outbox does nothing.
+func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
+	if o == nil || !o.cfg.SendAgentReplies || strings.TrimSpace(r.Text) == "" {
+		return false, nil
+	}
+	if r.ReplyID > 0 {
+		done, err := tx.ReplyMailed(r.Ticket.ID, r.ReplyID)
+		if err != nil || done {
+			return false, err
+		}
+		if err := tx.MarkReplyMailed(r.Ticket.ID, r.ReplyID, r.Origin); err != nil {
+			return false, err
+		}
+	}
+	c, known, err := conversationOf(tx, r.Ticket.UUID)
+	if err != nil {
+		return false, err
+	}
+	if !known || c.Email == "" {
+		c = conversation{Name: r.Customer.Name, Email: r.Customer.Email, Subject: r.Subject}
+	}
+	if c.Email == "" {
+		o.log.Warn("reply not mailed: the ticket has no customer address", "ticket", r.Ticket.ID)
+		return false, nil
+	}
+	if c.Subject == "" {
+		c.Subject = r.Subject
+	}
+	in, refs := c.thread()
+	err = o.enqueue(tx, kindReply, r.Ticket, outboxMessage{
+		To: mail.Address{Name: c.Name, Email: c.Email}, Subject: mapping.ReplySubject(c.Subject),
+		Text: r.Text, InReplyTo: in, References: refs, Files: r.Files,
+	})
+	return err == nil, err
+}
+
+// pendingReplyKey marks a reply an agent is sending from Slack until it is
+// recorded, so that the watch, finding it in TaskIP first, does not mail it
+// as one made in the web app.
+func pendingReplyKey(ticketID int64, text string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
+	return fmt.Sprintf("replying:%d:%s", ticketID, hex.EncodeToString(sum[:8]))
+}
+
+// Wake makes the worker look at the queue now. It never blocks.
+func (o *Outbox) Wake() {
+	if o == nil {
+		return
+	}
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends queued mail until ctx ends; the delivery in progress then
+// finishes (SPEC 7). Entries a crash left in the middle of their end of
+// data are settled first.
+func (o *Outbox) Run(ctx context.Context) error {
+	if err := o.settleInterrupted(ctx); err != nil {
+		return err
+	}
+	const batch = 64
+	for {
+		due, next, err := o.due(batch)
+		if err != nil {
+			return err
+		}
+		for _, e := range due {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if stop := o.attempt(ctx, e); stop {
+				break
+			}
+		}
+		if len(due) == batch {
+			continue
+		}
+		if _, next, err = o.due(0); err != nil {
+			return err
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(o.cfg.Now()), 0))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-o.wake:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+func (o *Outbox) due(limit int) (due []state.OutboxEntry, next time.Time, err error) {
+	err = o.cfg.Store.View(func(tx *state.Tx) error {
+		o.metrics.depth.Set(float64(tx.OutboxDepth()))
+		due, next, err = tx.OutboxDue(o.cfg.Now(), limit)
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("outbox: read queue: %w", err)
+	}
+	return due, next, err
+}
+
+// settleInterrupted closes entries a crash left between "the end of data
+// is being sent" and "the server answered". The server most likely took
+// them, so they are not sent again; agents are told to check.
+func (o *Outbox) settleInterrupted(ctx context.Context) error {
+	var open []state.OutboxEntry
+	if err := o.cfg.Store.View(func(tx *state.Tx) (err error) { open, err = tx.OutboxOpen(); return err }); err != nil {
+		return fmt.Errorf("outbox: read queue: %w", err)
+	}
+	for _, e := range open {
+		if e.Status != state.OutboxSending {
+			continue
+		}
+		o.close(ctx, e, state.OutboxUnknown, "ticketsync stopped while the mail server was accepting this mail")
+	}
+	return nil
+}
+
+// attempt delivers one entry and records the outcome. It reports whether
+// the rest of the batch should wait (the server is unreachable).
+func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop bool) {
+	var m outboxMessage
+	if err := json.Unmarshal(e.Message, &m); err != nil {
+		o.close(ctx, e, state.OutboxFailed, "unreadable outbox entry: "+err.Error())
+		return false
+	}
+	// The delivery in progress runs to its end even when shutdown begins:
+	// cutting it after the data would leave its outcome unknown.
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.AttemptTimeout)
+	defer cancel()
+	start := time.Now()
+	err := o.cfg.Mailer.Deliver(work, o.outgoing(work, e, m), func() error {
+		return o.cfg.Store.Update(func(tx *state.Tx) error { return tx.MarkSending(e.Seq) })
+	})
+	o.metrics.duration.WithLabelValues(outcomeLabel(err)).Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		if _, cerr := o.closeEntry(e, state.OutboxSent, ""); cerr != nil {
+			// Still "sending" in state: a restart settles it as unknown
+			// rather than sending it again.
+			o.log.Error("mail sent but not recorded", "message_id", e.MessageID, "err", cerr)
+		}
+		o.metrics.sent.WithLabelValues(e.Kind).Inc()
+		o.log.Info("mail sent", "kind", e.Kind, "ticket", e.TicketID, "message_id", e.MessageID)
+		return false
+	case errors.Is(err, mail.ErrOutcomeUnknown):
+		o.close(ctx, e, state.OutboxUnknown, err.Error())
+		return false
+	case errors.Is(err, mail.ErrPermanent):
+		o.close(ctx, e, state.OutboxFailed, err.Error())
+		return false
+	}
+	if o.cfg.Now().Sub(e.CreatedAt) >= o.cfg.GiveUpAfter {
+		o.close(ctx, e, state.OutboxFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, err))
+		return false
+	}
+	next := o.cfg.Now().Add(o.backoff(e.Attempts + 1))
+	if rerr := o.cfg.Store.Update(func(tx *state.Tx) error { return tx.Reschedule(e.Seq, next, err.Error()) }); rerr != nil {
+		o.log.Error("mail retry not recorded", "message_id", e.MessageID, "err", rerr)
+	}
+	o.metrics.retries.Inc()
+	o.log.Warn("mail not sent; will retry", "kind", e.Kind, "ticket", e.TicketID, "retry_at", next, "err", err)
+	var se *mail.SendError
+	// A refused recipient concerns one message; no server (or a server
+	// refusing every command) concerns the whole queue.
+	return !errors.As(err, &se) || se.Code == 0 || se.Code == 421 || se.Op == "connect" || se.Op == "auth"
+}
+
+func (o *Outbox) outgoing(ctx context.Context, e state.OutboxEntry, m outboxMessage) mail.Outgoing {
+	out := mail.Outgoing{
+		From: m.From, To: m.To, ReplyTo: m.ReplyTo, Subject: m.Subject, MessageID: e.MessageID,
+		InReplyTo: m.InReplyTo, References: m.References, Text: m.Text, TicketUUID: e.TicketUUID,
+		AutoReply: m.AutoReply, Date: m.Date,
+	}
+	for _, f := range m.Files {
+		if o.cfg.Files == nil {
+			break
+		}
+		url := f.URL
+		out.Attachments = append(out.Attachments, mail.OutgoingFile{Name: f.Name, ContentType: f.ContentType,
+			Open: func() (io.ReadCloser, error) { return o.cfg.Files.OpenFile(ctx, url) }})
+	}
+	return out
+}
+
+func outcomeLabel(err error) string {
+	switch {
+	case err == nil:
+		return "sent"
+	case errors.Is(err, mail.ErrPermanent):
+		return "permanent"
+	case errors.Is(err, mail.ErrOutcomeUnknown):
+		return "unknown"
+	}
+	return "transient"
+}
+
+// backoff is the wait before attempt n (n ≥ 2): doubling from MinBackoff,
+// capped at MaxBackoff, with ±20% jitter so a queue does not retry in step.
+func (o *Outbox) backoff(n int) time.Duration {
+	d := o.cfg.MinBackoff
+	for i := 2; i < n && d < o.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.cfg.MaxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (o *Outbox) closeEntry(e state.OutboxEntry, status state.OutboxStatus, reason string) (state.OutboxEntry, error) {
+	var closed state.OutboxEntry
+	err := o.cfg.Store.Update(func(tx *state.Tx) (err error) {
+		closed, err = tx.CloseOutbox(e.Seq, status, reason)
+		return err
+	})
+	return closed, err
+}
+
+// close ends an entry that was not delivered (or may not have been), counts
+// it and tells the agents in the ticket's thread.
+func (o *Outbox) close(ctx context.Context, e state.OutboxEntry, status state.OutboxStatus, reason string) {
+	if _, err := o.closeEntry(e, status, reason); err != nil {
+		o.log.Error("mail outcome not recorded", "message_id", e.MessageID, "err", err)
+		return
+	}
+	o.metrics.failed.WithLabelValues(e.Kind, string(status)).Inc()
+	o.log.Error("mail not delivered", "kind", e.Kind, "ticket", e.TicketID, "message_id", e.MessageID, "status", status, "reason", reason)
+	o.tellAgents(ctx, e, status, reason)
+}
+
+func (o *Outbox) tellAgents(ctx context.Context, e state.OutboxEntry, status state.OutboxStatus, reason string) {
+	if o.cfg.Threads == nil || e.TicketID == 0 {
+		return
+	}
+	var th thread
+	if ok, err := o.cfg.Store.GetJSON(state.BucketThreads, idKey(taskip.ID(e.TicketID)), &th); err != nil || !ok {
+		return
+	}
+	var m outboxMessage
+	_ = json.Unmarshal(e.Message, &m)
+	text := mapping.UndeliveredMailText(e.Kind, m.To.Email, status == state.OutboxUnknown, reason)
+	post, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := o.cfg.Threads.PostInThread(post, th.Channel, th.TS, slack.Message{Text: text, TicketUUID: e.TicketUUID}); err != nil {
+		o.log.Warn("undelivered mail not reported in Slack", "ticket", e.TicketID, "err", err)
+	}
+}
