@@ -49,9 +49,9 @@ type commandsEnv struct {
 // newCommandsEnv wires the commands flow behind the real HTTP handler, with
 // a thread for one fresh ticket. Slack user USARAH is team member Sarah
 // Johnson by email; USTRANGER matches nobody.
-func newCommandsEnv(t *testing.T) (*commandsEnv, taskipfake.Ticket) {
+func newCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket) {
 	t.Helper()
-	w := newWatchEnv(t, taskipfake.Options{})
+	w := newWatchEnv(t, taskipfake.Options{}, edit...)
 	w.slack.AddUser(slackfake.User{ID: "USARAH", Name: "sarah", RealName: "Sarah Johnson", Email: sarahEmail(t, w)})
 	w.slack.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
 	resp := &responses{}
@@ -68,7 +68,7 @@ func newCommandsEnv(t *testing.T) (*commandsEnv, taskipfake.Ticket) {
 		slack.Responder
 	}{w.poster, slack.Responder{}}
 	cmds, err := NewCommands(CommandsConfig{Tickets: w.client, Slack: side, Store: w.store, Events: w.watch,
-		Logger: testLogger(t), ReplyPrefix: "reply:", BotUserID: "UBOT"})
+		Outbox: w.cfg.Outbox, Logger: testLogger(t), ReplyPrefix: "reply:", BotUserID: "UBOT"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = cmds.Run(ctx) }()

@@ -143,7 +143,7 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.SubjectTag == "" {
-		cfg.SubjectTag = "[#{{.UUID}}]"
+		cfg.SubjectTag = mapping.DefaultSubjectTag
 	}
 	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
 	if err != nil {

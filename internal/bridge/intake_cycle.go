@@ -109,6 +109,7 @@ func (in *Intake) processBatch(ctx context.Context, validity uint32, envs []mail
 	if err := in.complete(items); err != nil {
 		return 0, err
 	}
+	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
 	handled, markErr := in.markAll(work, items)
 	if handled > 0 {
 		last := items[handled-1].env.UID

@@ -59,6 +59,7 @@ func (in *Intake) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		in.cfg.Outbox.Wake()
 	}
 	return nil
 }

@@ -92,6 +92,9 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	if cfg.From.Email == "" {
 		return nil, errors.New("outbox: a from address is required")
 	}
+	if cfg.SubjectTag == "" {
+		cfg.SubjectTag = mapping.DefaultSubjectTag
+	}
 	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)

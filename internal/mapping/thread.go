@@ -25,6 +25,9 @@ type ThreadKey struct {
 	Value string        `json:"value"` // a Message-ID or a ticket uuid (lowercased)
 }
 
+// DefaultSubjectTag is mail.subject_tag when none is configured.
+const DefaultSubjectTag = "[#{{.UUID}}]"
+
 // Threading knows our address and subject tag, to find ticket links in mail.
 type Threading struct {
 	local, domain string

@@ -1,0 +1,526 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/slack"
+	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
+	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+)
+
+// outboxEnv is the intake and the outbox on one state file, with a real
+// SMTP server, IMAP server, TaskIP fake and Slack fake on loopback.
+type outboxEnv struct {
+	*intakeEnv
+	smtp    *mailtest.SMTPServer
+	slack   *slackfake.Server
+	poster  *slack.Poster
+	sender  *mail.Sender
+	outbox  *Outbox
+	ocfg    OutboxConfig
+	metrics *OutboxMetrics
+	stop    func()
+}
+
+func newOutboxEnv(t *testing.T, edit ...func(*OutboxConfig)) *outboxEnv {
+	t.Helper()
+	e := &outboxEnv{smtp: mailtest.StartSMTP(t, mailtest.SMTPOptions{}), slack: slackfake.New(t)}
+	var err error
+	e.poster, err = slack.NewPoster(slack.PosterConfig{Token: slackfake.DefaultToken, APIURL: e.slack.URL(), PerChannelInterval: -1})
+	require.NoError(t, err)
+	e.sender = mail.NewSender(mail.SMTPConfig{Addr: e.smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second, LocalName: "test.example"})
+	t.Cleanup(func() { _ = e.sender.Close() })
+	e.intakeEnv = newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+		e.ocfg = OutboxConfig{
+			Mailer: e.sender, Store: c.Store, Threads: e.poster, Files: e.poster, Logger: testLogger(t),
+			From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr,
+			AcknowledgeNew: true, SendAgentReplies: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		}
+		for _, f := range edit {
+			f(&e.ocfg)
+		}
+		e.build(t)
+		c.Outbox = e.outbox
+	})
+	t.Cleanup(func() {
+		if e.stop != nil {
+			e.stop()
+		}
+	})
+	return e
+}
+
+// build makes a new Outbox on the same state, as a process restart would.
+func (e *outboxEnv) build(t *testing.T) {
+	e.metrics = NewOutboxMetrics(prometheus.NewRegistry())
+	cfg := e.ocfg
+	cfg.Metrics = e.metrics
+	o, err := NewOutbox(cfg)
+	require.NoError(t, err)
+	e.outbox = o
+	if e.intakeEnv != nil {
+		e.intake.cfg.Outbox = o
+	}
+}
+
+// start runs the worker until stopped.
+func (e *outboxEnv) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		assert.NoError(e.t, e.outbox.Run(ctx))
+	}()
+	e.stop = func() { cancel(); wg.Wait(); e.stop = nil }
+}
+
+// restart stops the worker, builds a new one on the same state and starts it.
+func (e *outboxEnv) restart() {
+	if e.stop != nil {
+		e.stop()
+	}
+	e.build(e.t)
+	e.start()
+}
+
+func (e *outboxEnv) waitDelivered(n int) []mailtest.Received {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool { return len(e.smtp.Messages()) >= n }, 5*time.Second, 5*time.Millisecond,
+		"%d messages delivered", n)
+	return e.smtp.Messages()
+}
+
+// settled waits until the outbox is empty.
+func (e *outboxEnv) settled() {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool { return e.store.OutboxDepth() == 0 }, 5*time.Second, 5*time.Millisecond, "outbox empty")
+}
+
+func (e *outboxEnv) closedEntries() []state.OutboxEntry {
+	var out []state.OutboxEntry
+	require.NoError(e.t, e.store.View(func(tx *state.Tx) error {
+		for seq := uint64(1); seq < 100; seq++ {
+			if en, ok, err := tx.OutboxClosed(seq); err != nil {
+				return err
+			} else if ok {
+				out = append(out, en)
+			}
+		}
+		return nil
+	}))
+	return out
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	require.NoError(t, m.Write(&out))
+	switch {
+	case out.Counter != nil:
+		return out.Counter.GetValue()
+	case out.Gauge != nil:
+		return out.Gauge.GetValue()
+	}
+	t.Fatalf("metric %s is neither counter nor gauge", m.Desc())
+	return 0
+}
+
+func header(t *testing.T, r mailtest.Received) netmail.Header {
+	t.Helper()
+	m, err := netmail.ReadMessage(bytes.NewReader(r.Data))
+	require.NoError(t, err)
+	return m.Header
+}
+
+// threadFor gives ticket tk a Slack thread, as the watch would have.
+func (e *outboxEnv) threadFor(tk taskipfake.Ticket) string {
+	ts, err := e.poster.Post(context.Background(), testChannel, slack.Message{Text: "ticket " + tk.Subject})
+	require.NoError(e.t, err)
+	require.NoError(e.t, e.store.PutJSON(state.BucketThreads, idKey(taskip.ID(tk.ID)), thread{Channel: testChannel, TS: ts}))
+	return ts
+}
+
+var (
+	goldenMessageID = regexp.MustCompile(`ticketsync\.[a-z2-7]{26}@`)
+	goldenBoundary  = regexp.MustCompile(`[0-9a-f]{30,}`)
+	goldenDate      = regexp.MustCompile(`(?m)^Date: .*$`)
+	goldenUUID      = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+)
+
+// checkGolden compares a delivered message, with what varies between runs
+// replaced, to testdata/outbound/<name>.golden.
+func checkGolden(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	s := string(raw)
+	s = goldenMessageID.ReplaceAllString(s, "ticketsync.<id>@")
+	s = goldenBoundary.ReplaceAllString(s, "<boundary>")
+	s = goldenDate.ReplaceAllString(s, "Date: <date>")
+	s = goldenUUID.ReplaceAllString(s, "<uuid>")
+	path := filepath.Join("testdata", "outbound", name+".golden")
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(s), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run with -update to create %s", path)
+	assert.Equal(t, string(want), s)
+}
+
+func TestOutboxAcknowledgesANewTicketOncePerSenderAndHour(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.start()
+	tk := createFirst(t, e.intakeEnv)
+	got := e.waitDelivered(1)[0]
+	h := header(t, got)
+	assert.Equal(t, []string{"john@acme.com"}, got.To)
+	assert.Equal(t, "auto-replied", h.Get("Auto-Submitted"), "RFC 3834")
+	assert.Equal(t, "All", h.Get("X-Auto-Response-Suppress"))
+	assert.Equal(t, "<first@acme.com>", h.Get("In-Reply-To"))
+	assert.Equal(t, "<support+"+tk.UUID+"@example.com>", h.Get("Reply-To"))
+	assert.Equal(t, tk.UUID, h.Get(mail.HeaderTicket))
+	assert.Equal(t, fmt.Sprintf("Re: Login broken [#%s]", tk.UUID), h.Get("Subject"))
+	checkGolden(t, "acknowledgement", got.Data)
+
+	// Our Message-ID is ours before the mail even left.
+	ourID := strings.Trim(h.Get("Message-ID"), "<>")
+	uuid, _, ok, err := e.store.OutboundTicket(ourID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, tk.UUID, uuid)
+
+	// A second new ticket from the same sender within the hour: no second
+	// acknowledgement, so two robots cannot keep each other busy.
+	e.deliver(mailMsg("second@acme.com", "John Smith <john@acme.com>", "Another thing", "Also this."))
+	e.cycle()
+	require.Len(t, e.newTickets(), 2)
+	e.settled()
+	assert.Len(t, e.smtp.Messages(), 1)
+	assert.Equal(t, 1.0, metricValue(t, e.metrics.acksSuppressed))
+	assert.Equal(t, 1.0, metricValue(t, e.metrics.sent.WithLabelValues(kindAcknowledgement)))
+}
+
+// The guard skips most machines before they become tickets; what it lets
+// through still gets no acknowledgement (the rows of ShouldAcknowledge).
+func TestOutboxNeverAcknowledgesMachines(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AckInterval = time.Nanosecond })
+	e.start()
+	e.deliver(mailMsg("noreply@shop.example", "Shop <no-reply@shop.example>", "Your order", "Shipped."))
+	e.cycle()
+	require.Len(t, e.newTickets(), 1, "a ticket")
+	e.settled()
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, e.smtp.Messages(), "no acknowledgement")
+}
+
+// An auto-reply from the customer's side to our acknowledgement must not
+// start a ticket, a reply or another mail: that is how loops begin.
+func TestOutboxAutoReplyToAcknowledgementEndsTheLoop(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AckInterval = time.Nanosecond })
+	e.start()
+	tk := createFirst(t, e.intakeEnv)
+	ack := header(t, e.waitDelivered(1)[0])
+	e.fake.ResetRequests()
+
+	vacation := mailMsg("vacation-1@acme.com", "John Smith <john@acme.com>", "Out of office: "+ack.Get("Subject"),
+		"I am away until Monday.", "Auto-Submitted: auto-replied", "In-Reply-To: "+ack.Get("Message-ID"))
+	e.deliver(vacation)
+	// And one from a responder that ignores RFC 3834 but sets X-Autoreply.
+	e.deliver(mailMsg("vacation-2@acme.com", "John Smith <john@acme.com>", "Automatic reply: Login broken",
+		"Away.", "X-Autoreply: yes", "In-Reply-To: "+ack.Get("Message-ID")))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1, "no ticket")
+	assert.Empty(t, e.fake.Replies(tk.ID), "no reply")
+	assert.Empty(t, e.fake.Notes(tk.ID), "no note")
+	e.settled()
+	time.Sleep(50 * time.Millisecond) // a wrongly queued mail would have gone by now
+	assert.Len(t, e.smtp.Messages(), 1, "nothing sent back")
+}
+
+// agentReplies queues a reply as the Slack flow does.
+func (e *outboxEnv) agentReply(tk taskipfake.Ticket, replyID int64, text string) {
+	e.t.Helper()
+	require.NoError(e.t, e.store.Update(func(tx *state.Tx) error {
+		_, err := e.outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: replyID,
+			Origin: "slack", Text: text})
+		return err
+	}))
+	e.outbox.Wake()
+}
+
+// A customer's answer to our reply, however their client threads it,
+// lands on the same ticket.
+func TestOutboxReplyThreadsBackToTheTicket(t *testing.T) {
+	tests := []struct {
+		name  string
+		build func(ours netmail.Header) []byte
+	}{
+		{"in-reply-to our message", func(ours netmail.Header) []byte {
+			return mailMsg("answer@acme.com", "John Smith <john@acme.com>", "Something else",
+				"Thanks, that worked.\n\nOn Tue, Support wrote:\n> Try again", "In-Reply-To: "+ours.Get("Message-ID"))
+		}},
+		{"to the plus address only", func(ours netmail.Header) []byte {
+			raw := mailMsg("answer@acme.com", "John Smith <john@acme.com>", "Something else", "Thanks, that worked.")
+			return bytes.Replace(raw, []byte("To: "+supportAddr), []byte("To: "+strings.Trim(ours.Get("Reply-To"), "<>")), 1)
+		}},
+		{"the subject tag only", func(ours netmail.Header) []byte {
+			return mailMsg("answer@acme.com", "John Smith <john@acme.com>", ours.Get("Subject"), "Thanks, that worked.")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+			e.start()
+			tk := createFirst(t, e.intakeEnv)
+			e.agentReply(tk, 900, "Please try again now.\n\nSarah")
+			got := e.waitDelivered(1)[0]
+			ours := header(t, got)
+			assert.Equal(t, "<first@acme.com>", ours.Get("In-Reply-To"), "threads under the customer's mail")
+			assert.Equal(t, "<first@acme.com>", ours.Get("References"))
+			assert.Empty(t, ours.Get("Auto-Submitted"), "a person's reply is not automatic")
+			if tt.name == "in-reply-to our message" {
+				checkGolden(t, "reply", got.Data)
+			}
+
+			e.deliver(tt.build(ours))
+			e.cycle()
+			assert.Len(t, e.newTickets(), 1, "no new ticket")
+			replies := e.fake.Replies(tk.ID)
+			require.Len(t, replies, 1)
+			assert.Equal(t, "Thanks, that worked.", replies[0].Message)
+
+			// The next mail answers the customer's latest one.
+			e.agentReply(tk, 901, "Great, closing.")
+			next := header(t, e.waitDelivered(2)[1])
+			assert.Equal(t, "<answer@acme.com>", next.Get("In-Reply-To"))
+		})
+	}
+}
+
+func TestOutboxSMTPDownThenUpDeliversOnce(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.smtp.SetDown(true)
+	e.start()
+	createFirst(t, e.intakeEnv)
+	require.Eventually(t, func() bool { return metricValue(t, e.metrics.retries) >= 2 }, 5*time.Second, 5*time.Millisecond,
+		"retried while the server is down")
+	assert.Equal(t, 1, e.store.OutboxDepth(), "kept, not dropped")
+	e.smtp.SetDown(false)
+	e.waitDelivered(1)
+	e.settled()
+	time.Sleep(50 * time.Millisecond)
+	assert.Len(t, e.smtp.Messages(), 1, "no loss, no duplicate")
+}
+
+func TestOutboxTemporaryRefusalIsRetried(t *testing.T) {
+	e := newOutboxEnv(t)
+	e.smtp.FailNext(2, 451, "4.3.0", "try again later")
+	e.start()
+	createFirst(t, e.intakeEnv)
+	e.waitDelivered(1)
+	e.settled()
+	closed := e.closedEntries()
+	require.Len(t, closed, 1)
+	assert.Equal(t, state.OutboxSent, closed[0].Status)
+	assert.Equal(t, 3, closed[0].Attempts, "two refusals, then accepted")
+	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+func TestOutboxPermanentRefusalIsRecordedAndShownInTheThread(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+	e.start()
+	tk := createFirst(t, e.intakeEnv)
+	ts := e.threadFor(tk)
+	e.smtp.FailNext(1, 550, "5.1.1", "no such user")
+	e.agentReply(tk, 900, "Please try again now.")
+	e.settled()
+	closed := e.closedEntries()
+	require.Len(t, closed, 1)
+	assert.Equal(t, state.OutboxFailed, closed[0].Status)
+	assert.Equal(t, 1, closed[0].Attempts, "not retried")
+	assert.Contains(t, closed[0].LastError, "550 5.1.1")
+	assert.Empty(t, e.smtp.Messages())
+	assert.Equal(t, 1.0, metricValue(t, e.metrics.failed.WithLabelValues(kindReply, "failed")))
+	require.Eventually(t, func() bool { return len(e.slack.Thread(testChannel, ts)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	note := e.slack.Thread(testChannel, ts)[0].Text
+	assert.Contains(t, note, "could not be delivered")
+	assert.Contains(t, note, "john@acme.com")
+	assert.Contains(t, note, "no such user")
+}
+
+// Killed after the mail was queued and before it was sent: the restart
+// sends it, once.
+func TestOutboxRestartBeforeSendingSendsOnce(t *testing.T) {
+	e := newOutboxEnv(t)
+	createFirst(t, e.intakeEnv) // queued; no worker ran
+	assert.Equal(t, 1, e.store.OutboxDepth())
+	e.restart()
+	e.waitDelivered(1)
+	e.settled()
+	e.restart()
+	time.Sleep(50 * time.Millisecond)
+	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+// The server took the message but the answer never came back (or the
+// process died right after the 250): the mail is not sent again, and the
+// agents are told to check.
+func TestOutboxOutcomeUnknownIsNotSentAgain(t *testing.T) {
+	t.Run("connection lost after the data", func(t *testing.T) {
+		e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+		e.start()
+		tk := createFirst(t, e.intakeEnv)
+		ts := e.threadFor(tk)
+		e.smtp.DropAfterDataNext(1)
+		e.agentReply(tk, 900, "Please try again now.")
+		e.settled()
+		e.restart()
+		time.Sleep(50 * time.Millisecond)
+		assert.Len(t, e.smtp.Messages(), 1, "the server has it once")
+		closed := e.closedEntries()
+		require.Len(t, closed, 1)
+		assert.Equal(t, state.OutboxUnknown, closed[0].Status)
+		require.Eventually(t, func() bool { return len(e.slack.Thread(testChannel, ts)) == 1 }, 5*time.Second, 5*time.Millisecond)
+		assert.Contains(t, e.slack.Thread(testChannel, ts)[0].Text, "may not have been delivered")
+	})
+	t.Run("process died after the end of data", func(t *testing.T) {
+		e := newOutboxEnv(t)
+		createFirst(t, e.intakeEnv)
+		// What a kill between the final dot and recording the 250 leaves.
+		var seq uint64
+		require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+			open, err := tx.OutboxOpen()
+			require.Len(t, open, 1)
+			seq = open[0].Seq
+			if err != nil {
+				return err
+			}
+			return tx.MarkSending(seq)
+		}))
+		e.restart()
+		e.settled()
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, e.smtp.Messages(), "not sent a second time")
+		closed := e.closedEntries()
+		require.Len(t, closed, 1)
+		assert.Equal(t, state.OutboxUnknown, closed[0].Status)
+		assert.Equal(t, 1.0, metricValue(t, e.metrics.failed.WithLabelValues(kindAcknowledgement, "unknown")))
+	})
+}
+
+func TestOutboxAttachesFilesSharedWithTheReply(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+	e.start()
+	tk := createFirst(t, e.intakeEnv)
+	url := e.slack.AddFile("steps.txt", []byte("1. restart\n2. log in\n"))
+	require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+		_, err := e.outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: 900,
+			Origin: "slack", Text: "See the steps attached.", Files: []sharedFile{{Name: "steps.txt", ContentType: "text/plain", URL: url}}})
+		return err
+	}))
+	e.outbox.Wake()
+	got := e.waitDelivered(1)[0]
+	m, err := netmail.ReadMessage(bytes.NewReader(got.Data))
+	require.NoError(t, err)
+	assert.Contains(t, m.Header.Get("Content-Type"), "multipart/mixed")
+	body, err := io.ReadAll(m.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `attachment; filename=steps.txt`)
+	assert.Contains(t, string(body), "MS4gcmVzdGFydAoyLiBsb2cgaW4K", "the file, base64")
+}
+
+func TestOutboxReplyIsMailedOnceWhateverSeesIt(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+	tk := createFirst(t, e.intakeEnv)
+	e.agentReply(tk, 900, "First answer.")
+	e.agentReply(tk, 900, "First answer.")
+	assert.Equal(t, 1, e.store.OutboxDepth(), "the same TaskIP reply is queued once")
+
+	off := newOutboxEnv(t, func(c *OutboxConfig) { c.SendAgentReplies = false })
+	tk2 := createFirst(t, off.intakeEnv)
+	off.agentReply(tk2, 900, "Not mailed.")
+	assert.Equal(t, 1, off.store.OutboxDepth(), "only the acknowledgement")
+}
+
+// Agents' replies reach the customer by email once, whether written in
+// Slack (a thread "reply:" or /ticket reply) or in the TaskIP web app; the
+// watch seeing them afterwards mails nothing more.
+func TestAgentRepliesAreMailedOnce(t *testing.T) {
+	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
+	t.Cleanup(func() { _ = sender.Close() })
+	var outbox *Outbox
+	e, tk := newCommandsEnv(t, func(c *WatchConfig) {
+		var err error
+		outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
+			From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
+		require.NoError(t, err)
+		c.Outbox = outbox
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = outbox.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	delivered := func(n int) []mailtest.Received {
+		t.Helper()
+		require.Eventually(t, func() bool { return len(smtp.Messages()) >= n }, 5*time.Second, 5*time.Millisecond)
+		return smtp.Messages()
+	}
+	quiet := func(n int) {
+		t.Helper()
+		e.watch.TicketChanged(taskip.ID(tk.ID))
+		time.Sleep(100 * time.Millisecond) // a second mail would have been sent by now
+		assert.Len(t, smtp.Messages(), n)
+	}
+
+	// A thread reply; the ticket was made in the web app, so the customer
+	// comes from TaskIP.
+	e.message("Ev1", "USARAH", "reply: Hi John, use &lt;Ctrl&gt; &amp; R.", e.threadTS(tk.ID))
+	got := delivered(1)[0]
+	h := header(t, got)
+	assert.Equal(t, []string{"john@acme.com"}, got.To)
+	assert.Equal(t, fmt.Sprintf("Re: Printer on fire [#%s]", tk.UUID), h.Get("Subject"))
+	assert.Contains(t, string(got.Data), "Hi John, use <Ctrl> & R.", "Slack's escaping is undone")
+	require.Len(t, e.fake.Replies(tk.ID), 1)
+	assert.Equal(t, "Hi John, use <Ctrl> & R.", e.fake.Replies(tk.ID)[0].Message)
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(e.threadTexts(tk.ID), func(s string) bool { return strings.Contains(s, "by email too") })
+	}, 5*time.Second, 5*time.Millisecond, "the confirmation says it was mailed")
+	quiet(1)
+
+	// /ticket reply.
+	e.command("USARAH", fmt.Sprintf("reply %d The part ships tomorrow.", tk.ID))
+	assert.Contains(t, e.waitResponse(1)[0], "gets it by email")
+	assert.Contains(t, string(delivered(2)[1].Data), "The part ships tomorrow.")
+	quiet(2)
+
+	// A reply made in the web app.
+	_, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", "It arrived, please confirm.")
+	require.NoError(t, err)
+	e.watch.TicketChanged(taskip.ID(tk.ID))
+	assert.Contains(t, string(delivered(3)[2].Data), "It arrived, please confirm.")
+	quiet(3)
+}
