@@ -88,7 +88,14 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 		Name: "ticketsync_taskip_request_duration_seconds", Help: "TaskIP API requests by route and status.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 	}, []string{"method", "route", "status"})
-	d.registry.MustRegister(apiLatency)
+	slackLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ticketsync_slack_request_duration_seconds", Help: "Slack requests by method and outcome, each retry included.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+	}, []string{"method", "outcome"})
+	slackPosts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ticketsync_slack_posts_total", Help: "Slack messages posted or updated, by method and outcome after retries.",
+	}, []string{"method", "outcome"})
+	d.registry.MustRegister(apiLatency, slackLatency, slackPosts)
 	d.tickets, err = taskip.New(taskip.Config{
 		BaseURL: cfg.TaskIP.BaseURL, SecretKey: cfg.TaskIP.SecretKey.Reveal(), Timeout: cfg.TaskIP.Timeout,
 		Observe: func(method, route string, status int, dur time.Duration) {
@@ -101,7 +108,17 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	}
 	var poster *slack.Poster
 	if sc := cfg.Slack; sc != nil {
-		if poster, err = slack.NewPoster(slack.PosterConfig{Token: sc.BotToken.Reveal(), APIURL: sc.APIURL, Logger: d.log}); err != nil {
+		poster, err = slack.NewPoster(slack.PosterConfig{Token: sc.BotToken.Reveal(), APIURL: sc.APIURL, Logger: d.log,
+			Observe: func(method, outcome string, dur time.Duration) {
+				slackLatency.WithLabelValues(method, outcome).Observe(dur.Seconds())
+			},
+			Finished: func(method, outcome string) {
+				if strings.HasPrefix(method, "chat.") { // the writes; reads are in the histogram alone
+					slackPosts.WithLabelValues(method, outcome).Inc()
+				}
+			},
+		})
+		if err != nil {
 			store.Close()
 			return nil, err
 		}

@@ -321,7 +321,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	const batch = 64
 	for {
-		due, next, err := o.due(batch)
+		due, _, err := o.due(batch)
 		if err != nil {
 			return err
 		}
@@ -336,7 +336,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if len(due) == batch {
 			continue
 		}
-		if _, next, err = o.due(0); err != nil {
+		_, next, err := o.due(0)
+		if err != nil {
 			return err
 		}
 		wait := time.Minute

@@ -57,6 +57,20 @@ type PosterConfig struct {
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Observe, when set, is called after every HTTP request to Slack, each
+	// retry included, with the Web API method (or "url_private_download"
+	// for OpenFile), a bounded outcome label ("ok", "ratelimited", a known
+	// Slack error code, "http_<status>", "timeout", "canceled", "network",
+	// "error") and the time the request took. Waits for pacing and
+	// Retry-After are not in it: they are Slack's limits, not its latency.
+	// Like Finished, it is called from the callers' goroutines, so
+	// possibly from several at once.
+	Observe func(method, outcome string, d time.Duration)
+	// Finished, when set, is called once per Web API call after its
+	// retries, with the method and "ok", "permanent", "transient",
+	// "unknown" (see the errors of the same names) or "canceled". Retries
+	// are in Observe; this counts what the caller was left with.
+	Finished func(method, outcome string)
 }
 
 const (
@@ -82,6 +96,8 @@ type Poster struct {
 	token      string
 	http       *http.Client
 	burst      float64
+	observeFn  func(method, outcome string, d time.Duration)
+	finishedFn func(method, outcome string)
 }
 
 // NewPoster checks cfg and builds a Poster. It makes no network call; use
@@ -98,6 +114,8 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		redact:     redactor(cfg.Token),
+		observeFn:  cfg.Observe,
+		finishedFn: cfg.Finished,
 	}
 	switch {
 	case p.interval == 0:

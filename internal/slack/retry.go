@@ -25,10 +25,19 @@ type call struct {
 	fn         func(ctx context.Context) (string, error)
 }
 
-// do runs c under its channel's lane: wait for the lane, pace, call, and on
+// do runs c and reports how it ended to the Finished hook.
+func (p *Poster) do(ctx context.Context, c call) (string, error) {
+	out, err := p.run(ctx, c)
+	if p.finishedFn != nil {
+		p.finishedFn(c.method, callOutcome(ctx, err))
+	}
+	return out, err
+}
+
+// run runs c under its channel's lane: wait for the lane, pace, call, and on
 // failure either retry (same place in the queue) or return a classified
 // error. The whole policy is here so it can be read top to bottom.
-func (p *Poster) do(ctx context.Context, c call) (string, error) {
+func (p *Poster) run(ctx context.Context, c call) (string, error) {
 	log := p.log.With("method", c.method)
 	var l *lane
 	if c.channel != "" {
@@ -49,7 +58,11 @@ func (p *Poster) do(ctx context.Context, c call) (string, error) {
 				return "", p.cancelled(c, err, false)
 			}
 		}
+		// Each fn is exactly one HTTP request: slack-go's own retries are
+		// off (NewPoster).
+		start := time.Now()
 		out, err := c.fn(ctx)
+		p.observe(c.method, requestOutcome(err), start)
 		if paced {
 			// Pacing counts from the end of a call: Slack sees the
 			// next request at least interval after it answered this one.

@@ -1,0 +1,149 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+)
+
+// daemonEnv is a whole Daemon built from a parsed configuration, talking to
+// taskipfake and slackfake over loopback HTTP.
+type daemonEnv struct {
+	t      *testing.T
+	taskip *taskipfake.Server
+	slack  *slackfake.Server
+	daemon *Daemon
+}
+
+// startDaemon runs a daemon with the watch and Slack configured and no mail.
+// The poll runs every second so the readiness rule (three intervals) plays
+// out in seconds; the open example tickets are backfilled so the watch
+// talks to Slack too.
+func startDaemon(t *testing.T) *daemonEnv {
+	t.Helper()
+	tf, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
+	tf.SeedExamples()
+	sf := slackfake.New(t)
+	yaml := fmt.Sprintf(`taskip:
+  base_url: %s
+  secret_key: %s
+  poll_schedule: "@every 1s"
+state:
+  path: %s
+http:
+  listen: "127.0.0.1:0"
+slack:
+  bot_token: %s
+  signing_secret: test-signing-secret
+  api_url: %s
+  channel: %s
+`, base, testKey, filepath.Join(t.TempDir(), "state.db"), slackfake.DefaultToken, sf.URL(), testChannel)
+	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
+		Getenv:   func(string) (string, bool) { return "", false },
+		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
+	})
+	require.NoError(t, err)
+
+	d, err := NewDaemon(cfg, DaemonOptions{Logger: testLogger(t), Backfill: "open"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("daemon did not stop")
+		}
+	})
+	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
+}
+
+// get returns the status and body of a GET to the daemon's listener.
+func (e *daemonEnv) get(path string) (int, string) {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.daemon.Addr() + path)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp.StatusCode, string(body)
+}
+
+// metricRe matches one sample of the text exposition with a non-zero value.
+// client_golang writes labels sorted by name.
+func metricRe(name, labels string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + name + `\{` + labels + `\} [1-9]`)
+}
+
+// listedOK says a poll got through to TaskIP: a ticket listing answered 200.
+var listedOK = metricRe("ticketsync_taskip_request_duration_seconds_count", `method="GET",route="[^"]*support-ticket[^"]*",status="200"`)
+
+func TestReadyzFollowsTaskIPPolls(t *testing.T) {
+	e := startDaemon(t)
+	const wait, tick = 60 * time.Second, 100 * time.Millisecond
+
+	// A daemon that has just started is ready for three intervals anyway,
+	// so wait for a poll that went through before breaking TaskIP.
+	require.Eventually(t, func() bool {
+		code, _ := e.get("/readyz")
+		_, metrics := e.get("/metrics")
+		return code == http.StatusOK && listedOK.MatchString(metrics)
+	}, wait, tick, "ready after a successful poll")
+
+	e.taskip.FailNext(1<<30, http.StatusInternalServerError)
+	var body string
+	require.Eventually(t, func() bool {
+		var code int
+		code, body = e.get("/readyz")
+		return code == http.StatusServiceUnavailable
+	}, wait, tick, "unready while every TaskIP request fails")
+	assert.Contains(t, body, "taskip")
+
+	e.taskip.ResetFaults()
+	require.Eventually(t, func() bool {
+		code, _ := e.get("/readyz")
+		return code == http.StatusOK
+	}, wait, tick, "ready again once a poll succeeds")
+}
+
+func TestMetricsExposeAPILatencies(t *testing.T) {
+	e := startDaemon(t)
+	want := map[string]*regexp.Regexp{
+		"taskip listing": listedOK,
+		"slack post": metricRe("ticketsync_slack_request_duration_seconds_count",
+			`method="chat.postMessage",outcome="ok"`),
+		"slack posts counter": metricRe("ticketsync_slack_posts_total",
+			`method="chat.postMessage",outcome="ok"`),
+	}
+	var metrics string
+	ok := assert.Eventually(t, func() bool {
+		_, metrics = e.get("/metrics")
+		for _, re := range want {
+			if !re.MatchString(metrics) {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond)
+	if !ok {
+		for name, re := range want {
+			assert.Regexp(t, re, metrics, name)
+		}
+	}
+	assert.NotEmpty(t, e.slack.Messages(testChannel), "the backfill posted to Slack")
+}
