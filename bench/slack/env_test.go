@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ticketsync/ticketsync/internal/bridge"
+	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -38,6 +40,9 @@ type envConfig struct {
 	pacing time.Duration
 	// seed is called with no latency before the watch's baseline poll.
 	seed func(f *taskipfake.Server)
+	// mail turns on outbound mail: replies are queued in the outbox and
+	// sent to a go-smtp server on loopback.
+	mail bool
 }
 
 // env is the commands flow wired as the daemon wires it (daemon.go
@@ -54,6 +59,8 @@ type env struct {
 	inbound   *httptest.Server
 	responses *responses
 	logs      *countingHandler
+	smtp      *mailtest.SMTPServer
+	outbox    *bridge.Outbox
 	warm      warmup
 	cancel    context.CancelFunc
 	done      sync.WaitGroup
@@ -102,8 +109,21 @@ func newEnv(t *testing.T, c envConfig) *env {
 		*slack.Poster
 		slack.Responder
 	}{poster, slack.Responder{Logger: log}}
+	var smtp *mailtest.SMTPServer
+	var outbox *bridge.Outbox
+	if c.mail {
+		smtp = mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+		sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, LocalName: "bench.example", Logger: log})
+		t.Cleanup(func() { _ = sender.Close() })
+		outbox, err = bridge.NewOutbox(bridge.OutboxConfig{Mailer: sender, Store: st, Threads: poster, Files: poster, Logger: log,
+			From: mail.Address{Name: "Acme Support", Email: "support@example.com"}, Address: "support@example.com",
+			AcknowledgeNew: true, SendAgentReplies: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmds, err := bridge.NewCommands(bridge.CommandsConfig{Tickets: client, Slack: side, Store: st, Events: watch,
-		Logger: log, ReplyPrefix: "reply:", BotUserID: "UBOT"})
+		Outbox: outbox, Logger: log, ReplyPrefix: "reply:", BotUserID: "UBOT"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +134,8 @@ func newEnv(t *testing.T, c envConfig) *env {
 	in.Config.ReadHeaderTimeout = 10 * time.Second
 	in.Start()
 	t.Cleanup(in.Close)
-	e := &env{fake: fake, stopwatch: sw, slack: sf, store: st, watch: watch, cmds: cmds, inbound: in, responses: resp, logs: logs}
+	e := &env{fake: fake, stopwatch: sw, slack: sf, store: st, watch: watch, cmds: cmds, inbound: in, responses: resp, logs: logs,
+		smtp: smtp, outbox: outbox}
 	mux.Handle("GET /warm", &e.warm)
 	return e
 }
@@ -126,6 +147,10 @@ func (e *env) start(t *testing.T) {
 	e.done.Add(2)
 	go func() { defer e.done.Done(); _ = e.cmds.Run(ctx) }()
 	go func() { defer e.done.Done(); _ = e.watch.Run(ctx) }()
+	if e.outbox != nil {
+		e.done.Add(1)
+		go func() { defer e.done.Done(); _ = e.outbox.Run(ctx) }()
+	}
 	t.Cleanup(func() { cancel(); e.done.Wait() })
 }
 
