@@ -524,3 +524,43 @@ func TestAgentRepliesAreMailedOnce(t *testing.T) {
 	assert.Contains(t, string(delivered(3)[2].Data), "It arrived, please confirm.")
 	quiet(3)
 }
+
+// noReplyText is a server that counts replies but does not send them.
+type noReplyText struct{ WatchTickets }
+
+func (n noReplyText) GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket, error) {
+	t, err := n.WatchTickets.GetTicket(ctx, id)
+	t.Replies = nil
+	return t, err
+}
+
+// A reply made in the web app is mailed only with its text: an email that
+// says "there is a reply" would be worse than none.
+func TestWebAppReplyWithoutTextIsNotMailed(t *testing.T) {
+	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
+	t.Cleanup(func() { _ = sender.Close() })
+	var outbox *Outbox
+	e, tk := newCommandsEnv(t, func(c *WatchConfig) {
+		var err error
+		outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
+			From: mail.Address{Email: supportAddr}, Address: supportAddr, SendAgentReplies: true})
+		require.NoError(t, err)
+		c.Outbox = outbox
+		c.Tickets = noReplyText{c.Tickets}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = outbox.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	_, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", "It arrived, please confirm.")
+	require.NoError(t, err)
+	e.watch.TicketChanged(taskip.ID(tk.ID))
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(e.threadTexts(tk.ID), func(s string) bool { return strings.Contains(s, "the server sent no text") })
+	}, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	assert.Empty(t, smtp.Messages())
+	assert.Zero(t, e.store.OutboxDepth())
+}
