@@ -51,6 +51,7 @@ type CommandsConfig struct {
 	Store         *state.Store
 	Events        IntakeEvents // the watch, to refresh the parent after a change
 	Outbox        *Outbox      // mails replies to the customer; nil mails nothing
+	Metrics       *CommandsMetrics
 	Logger        *slog.Logger
 	Command       string           // "/ticket"
 	Agents        map[string]int64 // Slack user -> team member id, overriding the email match
@@ -89,6 +90,9 @@ func NewCommands(cfg CommandsConfig) (*Commands, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewCommandsMetrics(nil)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

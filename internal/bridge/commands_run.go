@@ -19,14 +19,17 @@ import (
 func (c *Commands) runCommand(ctx context.Context, cmd slack.Command, p mapping.SlashCommand) {
 	member, err := c.agent(ctx, cmd.UserID)
 	if errors.Is(err, errNotAgent) {
+		c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), "refused").Inc()
 		c.report(ctx, cmd.ResponseURL, agentRefusal)
 		return
 	}
 	if err != nil {
+		c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), "failed").Inc()
 		c.report(ctx, cmd.ResponseURL, "Could not check who you are: "+err.Error())
 		return
 	}
 	text, err := c.execute(ctx, p, member)
+	c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), outcomeOf(err)).Inc()
 	if err != nil {
 		c.log.Warn("slash command failed", "verb", p.Verb, "err", err)
 		text = userMessage(err)
@@ -151,6 +154,9 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 		return // a thread that is not a ticket's
 	}
 	if fresh, err := c.claimEvent(e); err != nil || !fresh {
+		if err == nil {
+			c.cfg.Metrics.retries.Inc()
+		}
 		return
 	}
 	post := func(text string) {
@@ -165,13 +171,14 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 			c.log.Warn("thread confirmation dropped: queue full", "ticket", tt.ID)
 		}
 	}
+	kind, body := mapping.ClassifyThreadMessage(e.Text, c.cfg.ReplyPrefix, c.cfg.ThreadDefault)
 	if _, err := c.agent(ctx, e.User); err != nil {
 		if errors.Is(err, errNotAgent) {
+			c.cfg.Metrics.thread.WithLabelValues(string(kind), "refused").Inc()
 			post(fmt.Sprintf("<@%s>: %s Nothing was saved.", e.User, agentRefusal))
 		}
 		return
 	}
-	kind, body := mapping.ClassifyThreadMessage(e.Text, c.cfg.ReplyPrefix, c.cfg.ThreadDefault)
 	if len(e.Files) > 0 {
 		c.uploadShared(ctx, tt, e, post)
 	}
@@ -196,6 +203,7 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 			post(fmt.Sprintf("Note saved (internal). Start a message with %q to answer the customer.", c.cfg.ReplyPrefix))
 		}
 	}
+	c.cfg.Metrics.thread.WithLabelValues(string(kind), outcomeOf(err)).Inc()
 	if err != nil {
 		c.log.Warn("thread message not saved", "ticket", tt.ID, "err", err)
 		post(userMessage(err))
@@ -327,10 +335,18 @@ func (c *Commands) runAction(ctx context.Context, a slack.BlockAction) {
 		return
 	}
 	text, err := c.execute(ctx, p, member)
+	c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), outcomeOf(err)).Inc()
 	if err != nil {
 		text = userMessage(err)
 	}
 	c.report(ctx, a.ResponseURL, text)
+}
+
+func outcomeOf(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "ok"
 }
 
 // uploadShared streams the files shared in a thread message to the ticket.

@@ -212,7 +212,7 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 	var err error
 	d.watch, err = NewWatch(WatchConfig{
 		Tickets: d.tickets, Chat: poster, Store: d.store, Channel: sc.Channel, Schedule: d.cfg.TaskIP.PollSchedule,
-		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox,
+		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox, Metrics: NewWatchMetrics(d.registry),
 		TicketURL: func(id int64, uuid string) string {
 			u, err := tmpl.TicketURL(int(id), uuid)
 			if err != nil {
@@ -224,6 +224,14 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 	if err != nil {
 		return err
 	}
+	d.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ticketsync_taskip_last_poll_timestamp_seconds", Help: "When TaskIP was last polled successfully; 0 before the first poll.",
+	}, func() float64 {
+		if t := d.watch.LastPoll(); !t.IsZero() {
+			return float64(t.UnixNano()) / 1e9
+		}
+		return 0
+	}))
 	if sc.DigestSchedule != "" {
 		d.digest, err = NewDigest(DigestConfig{
 			Analytics: d.tickets, Chat: poster, Channel: sc.Channel, Schedule: sc.DigestSchedule,
@@ -263,6 +271,7 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 	var err error
 	d.commands, err = NewCommands(CommandsConfig{
 		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Outbox: d.outbox, Logger: d.log,
+		Metrics: NewCommandsMetrics(d.registry),
 		Command: sc.Command, Agents: agents, ReplyPrefix: sc.ReplyPrefix, ThreadDefault: mapping.ThreadKind(sc.ThreadDefault),
 	})
 	if err != nil {

@@ -189,9 +189,9 @@ func (in *Intake) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			in.metrics.connected.Set(1)
 			in.log.Info("imap connected", "mailbox", in.cfg.Mailbox)
 		}
+		in.metrics.connected.Set(1)
 		if err := in.Cycle(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -86,3 +86,57 @@ func NewOutboxMetrics(reg prometheus.Registerer) *OutboxMetrics {
 	}
 	return m
 }
+
+// WatchMetrics are the ticket watch's Prometheus series.
+type WatchMetrics struct {
+	polls   *prometheus.CounterVec // by outcome: ok, failed
+	parents prometheus.Counter
+	changes *prometheus.CounterVec // thread replies by change kind
+}
+
+// NewWatchMetrics registers the series with reg; nil keeps them
+// unregistered.
+func NewWatchMetrics(reg prometheus.Registerer) *WatchMetrics {
+	m := &WatchMetrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_taskip_polls_total", Help: "Ticket watch polls of TaskIP, by outcome.",
+		}, []string{"outcome"}),
+		parents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketsync_slack_threads_started_total", Help: "Tickets given a Slack thread (parent message).",
+		}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_slack_thread_updates_total", Help: "Ticket changes posted to their Slack thread, by kind.",
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.polls, m.parents, m.changes)
+	}
+	return m
+}
+
+// CommandsMetrics are the Slack inbound flow's Prometheus series.
+type CommandsMetrics struct {
+	commands *prometheus.CounterVec // slash commands and buttons, by verb and outcome
+	thread   *prometheus.CounterVec // thread messages, by kind (note, reply) and outcome
+	retries  prometheus.Counter
+}
+
+// NewCommandsMetrics registers the series with reg; nil keeps them
+// unregistered.
+func NewCommandsMetrics(reg prometheus.Registerer) *CommandsMetrics {
+	m := &CommandsMetrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_slack_commands_total", Help: "Slash commands and parent-message actions, by verb and outcome (ok, failed, refused).",
+		}, []string{"verb", "outcome"}),
+		thread: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketsync_slack_thread_messages_total", Help: "Agents' thread messages, by kind (note, reply) and outcome (ok, failed, refused).",
+		}, []string{"kind", "outcome"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketsync_slack_events_duplicate_total", Help: "Slack events delivered again and applied once.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.commands, m.thread, m.retries)
+	}
+	return m
+}

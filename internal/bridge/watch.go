@@ -50,9 +50,10 @@ type WatchConfig struct {
 	PageSize      int // default 50
 	// Outbox mails agents' replies made in the TaskIP web app to the
 	// customer; nil mails nothing.
-	Outbox *Outbox
-	Logger *slog.Logger
-	Now    func() time.Time
+	Outbox  *Outbox
+	Metrics *WatchMetrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Watch keeps one Slack thread per ticket in step with TaskIP (SPEC 6,
@@ -97,6 +98,9 @@ func NewWatch(cfg WatchConfig) (*Watch, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewWatchMetrics(nil)
+	}
 	return &Watch{
 		cfg: cfg, log: cfg.Logger.With("flow", "watch"), schedule: sched, events: make(chan watchEvent, 1024),
 		// The first full scan waits one interval: a restart should not cost
@@ -129,8 +133,10 @@ func (w *Watch) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := w.Poll(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("ticket poll failed", "err", err)
+			w.cfg.Metrics.polls.WithLabelValues("failed").Inc()
 		} else if err == nil {
 			w.lastOK.Store(w.cfg.Now().UnixNano())
+			w.cfg.Metrics.polls.WithLabelValues("ok").Inc()
 		}
 		now := w.cfg.Now()
 		timer := time.NewTimer(w.schedule.Next(now).Sub(now))
@@ -150,6 +156,14 @@ func (w *Watch) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// LastPoll is when TaskIP was last polled successfully (zero before).
+func (w *Watch) LastPoll() time.Time {
+	if ns := w.lastOK.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Healthy reports whether TaskIP was polled successfully within three poll

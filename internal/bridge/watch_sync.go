@@ -79,6 +79,7 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 			}
 			return fmt.Errorf("post change of ticket %d: %w", t.ID, err)
 		}
+		w.cfg.Metrics.changes.WithLabelValues(string(c.Kind)).Inc()
 	}
 	text, blocks := mapping.ParentMessage(cur, link)
 	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
@@ -147,6 +148,7 @@ func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapsho
 	if err != nil {
 		return fmt.Errorf("post ticket %d: %w", cur.ID, err)
 	}
+	w.cfg.Metrics.parents.Inc()
 	return w.cfg.Store.Update(func(tx *state.Tx) error {
 		if err := tx.PutJSON(state.BucketThreads, key, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
 			return err
