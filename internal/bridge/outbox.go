@@ -65,9 +65,11 @@ type OutboxConfig struct {
 	// AckInterval: a sender gets at most one acknowledgement per interval
 	// (default 1h), so two mail robots cannot keep each other busy.
 	AckInterval time.Duration
-	// AttemptTimeout bounds one delivery, which runs to its end even when
-	// shutdown begins (default 30s).
+	// AttemptTimeout bounds one delivery (default 30s). A delivery runs on
+	// when shutdown begins, for at most DrainTimeout more (default 6s, inside
+	// the daemon's shutdown budget).
 	AttemptTimeout time.Duration
+	DrainTimeout   time.Duration
 	Now            func() time.Time
 }
 
@@ -113,6 +115,9 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 30 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 6 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -397,6 +402,8 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop bool) {
 	// cutting it after the data would leave its outcome unknown.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.AttemptTimeout)
 	defer cancel()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(o.cfg.DrainTimeout, cancel) })
+	defer stopDrain()
 	start := time.Now()
 	err := o.cfg.Mailer.Deliver(work, o.outgoing(work, e, m), func() error {
 		return o.cfg.Store.Update(func(tx *state.Tx) error { return tx.MarkSending(e.Seq) })

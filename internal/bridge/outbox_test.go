@@ -564,3 +564,46 @@ func TestWebAppReplyWithoutTextIsNotMailed(t *testing.T) {
 	assert.Empty(t, smtp.Messages())
 	assert.Zero(t, e.store.OutboxDepth())
 }
+
+// slowMailer holds each delivery until released, to stop the daemon in the
+// middle of one.
+type slowMailer struct {
+	Mailer
+	started chan struct{}
+	release chan struct{}
+}
+
+func (m slowMailer) Deliver(ctx context.Context, out mail.Outgoing, beforeEnd func() error) error {
+	m.started <- struct{}{}
+	<-m.release
+	return m.Mailer.Deliver(ctx, out, beforeEnd)
+}
+
+// SPEC 7: on shutdown the delivery in flight is finished and recorded;
+// what was not started waits in the outbox for the next run.
+func TestOutboxShutdownFinishesTheDeliveryInFlight(t *testing.T) {
+	slow := slowMailer{started: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newOutboxEnv(t, func(c *OutboxConfig) {
+		slow.Mailer = c.Mailer
+		c.Mailer = slow
+	})
+	e.start()
+	createFirst(t, e.intakeEnv)
+	e.deliver(mailMsg("other@acme.com", "Jane <jane@acme.com>", "Other", "Hello."))
+	e.cycle()
+	<-slow.started
+	stopped := make(chan struct{})
+	go func() { e.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("the worker stopped with a delivery in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(slow.release)
+	<-stopped
+	require.Len(t, e.smtp.Messages(), 1, "the delivery in flight went out")
+	closed := e.closedEntries()
+	require.Len(t, closed, 1)
+	assert.Equal(t, state.OutboxSent, closed[0].Status, "and was recorded")
+	assert.Equal(t, 1, e.store.OutboxDepth(), "the second waits for the next run")
+}
