@@ -165,14 +165,10 @@ func (d *Digest) Post(ctx context.Context) error {
 	return nil
 }
 
-// sleepUntilDone waits for d, or returns ctx's error when it ends first.
+// sleepUntilDone is sleep with the error the digest's loop expects.
 func sleepUntilDone(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !sleep(ctx, d) {
 		return ctx.Err()
 	}
+	return nil
 }

@@ -465,25 +465,33 @@ func TestOutboxReplyIsMailedOnceWhateverSeesIt(t *testing.T) {
 	assert.Equal(t, 1, off.store.OutboxDepth(), "only the acknowledgement")
 }
 
-// Agents' replies reach the customer by email once, whether written in
-// Slack (a thread "reply:" or /ticket reply) or in the TaskIP web app; the
-// watch seeing them afterwards mails nothing more.
-func TestAgentRepliesAreMailedOnce(t *testing.T) {
+// newMailingCommandsEnv is the commands env with the outbox on, sending to
+// a go-smtp server.
+func newMailingCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket, *mailtest.SMTPServer) {
+	t.Helper()
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
 	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
 	t.Cleanup(func() { _ = sender.Close() })
 	var outbox *Outbox
-	e, tk := newCommandsEnv(t, func(c *WatchConfig) {
+	e, tk := newCommandsEnv(t, append([]func(*WatchConfig){func(c *WatchConfig) {
 		var err error
 		outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
 			From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
 		require.NoError(t, err)
 		c.Outbox = outbox
-	})
+	}}, edit...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = outbox.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return e, tk, smtp
+}
+
+// Agents' replies reach the customer by email once, whether written in
+// Slack (a thread "reply:" or /ticket reply) or in the TaskIP web app; the
+// watch seeing them afterwards mails nothing more.
+func TestAgentRepliesAreMailedOnce(t *testing.T) {
+	e, tk, smtp := newMailingCommandsEnv(t)
 	delivered := func(n int) []mailtest.Received {
 		t.Helper()
 		require.Eventually(t, func() bool { return len(smtp.Messages()) >= n }, 5*time.Second, 5*time.Millisecond)
@@ -537,22 +545,7 @@ func (n noReplyText) GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket
 // A reply made in the web app is mailed only with its text: an email that
 // says "there is a reply" would be worse than none.
 func TestWebAppReplyWithoutTextIsNotMailed(t *testing.T) {
-	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
-	t.Cleanup(func() { _ = sender.Close() })
-	var outbox *Outbox
-	e, tk := newCommandsEnv(t, func(c *WatchConfig) {
-		var err error
-		outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
-			From: mail.Address{Email: supportAddr}, Address: supportAddr, SendAgentReplies: true})
-		require.NoError(t, err)
-		c.Outbox = outbox
-		c.Tickets = noReplyText{c.Tickets}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = outbox.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	e, tk, smtp := newMailingCommandsEnv(t, func(c *WatchConfig) { c.Tickets = noReplyText{c.Tickets} })
 
 	_, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", "It arrived, please confirm.")
 	require.NoError(t, err)
