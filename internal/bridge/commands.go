@@ -46,11 +46,14 @@ type SlackSide interface {
 // CommandsConfig configures the flow that turns agents' Slack actions into
 // TaskIP calls (SPEC 6, Slack inbound).
 type CommandsConfig struct {
-	Tickets       AgentTickets
-	Slack         SlackSide
-	Store         *state.Store
-	Events        IntakeEvents // the watch, to refresh the parent after a change
-	Outbox        *Outbox      // mails replies to the customer; nil mails nothing
+	Tickets AgentTickets
+	Slack   SlackSide
+	Store   *state.Store
+	Events  IntakeEvents // the watch, to refresh the parent after a change
+	Outbox  *Outbox      // mails replies to the customer; nil mails nothing
+	// Channel is where ticket threads live. A message in a thread there
+	// that is not known yet waits briefly for the watch to record it.
+	Channel       string
 	Metrics       *CommandsMetrics
 	Logger        *slog.Logger
 	Command       string           // "/ticket"

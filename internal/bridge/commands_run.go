@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -149,8 +150,8 @@ func showTicket(t taskip.Ticket) string {
 // customer reply of a human message in a ticket thread, once per event, and
 // confirms in the thread which it was.
 func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
-	var tt threadTicket
-	if ok, err := c.cfg.Store.GetJSON(state.BucketThreads, threadKey(e.Channel, e.ThreadTS), &tt); err != nil || !ok {
+	tt, ok := c.threadTicket(ctx, e)
+	if !ok {
 		return // a thread that is not a ticket's
 	}
 	if fresh, err := c.claimEvent(e); err != nil || !fresh {
@@ -275,6 +276,34 @@ func sharedFiles(e slack.MessageEvent) []sharedFile {
 		}
 	}
 	return out
+}
+
+// threadAppearance bounds the wait for a thread the watch has just posted:
+// Slack can deliver an agent's first message in it before the watch has
+// recorded the parent's ts.
+const threadAppearance = 2 * time.Second
+
+// threadTicket finds the ticket of a thread message's thread.
+func (c *Commands) threadTicket(ctx context.Context, e slack.MessageEvent) (threadTicket, bool) {
+	var tt threadTicket
+	deadline := c.cfg.Now().Add(threadAppearance)
+	for {
+		ok, err := c.cfg.Store.GetJSON(state.BucketThreads, threadKey(e.Channel, e.ThreadTS), &tt)
+		if err != nil {
+			c.log.Warn("thread lookup failed", "err", err)
+			return tt, false
+		}
+		if ok {
+			return tt, true
+		}
+		if e.Channel != c.cfg.Channel || !c.cfg.Now().Before(deadline) {
+			c.log.Debug("message in a thread that is not a ticket's", "channel", e.Channel, "thread", e.ThreadTS)
+			return tt, false
+		}
+		if !sleep(ctx, 50*time.Millisecond) {
+			return tt, false
+		}
+	}
 }
 
 // claimEvent records the event id, reporting whether it is new: Slack

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
+	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -68,7 +69,7 @@ func newCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, tas
 		slack.Responder
 	}{w.poster, slack.Responder{}}
 	cmds, err := NewCommands(CommandsConfig{Tickets: w.client, Slack: side, Store: w.store, Events: w.watch,
-		Outbox: w.cfg.Outbox, Logger: testLogger(t), ReplyPrefix: "reply:", BotUserID: "UBOT"})
+		Outbox: w.cfg.Outbox, Logger: testLogger(t), ReplyPrefix: "reply:", BotUserID: "UBOT", Channel: testChannel})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = cmds.Run(ctx) }()
@@ -327,4 +328,16 @@ func TestThreadFileShareIsUploaded(t *testing.T) {
 	assert.Equal(t, int64(len(content)), got.Size)
 	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond, "the text is a note as usual")
 	assert.Contains(t, e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.")
+}
+
+// An agent can answer in a thread faster than the watch records the
+// parent it just posted; the message waits for it instead of being lost.
+func TestThreadMessageWaitsForAThreadBeingRecorded(t *testing.T) {
+	e, tk := newCommandsEnv(t)
+	const ts = "1700000000.000900"
+	e.message("EvEarly", "USARAH", "first look: toner is empty", ts)
+	time.Sleep(200 * time.Millisecond)
+	require.NoError(t, e.store.PutJSON(state.BucketThreads, threadKey(testChannel, ts), threadTicket{ID: int64(tk.ID), UUID: tk.UUID}))
+	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, "first look: toner is empty", e.fake.Notes(tk.ID)[0].Note)
 }

@@ -270,7 +270,7 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 	}{poster, slack.Responder{Logger: d.log}}
 	var err error
 	d.commands, err = NewCommands(CommandsConfig{
-		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Outbox: d.outbox, Logger: d.log,
+		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Outbox: d.outbox, Logger: d.log, Channel: sc.Channel,
 		Metrics: NewCommandsMetrics(d.registry),
 		Command: sc.Command, Agents: agents, ReplyPrefix: sc.ReplyPrefix, ThreadDefault: mapping.ThreadKind(sc.ThreadDefault),
 	})
