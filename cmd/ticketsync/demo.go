@@ -2,21 +2,33 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/ticketsync/ticketsync/internal/demo"
 )
 
-func demoCmd(_ context.Context, _ []string, stdout, _ io.Writer) int {
-	fmt.Fprint(stdout, `ticketsync demo: the scripted end-to-end demo is not yet available.
-What exists today:
-  - the daemon: mail intake to tickets and a Slack thread per ticket  (ticketsync run --config FILE)
-  - the TaskIP client for every endpoint    (ticketsync ticket help)
-  - an in-memory TaskIP server               (ticketsync fake-taskip --listen 127.0.0.1:8081 --secret-key demo-key)
-  - configuration loading and validation     (ticketsync check-config --config config.example.yaml)
-  - the state file as JSON                   (ticketsync state dump --config FILE)
-Try:
-  ticketsync fake-taskip --listen 127.0.0.1:8081 --secret-key demo-key &
-  TASKIP_BASE_URL=http://127.0.0.1:8081/api/public-v1 TASKIP_SECRET_KEY=demo-key ticketsync ticket list
-`)
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keep := fs.Bool("keep-running", false, "leave the servers up after the story and print their addresses (Ctrl-C stops)")
+	verbose := fs.Bool("verbose", false, "also write the daemon's log to stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ticketsync demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	opts := demo.Options{Out: stdout, KeepRunning: *keep}
+	if *verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if err := demo.Run(ctx, opts); err != nil {
+		fmt.Fprintf(stderr, "ticketsync demo: %v\n", err)
+		return 1
+	}
 	return 0
 }

@@ -32,9 +32,13 @@ func TestDispatch(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "Usage:") {
 		t.Fatalf("no command: %d %q", code, errOut)
 	}
-	code, out, _ = run(t, "demo")
-	if code != 0 || !strings.Contains(out, "not yet available") {
-		t.Fatalf("demo: %d %q", code, out)
+	// The demo is the end-to-end smoke test: every step verified, exit 0.
+	code, out, errOut = run(t, "demo")
+	if code != 0 || !strings.Contains(out, "All 10 steps verified") {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut = run(t, "demo", "--frobnicate"); code != 2 || !strings.Contains(errOut, "frobnicate") {
+		t.Fatalf("demo with a wrong flag: %d %q", code, errOut)
 	}
 }
 

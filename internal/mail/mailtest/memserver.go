@@ -3,6 +3,7 @@ package mailtest
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -23,7 +24,10 @@ import (
 //   - IDLE is always advertised after login (imapserver adds it for
 //     IMAP4rev1) and works: an APPEND from any session queues EXISTS in
 //     every other session's tracker, delivered during IDLE or at the next
-//     NOOP/command.
+//     NOOP/command. One gap: SessionTracker.Idle only waits for updates
+//     queued after it started, so an APPEND that lands between the end of
+//     the previous command and the IDLE is reported at DONE, not at once
+//     (rare; the client's re-issue of IDLE bounds the delay).
 //   - APPENDUID and COPYUID are always sent, whatever the capabilities.
 //   - UIDVALIDITY comes from a per-user counter bumped by every CREATE, so
 //     delete + create gives a new UIDVALIDITY and UIDs restart at 1. A
@@ -54,7 +58,7 @@ type MemServer struct {
 	user    *imapmemserver.User
 	addr    string
 	admin   *admin
-	log     *tbLogger
+	log     serverLog
 
 	mu     sync.Mutex
 	srv    *imapserver.Server
@@ -63,10 +67,25 @@ type MemServer struct {
 
 var _ Server = (*MemServer)(nil)
 
-// StartMemServer starts a server (cleartext, InsecureAuth) on a free port
-// and stops it in t.Cleanup.
+// StartMemServer starts a server (cleartext, InsecureAuth) on a free port,
+// logs the server's complaints to the test and stops it in t.Cleanup.
 func StartMemServer(t testing.TB, opts MemOptions) *MemServer {
 	t.Helper()
+	m, err := newMemServer(opts, &tbLogger{t: t})
+	if err != nil {
+		t.Fatalf("mailtest: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// NewMemServer is StartMemServer outside a test (the demo): the server's
+// complaints are dropped and the caller must Close it.
+func NewMemServer(opts MemOptions) (*MemServer, error) {
+	return newMemServer(opts, quietLog{})
+}
+
+func newMemServer(opts MemOptions, log serverLog) (*MemServer, error) {
 	if opts.Username == "" {
 		opts.Username = "support@example.com"
 	}
@@ -76,7 +95,7 @@ func StartMemServer(t testing.TB, opts MemOptions) *MemServer {
 	user := imapmemserver.NewUser(opts.Username, opts.Password)
 	for _, name := range append([]string{"INBOX"}, opts.Mailboxes...) {
 		if err := user.Create(name, nil); err != nil {
-			t.Fatalf("mailtest: create %s: %v", name, err)
+			return nil, fmt.Errorf("create %s: %w", name, err)
 		}
 	}
 	backend := imapmemserver.New()
@@ -84,14 +103,14 @@ func StartMemServer(t testing.TB, opts MemOptions) *MemServer {
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("mailtest: listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	m := &MemServer{
 		opts:    opts,
 		backend: backend,
 		user:    user,
 		addr:    ln.Addr().String(),
-		log:     &tbLogger{t: t},
+		log:     log,
 	}
 	m.admin = &admin{addr: m.addr, user: opts.Username, pass: opts.Password}
 	if opts.TLSConfig != nil && opts.ImplicitTLS {
@@ -99,8 +118,7 @@ func StartMemServer(t testing.TB, opts MemOptions) *MemServer {
 		m.admin.tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test server's own cert
 	}
 	m.serve(ln)
-	t.Cleanup(m.Close)
-	return m
+	return m, nil
 }
 
 func (m *MemServer) serve(ln net.Listener) {
@@ -135,7 +153,17 @@ func (m *MemServer) Password() string { return m.opts.Password }
 
 func (m *MemServer) Append(t testing.TB, mailbox string, raw []byte) uint32 {
 	t.Helper()
-	return m.admin.appendMsg(t, mailbox, raw)
+	uid, err := m.Deliver(mailbox, raw)
+	if err != nil {
+		t.Fatalf("mailtest: append to %s: %v", mailbox, err)
+	}
+	return uid
+}
+
+// Deliver is Append for callers without a test: it stores raw in mailbox
+// over IMAP and returns its UID.
+func (m *MemServer) Deliver(mailbox string, raw []byte) (uint32, error) {
+	return m.admin.appendRaw(mailbox, raw)
 }
 
 func (m *MemServer) Messages(t testing.TB, mailbox string) []MemMessage {
@@ -224,6 +252,12 @@ func (m *MemServer) Close() {
 		m.Stop()
 		m.log.stop()
 	}
+}
+
+// serverLog receives imapserver's complaints until stop.
+type serverLog interface {
+	Printf(format string, args ...any)
+	stop()
 }
 
 // tbLogger sends imapserver's complaints to the test log while the test

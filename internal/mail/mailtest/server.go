@@ -97,8 +97,16 @@ func (a *admin) try(f func(c *imapclient.Client) error) error {
 
 func (a *admin) appendMsg(t testing.TB, mailbox string, raw []byte) uint32 {
 	t.Helper()
+	uid, err := a.appendRaw(mailbox, raw)
+	if err != nil {
+		t.Fatalf("mailtest: append to %s: %v", mailbox, err)
+	}
+	return uid
+}
+
+func (a *admin) appendRaw(mailbox string, raw []byte) (uint32, error) {
 	var uid uint32
-	a.do(t, "append to "+mailbox, func(c *imapclient.Client) error {
+	err := a.try(func(c *imapclient.Client) error {
 		cmd := c.Append(mailbox, int64(len(raw)), nil)
 		if _, err := cmd.Write(raw); err != nil {
 			return err
@@ -116,7 +124,7 @@ func (a *admin) appendMsg(t testing.TB, mailbox string, raw []byte) uint32 {
 		uid = uint32(data.UID)
 		return nil
 	})
-	return uid
+	return uid, err
 }
 
 func (a *admin) messages(t testing.TB, mailbox string) []MemMessage {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -37,6 +38,11 @@ type SMTPOptions struct {
 	StartTLS    bool
 	// MaxMessageBytes is advertised with SIZE and enforced; 0 is no limit.
 	MaxMessageBytes int64
+	// Deliver, when set, is called with every message before it is
+	// accepted; an error answers 451 and nothing is recorded. The demo
+	// hands mail for the support address on to the IMAP server this way,
+	// so a mail client sending through this server opens tickets.
+	Deliver func(Received) error
 }
 
 // Received is one message the server accepted.
@@ -71,6 +77,16 @@ type SMTPServer struct {
 // StartSMTP starts a server on 127.0.0.1:0; t.Cleanup closes it.
 func StartSMTP(t testing.TB, opts SMTPOptions) *SMTPServer {
 	t.Helper()
+	s, err := NewSMTP(opts)
+	if err != nil {
+		t.Fatalf("mailtest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewSMTP is StartSMTP outside a test (the demo); the caller must Close it.
+func NewSMTP(opts SMTPOptions) (*SMTPServer, error) {
 	if len(opts.AuthMechanisms) == 0 {
 		opts.AuthMechanisms = []string{sasl.Plain, sasl.Login}
 	}
@@ -78,17 +94,16 @@ func StartSMTP(t testing.TB, opts SMTPOptions) *SMTPServer {
 	if opts.ImplicitTLS || opts.StartTLS {
 		var err error
 		if s.serverTLS, s.clientTLS, err = selfSignedTLS(); err != nil {
-			t.Fatalf("mailtest: smtp certificate: %v", err)
+			return nil, fmt.Errorf("smtp certificate: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("mailtest: smtp listen: %v", err)
+		return nil, fmt.Errorf("smtp listen: %w", err)
 	}
 	s.addr = ln.Addr().String()
 	s.serve(ln)
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 func (s *SMTPServer) serve(ln net.Listener) {
@@ -294,11 +309,17 @@ func (x *smtpSession) Data(r io.Reader) error {
 	if fail != nil {
 		return fail
 	}
-	x.srv.mu.Lock()
-	x.srv.msgs = append(x.srv.msgs, Received{
+	rec := Received{
 		From: x.from, To: append([]string(nil), x.to...), Data: data, At: time.Now(),
 		Username: x.user, TLS: x.tls,
-	})
+	}
+	if deliver := x.srv.opts.Deliver; deliver != nil {
+		if err := deliver(rec); err != nil {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Delivery failed, try again later"}
+		}
+	}
+	x.srv.mu.Lock()
+	x.srv.msgs = append(x.srv.msgs, rec)
 	x.srv.mu.Unlock()
 	if drop {
 		// Closing the socket here, before go-smtp writes the 250, is the
@@ -385,11 +406,13 @@ func selfSignedTLS() (server, client *tls.Config, err error) {
 	return server, client, nil
 }
 
-// quietLog swallows go-smtp's server log: a test that drops connections
-// on purpose would otherwise fill the output.
+// quietLog swallows go-smtp's server log (a test that drops connections
+// on purpose would otherwise fill the output) and imapserver's outside a
+// test.
 type quietLog struct{}
 
 func (quietLog) Printf(string, ...any) {}
 func (quietLog) Println(...any)        {}
+func (quietLog) stop()                 {}
 
 var _ smtp.Backend = (*SMTPServer)(nil)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -78,12 +80,24 @@ type Inbound struct {
 }
 
 // NewInbound starts the fake on a loopback port, in front of web (nil: no
-// other Web API methods).
+// other Web API methods); it is closed when the test ends.
 func NewInbound(t testing.TB, web *Server) *Inbound {
+	f := StartInbound(web)
+	t.Cleanup(f.Close)
+	return f
+}
+
+// StartInbound is NewInbound outside a test (the demo); the caller must
+// Close it.
+func StartInbound(web *Server) *Inbound {
 	f := &Inbound{web: web, appToken: DefaultAppToken, conns: map[*websocket.Conn]bool{}, changed: make(chan struct{}), PingInterval: 5 * time.Second}
 	if web != nil {
 		target, _ := url.Parse(web.srv.URL)
-		f.proxy = httputil.NewSingleHostReverseProxy(target)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		// A client that gives up on a call (a daemon shutting down) is no
+		// news; the default would print it on stderr.
+		proxy.ErrorLog = log.New(io.Discard, "", 0)
+		f.proxy = proxy
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/apps.connections.open", f.open)
@@ -98,18 +112,21 @@ func NewInbound(t testing.TB, web *Server) *Inbound {
 		f.proxy.ServeHTTP(w, r)
 	})
 	f.srv = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		// Close waits for handlers, and /link runs until its
-		// connection breaks.
-		f.mu.Lock()
-		f.closed = true
-		for c := range f.conns {
-			_ = c.Close()
-		}
-		f.mu.Unlock()
-		f.srv.Close()
-	})
 	return f
+}
+
+// Close drops every Socket Mode connection and stops the server; closing
+// twice is harmless.
+func (f *Inbound) Close() {
+	// The server's Close waits for handlers, and /link runs until its
+	// connection breaks.
+	f.mu.Lock()
+	f.closed = true
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	f.mu.Unlock()
+	f.srv.Close()
 }
 
 // URL is the base for slack-go's OptionAPIURL; it ends in "/api/".

@@ -79,16 +79,23 @@ type Server struct {
 
 // New starts a fake on a loopback port; it is closed when the test ends.
 func New(t testing.TB) *Server {
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start is New outside a test (the demo); the caller must Close it.
+func Start() *Server {
 	s := &Server{token: DefaultToken, users: map[string]User{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
 // URL is the base for slack-go's OptionAPIURL; it ends in "/api/".
 func (s *Server) URL() string { return s.srv.URL + "/api/" }
 
-// Close stops the server early, e.g. to make the next call's dial fail.
+// Close stops the server, also early in a test, e.g. to make the next
+// call's dial fail. Closing twice is harmless.
 func (s *Server) Close() { s.srv.Close() }
 
 // SetToken changes the bot token the fake accepts.
