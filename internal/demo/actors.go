@@ -71,8 +71,6 @@ type ThreadMessage struct {
 	ThreadTS string
 	Text     string
 	TS       string
-	// Retry numbers a redelivery (X-Slack-Retry-Num); 0 is the first.
-	Retry int
 }
 
 // NewThreadMessage is user writing text in the thread of threadTS now.
@@ -94,11 +92,7 @@ func (w *World) PostThreadMessage(m ThreadMessage) error {
 	if err != nil {
 		return err
 	}
-	var headers []string
-	if m.Retry > 0 {
-		headers = []string{"X-Slack-Retry-Num", strconv.Itoa(m.Retry), "X-Slack-Retry-Reason", "http_timeout"}
-	}
-	_, err = w.postSlack("events", "application/json", body, headers...)
+	_, err = w.postSlack("events", "application/json", body)
 	return err
 }
 
@@ -121,7 +115,7 @@ func (w *World) SlashCommand(user, text, responseName string) (string, error) {
 
 // postSlack signs body as Slack does (v0, timestamped) and posts it to the
 // daemon's /slack/<path>.
-func (w *World) postSlack(path, contentType string, body []byte, headers ...string) ([]byte, error) {
+func (w *World) postSlack(path, contentType string, body []byte) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodPost, w.DaemonURL()+"/slack/"+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -130,9 +124,6 @@ func (w *World) postSlack(path, contentType string, body []byte, headers ...stri
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
 	req.Header.Set("X-Slack-Signature", slack.SignatureHeader(SigningSecret, ts, body))
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("POST /slack/%s: %w", path, err)

@@ -34,39 +34,29 @@ type story struct {
 	replyID    string // Message-ID of the reply we mailed
 	replySubj  string
 	commandAck string // the slash command's immediate answer
-	agentMsg   ThreadMessage
 }
 
 // step is one line of the timeline. act starts it (nil: it is a further
 // consequence of the previous act); check is polled until it returns the
-// line to print, or an error saying what is still missing. redeliver, when
-// set, repeats the act while nothing happens (see agentWrites).
+// line to print, or an error saying what is still missing.
 type step struct {
-	title     string
-	act       func() error
-	check     func() (string, error)
-	redeliver func() error
+	title string
+	act   func() error
+	check func() (string, error)
 }
-
-// redeliverAfter is how long a step with redeliver waits for a sign of its
-// act before repeating it, at most maxRedeliveries times.
-const (
-	redeliverAfter  = 250 * time.Millisecond
-	maxRedeliveries = 3
-)
 
 func (s *story) steps() []step {
 	return []step{
-		{"a customer email becomes a ticket in TaskIP", s.customerWrites, s.ticketCreated, nil},
-		{"the ticket gets a Slack thread", nil, s.threadOpened, nil},
-		{"the customer gets an acknowledgement", nil, s.acknowledged, nil},
-		{"an agent's thread message becomes an internal note", s.agentWrites(agentNote), s.noteSaved, s.redeliverAgent},
-		{"an agent's reply: message becomes a TaskIP reply", s.agentWrites("reply: " + agentReply), s.replySaved, s.redeliverAgent},
-		{"the customer receives the reply by email", nil, s.replyMailed, nil},
-		{"the customer's answer lands on the same ticket", s.customerAnswers, s.answerSaved, nil},
-		{"the answer shows in the same Slack thread", nil, s.answerInThread, nil},
-		{"/ticket status resolves the ticket in TaskIP", s.agentResolves, s.resolved, nil},
-		{"Slack shows the ticket resolved", nil, s.resolvedInSlack, nil},
+		{"a customer email becomes a ticket in TaskIP", s.customerWrites, s.ticketCreated},
+		{"the ticket gets a Slack thread", nil, s.threadOpened},
+		{"the customer gets an acknowledgement", nil, s.acknowledged},
+		{"an agent's thread message becomes an internal note", s.agentWrites(agentNote), s.noteSaved},
+		{"an agent's reply: message becomes a TaskIP reply", s.agentWrites("reply: " + agentReply), s.replySaved},
+		{"the customer receives the reply by email", nil, s.replyMailed},
+		{"the customer's answer lands on the same ticket", s.customerAnswers, s.answerSaved},
+		{"the answer shows in the same Slack thread", nil, s.answerInThread},
+		{"/ticket status resolves the ticket in TaskIP", s.agentResolves, s.resolved},
+		{"Slack shows the ticket resolved", nil, s.resolvedInSlack},
 	}
 }
 
@@ -108,10 +98,8 @@ func (w *World) Play(ctx context.Context, out io.Writer, stepTimeout time.Durati
 // the daemon stops, ctx ends or timeout passes.
 func (w *World) verify(ctx context.Context, st step, timeout time.Duration) (string, error) {
 	var (
-		line        string
-		why         error
-		redelivered int
-		lastTry     = time.Now()
+		line string
+		why  error
 	)
 	pollUntil(ctx, timeout, func() bool {
 		if why = w.DaemonErr(); why != nil {
@@ -121,13 +109,6 @@ func (w *World) verify(ctx context.Context, st step, timeout time.Duration) (str
 		var wait notYet
 		if !errors.As(why, &wait) {
 			return true // verified, or wrong for good
-		}
-		if st.redeliver != nil && redelivered < maxRedeliveries && time.Since(lastTry) > redeliverAfter {
-			redelivered, lastTry = redelivered+1, time.Now()
-			if err := st.redeliver(); err != nil {
-				why = err
-				return true
-			}
 		}
 		return false
 	})
@@ -218,24 +199,10 @@ func (s *story) acknowledged() (string, error) {
 }
 
 // agentWrites has the agent write text in the ticket's thread.
-//
-// A person reads the parent message before answering in its thread; the
-// demo is faster than that. The daemon links the thread to the ticket just
-// after Slack accepted the parent, and a message that arrives before the
-// link is stored is taken for chatter in an unrelated thread. So when
-// nothing came of the message, the same event is delivered again, as Slack
-// redelivers an event it considers lost: with the same event_id, which the
-// daemon applies at most once.
 func (s *story) agentWrites(text string) func() error {
 	return func() error {
-		s.agentMsg = NewThreadMessage(AgentSlackID, s.parentTS, text)
-		return s.w.PostThreadMessage(s.agentMsg)
+		return s.w.PostThreadMessage(NewThreadMessage(AgentSlackID, s.parentTS, text))
 	}
-}
-
-func (s *story) redeliverAgent() error {
-	s.agentMsg.Retry++
-	return s.w.PostThreadMessage(s.agentMsg)
 }
 
 func (s *story) noteSaved() (string, error) {
