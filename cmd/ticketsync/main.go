@@ -17,13 +17,16 @@ const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Sl
 Usage:
   ticketsync run --config FILE [--backfill open]
                                          the daemon
-  ticketsync demo                        the whole product in-process (not yet available)
+  ticketsync demo [--keep-running] [--verbose]
+                                         the whole product in-process: a scripted story, verified
   ticketsync check-config --config FILE  validate a configuration file
   ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
   ticketsync fake-taskip [--listen ADDR] [--secret-key K]
                                          an in-memory TaskIP server to try the CLI against
   ticketsync state dump [--config FILE | --path FILE]
                                          print the state file as JSON (daemon stopped)
+  ticketsync healthcheck [--config FILE | --url URL] [--timeout 5s]
+                                         exit 0 when /readyz answers 200 (container HEALTHCHECK)
   ticketsync version
 `
 
@@ -53,6 +56,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runCmd(ctx, rest, stdout, stderr)
 	case "state":
 		return stateCmd(rest, stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

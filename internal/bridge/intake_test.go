@@ -422,3 +422,20 @@ func TestIntake(t *testing.T) {
 		})
 	}
 }
+
+// A rejected key (being rotated, mistyped) is the daemon's problem, not the
+// message's: mail waits in the inbox instead of being quarantined.
+func TestIntakeRejectedKeyWaitsInsteadOfQuarantining(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e.deliver(mailMsg("key@acme.com", "john@acme.com", "Login broken", "I cannot log in."))
+	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnauthorized)
+	require.Error(t, e.intake.Cycle(context.Background()))
+	assert.Empty(t, e.newTickets())
+	assert.Empty(t, e.imap.Messages(t, "Failed"), "not quarantined")
+	_, ok, err := e.store.MessageTicket("key@acme.com")
+	require.NoError(t, err)
+	assert.False(t, ok, "not recorded as handled")
+
+	e.cycle() // the key works again
+	assert.Len(t, e.newTickets(), 1)
+}

@@ -92,14 +92,23 @@ func (e *APIError) Temporary() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
-// IsPermanent reports whether retrying err can never help: a 4xx other than
-// 429. Flows use it to quarantine instead of retrying.
+// IsPermanent reports whether retrying the same request can never help: a
+// 4xx other than 429. Flows use it to quarantine what they were doing
+// instead of retrying. 401, 403 and 408 are not permanent in that sense:
+// they say nothing about the request (a key being rotated, a proxy's
+// timeout), and quarantining mail because of them would move every
+// customer's message aside until a person noticed. Retry waits for the key
+// to be fixed instead.
 func IsPermanent(err error) bool {
 	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return !apiErr.Temporary()
+	if !errors.As(err, &apiErr) || apiErr.Temporary() {
+		return false
 	}
-	return false
+	switch apiErr.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout:
+		return false
+	}
+	return true
 }
 
 // outcomeUnknownError wraps the transport failure of a request that may have
