@@ -278,6 +278,21 @@ const cursorSettle = 5 * time.Minute
 func (w *Watch) baseline(ctx context.Context) error {
 	var newest time.Time
 	n := 0
+	// One transaction per listing page, not per ticket: each commit is an
+	// fsync, and a large account would otherwise take seconds to baseline.
+	var batch []mapping.Snapshot
+	flush := func() error {
+		err := w.cfg.Store.Update(func(tx *state.Tx) error {
+			for _, snap := range batch {
+				if err := tx.PutJSON(state.BucketSnapshots, idKey(taskip.ID(snap.ID)), snap); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
 	for t, err := range listAll(ctx, w.cfg.Tickets) {
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
@@ -292,9 +307,14 @@ func (w *Watch) baseline(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := w.cfg.Store.PutJSON(state.BucketSnapshots, idKey(t.ID), mapping.SnapshotOf(t)); err != nil {
-			return err
+		if batch = append(batch, mapping.SnapshotOf(t)); len(batch) == 100 {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	w.lastFull = w.cfg.Now()
 	w.log.Info("watch baseline recorded", "tickets", n, "backfill", w.cfg.Backfill)

@@ -113,10 +113,20 @@ func (e *watchEnv) newTicket(subject string) taskipfake.Ticket {
 
 func TestWatchFirstRunIsABaseline(t *testing.T) {
 	e := newWatchEnv(t, taskipfake.Options{})
+	for i := range 250 { // more than a page and a batch
+		e.newTicket(fmt.Sprintf("old ticket %d", i))
+	}
 	e.poll()
 	assert.Empty(t, e.slack.Calls(), "old tickets are not posted")
+	snapshots := 0
+	require.NoError(t, e.store.ForEachJSON(state.BucketSnapshots, func(string, []byte) error { snapshots++; return nil }))
+	assert.Equal(t, len(e.fake.Tickets()), snapshots, "every ticket is in the baseline")
 	e.poll()
 	assert.Empty(t, e.slack.Calls())
+	tk := e.newTicket("new after the baseline")
+	e.poll()
+	require.Len(t, e.parents(), 1)
+	assert.Contains(t, e.parents()[0].Text, tk.Subject)
 }
 
 func TestWatchBackfillOpen(t *testing.T) {
