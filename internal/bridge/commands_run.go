@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -101,7 +102,7 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		if name == "" {
 			name = fmt.Sprintf("team member #%d", to)
 		}
-		return fmt.Sprintf("Ticket %s assigned to %s.", ref, mapping.EscapeMrkdwn(name)), nil
+		return fmt.Sprintf("Ticket %s assigned to %s.", ref, mrkdwn.Escape(name)), nil
 	case mapping.VerbReply:
 		mailed, err := c.reply(ctx, int64(id), uuid, p.Text, nil)
 		if err != nil {
@@ -127,7 +128,7 @@ func (c *Commands) list(ctx context.Context, p mapping.SlashCommand) (string, er
 	var b strings.Builder
 	for _, t := range page.Tickets {
 		fmt.Fprintf(&b, "#%d [%s, %s] %s — %s\n", t.ID, t.Status.Label(), t.Priority.Label(),
-			mapping.EscapeMrkdwn(mapping.CutRunes(t.Subject, 80)), mapping.EscapeMrkdwn(t.User.Display()))
+			mrkdwn.Escape(mapping.CutRunes(t.Subject, 80)), mrkdwn.Escape(t.User.Display()))
 	}
 	if page.Meta != nil && page.Meta.Total > len(page.Tickets) {
 		fmt.Fprintf(&b, "…and %d more.", page.Meta.Total-len(page.Tickets))
@@ -141,9 +142,9 @@ func showTicket(t taskip.Ticket) string {
 		assignee = "nobody"
 	}
 	return fmt.Sprintf("#%d %s\nStatus: %s · Priority: %s · Customer: %s · Assignee: %s · Replies: %d\n%s",
-		t.ID, mapping.EscapeMrkdwn(t.Subject), t.Status.Label(), t.Priority.Label(),
-		mapping.EscapeMrkdwn(t.User.Display()), mapping.EscapeMrkdwn(assignee), t.ReplyCount,
-		mapping.CutText(mapping.EscapeMrkdwn(t.Description), 2500, ""))
+		t.ID, mrkdwn.Escape(t.Subject), t.Status.Label(), t.Priority.Label(),
+		mrkdwn.Escape(t.User.Display()), mrkdwn.Escape(assignee), t.ReplyCount,
+		mrkdwn.CutText(mrkdwn.Escape(t.Description), 2500, ""))
 }
 
 // runThreadMessage makes a note (the default) or, with the reply prefix, a
@@ -408,7 +409,7 @@ func (c *Commands) uploadShared(ctx context.Context, tt threadTicket, e slack.Me
 func (c *Commands) customerOf(id int64) string {
 	var snap mapping.Snapshot
 	if ok, err := c.cfg.Store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(id)), &snap); err == nil && ok && snap.Customer != "" {
-		return mapping.EscapeMrkdwn(snap.Customer)
+		return mrkdwn.Escape(snap.Customer)
 	}
 	return "the customer"
 }

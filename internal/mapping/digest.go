@@ -8,6 +8,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
 
@@ -32,13 +33,13 @@ func DigestMessage(a taskip.Analytics) (string, []slackapi.Block) {
 	if period != "" {
 		title += " · " + period
 	}
-	header := slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, CutText(title, maxHeaderText, ""), false, false))
+	header := slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, mrkdwn.CutText(title, maxHeaderText, ""), false, false))
 	header.BlockID = digestBlockID + "header"
 	blocks := []slackapi.Block{header}
 
 	fallback := "Support digest"
 	if period != "" {
-		fallback += ", " + EscapeMrkdwn(period)
+		fallback += ", " + mrkdwn.Escape(period)
 	}
 	totals := digestTotals(a)
 	var summary []string
@@ -82,7 +83,7 @@ func DigestMessage(a taskip.Analytics) (string, []slackapi.Block) {
 		fallback += " Tickets: " + strings.ReplaceAll(totals, " · ", ", ") + "."
 	}
 	if avg, ok := figure(a.Summary.AverageResolutionTime); ok {
-		fallback += " Average resolution: " + EscapeMrkdwn(avg) + "."
+		fallback += " Average resolution: " + mrkdwn.Escape(avg) + "."
 	}
 	return fallback, blocks
 }
@@ -149,7 +150,7 @@ func sumCounts(m map[string]int) int {
 func digestResolution(a taskip.Analytics) string {
 	var parts []string
 	if avg, ok := figure(a.Summary.AverageResolutionTime); ok {
-		parts = append(parts, EscapeMrkdwn(avg)+" on average")
+		parts = append(parts, mrkdwn.Escape(avg)+" on average")
 	}
 	trend := a.ResolutionTimeTrend
 	if len(trend) > digestTrendWeeks {
@@ -160,7 +161,7 @@ func digestResolution(a taskip.Analytics) string {
 		if strings.TrimSpace(w.Week) == "" {
 			continue
 		}
-		weeks = append(weeks, EscapeMrkdwn(w.Week)+" "+strconv.FormatFloat(w.AverageHours, 'f', -1, 64)+" h")
+		weeks = append(weeks, mrkdwn.Escape(w.Week)+" "+strconv.FormatFloat(w.AverageHours, 'f', -1, 64)+" h")
 	}
 	if len(weeks) > 0 {
 		parts = append(parts, "by week: "+strings.Join(weeks, ", "))
@@ -200,9 +201,9 @@ func digestAssignees(a taskip.Analytics) []string {
 	}
 	lines := make([]string, len(rows))
 	for i, r := range rows {
-		line := fmt.Sprintf("%d. %s: %s", i+1, EscapeMrkdwn(r.name), plural(r.n, "ticket"))
+		line := fmt.Sprintf("%d. %s: %s", i+1, mrkdwn.Escape(r.name), plural(r.n, "ticket"))
 		if avg, ok := figure(r.avg); ok {
-			line += ", " + EscapeMrkdwn(avg) + " on average"
+			line += ", " + mrkdwn.Escape(avg) + " on average"
 		}
 		lines[i] = line
 	}
@@ -248,7 +249,7 @@ func codeCountLines(counts map[string]int, code func(string) (int, string, bool)
 		if name == "" {
 			name = "(none)"
 		}
-		lines = append(lines, EscapeMrkdwn(name)+": "+strconv.Itoa(counts[k]))
+		lines = append(lines, mrkdwn.Escape(name)+": "+strconv.Itoa(counts[k]))
 	}
 	return lines
 }
@@ -270,10 +271,10 @@ func priorityCode(k string) (int, string, bool) {
 }
 
 func mrkdwnField(text string) *slackapi.TextBlockObject {
-	return slackapi.NewTextBlockObject(slackapi.MarkdownType, CutText(text, maxFieldText, ""), false, false)
+	return slackapi.NewTextBlockObject(slackapi.MarkdownType, mrkdwn.CutText(text, maxFieldText, ""), false, false)
 }
 
 func mrkdwnSection(blockID, text string) *slackapi.SectionBlock {
-	return slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, CutText(text, maxSectionText, ""), false, false),
+	return slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, mrkdwn.CutText(text, maxSectionText, ""), false, false),
 		nil, nil, slackapi.SectionBlockOptionBlockID(blockID))
 }

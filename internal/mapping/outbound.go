@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"regexp"
 	"strings"
 )
@@ -106,14 +107,14 @@ func UndeliveredMailText(kind, to string, maybe bool, reason string) string {
 	}
 	if maybe {
 		return fmt.Sprintf(":warning: %s to %s may not have been delivered: %s. It was not sent again, to avoid a duplicate; check with the customer if in doubt.",
-			what, EscapeMrkdwn(to), EscapeMrkdwn(oneLine(reason)))
+			what, mrkdwn.Escape(to), mrkdwn.Escape(oneLine(reason)))
 	}
 	advice := "The reply is saved in TaskIP; reach the customer another way."
 	if kind == "acknowledgement" {
 		advice = "The ticket itself is fine; check the customer's address."
 	}
 	return fmt.Sprintf(":warning: %s to %s could not be delivered: %s. %s",
-		what, EscapeMrkdwn(to), EscapeMrkdwn(oneLine(reason)), advice)
+		what, mrkdwn.Escape(to), mrkdwn.Escape(oneLine(reason)), advice)
 }
 
 func oneLine(s string) string {

@@ -5,6 +5,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
 
@@ -28,12 +29,12 @@ const (
 // ParentMessage is the message that heads a ticket's thread: the fallback
 // text and the blocks. link is the ticket in TaskIP ("" for none).
 func ParentMessage(s Snapshot, link string) (string, []slackapi.Block) {
-	text := fmt.Sprintf("Ticket #%d: %s [%s, %s]", s.ID, EscapeMrkdwn(s.Subject), s.Status.Label(), s.Priority.Label())
+	text := fmt.Sprintf("Ticket #%d: %s [%s, %s]", s.ID, mrkdwn.Escape(s.Subject), s.Status.Label(), s.Priority.Label())
 	id := BlockPrefix + s.UUID
-	header := slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, CutText(fmt.Sprintf("#%d %s", s.ID, s.Subject), maxHeaderText, ""), false, false))
+	header := slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, mrkdwn.CutText(fmt.Sprintf("#%d %s", s.ID, s.Subject), maxHeaderText, ""), false, false))
 	header.BlockID = id + ":header"
 	field := func(label, value string) *slackapi.TextBlockObject {
-		return slackapi.NewTextBlockObject(slackapi.MarkdownType, CutText("*"+label+"*\n"+value, 2000, ""), false, false)
+		return slackapi.NewTextBlockObject(slackapi.MarkdownType, mrkdwn.CutText("*"+label+"*\n"+value, 2000, ""), false, false)
 	}
 	customer := s.Customer
 	if customer == "" {
@@ -42,8 +43,8 @@ func ParentMessage(s Snapshot, link string) (string, []slackapi.Block) {
 	fields := []*slackapi.TextBlockObject{
 		field("Status", s.Status.Label()),
 		field("Priority", s.Priority.Label()),
-		field("Customer", EscapeMrkdwn(customer)),
-		field("Assignee", EscapeMrkdwn(assignee(s))),
+		field("Customer", mrkdwn.Escape(customer)),
+		field("Assignee", mrkdwn.Escape(assignee(s))),
 	}
 	summary := slackapi.NewSectionBlock(nil, fields, nil, slackapi.SectionBlockOptionBlockID(id+":fields"))
 	blocks := []slackapi.Block{header, summary}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
 
@@ -120,11 +120,11 @@ func ThreadText(c Change, link string) string {
 		return fmt.Sprintf("Priority: %s → %s", c.From, c.To)
 	case ChangeAssignee:
 		if c.To == "nobody" {
-			return "Unassigned (was " + EscapeMrkdwn(c.From) + ")"
+			return "Unassigned (was " + mrkdwn.Escape(c.From) + ")"
 		}
-		return "Assigned to " + EscapeMrkdwn(c.To)
+		return "Assigned to " + mrkdwn.Escape(c.To)
 	case ChangeSubject:
-		return "Subject: " + EscapeMrkdwn(c.To)
+		return "Subject: " + mrkdwn.Escape(c.To)
 	case ChangeDeleted:
 		return "This ticket was deleted in TaskIP. The thread stays for the record."
 	case ChangeReply:
@@ -141,7 +141,7 @@ func ThreadText(c Change, link string) string {
 		if name := c.Reply.Author.Name; name != "" {
 			who += " " + name
 		}
-		return fmt.Sprintf("New reply from %s:\n%s", EscapeMrkdwn(who), quoteBlock(CutText(EscapeMrkdwn(strings.TrimSpace(c.Reply.Message)), MaxThreadText, link)))
+		return fmt.Sprintf("New reply from %s:\n%s", mrkdwn.Escape(who), quoteBlock(mrkdwn.CutText(mrkdwn.Escape(strings.TrimSpace(c.Reply.Message)), MaxThreadText, link)))
 	}
 	return string(c.Kind)
 }
@@ -150,38 +150,9 @@ func linkSuffix(link string) string {
 	if link == "" {
 		return ""
 	}
-	return " <" + link + "|open in TaskIP>"
+	return " " + mrkdwn.Link(link, "open in TaskIP")
 }
 
 func quoteBlock(s string) string {
 	return "> " + strings.ReplaceAll(s, "\n", "\n> ")
-}
-
-// EscapeMrkdwn escapes the three characters Slack's mrkdwn reserves, so a
-// customer's text cannot ping a channel or forge a link.
-func EscapeMrkdwn(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
-
-// CutText cuts s to at most limit runes on a rune boundary, ending in "…"
-// and, when link is set, a link to the full text, all within the limit.
-func CutText(s string, limit int, link string) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	suffix := "…"
-	if link != "" {
-		suffix += " <" + link + "|full text in TaskIP>"
-	}
-	keep := limit - utf8.RuneCountInString(suffix)
-	if keep < 0 {
-		keep = 0
-	}
-	r := []rune(s)
-	cut := string(r[:keep])
-	// Do not leave half an entity such as "&am" behind.
-	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
-		cut = cut[:i]
-	}
-	return cut + suffix
 }

@@ -86,20 +86,9 @@ func TestThreadTextCutsLongReplies(t *testing.T) {
 	long := strings.Repeat("ä", 5000)
 	text := ThreadText(Change{Kind: ChangeReply, Reply: &taskip.Reply{ID: 1, Message: long}}, "https://taskip.example/t/46")
 	assert.LessOrEqual(t, utf8.RuneCountInString(text), 3000)
-	assert.Contains(t, text, "<https://taskip.example/t/46|full text in TaskIP>")
+	assert.Contains(t, text, "<https://taskip.example/t/46|see the full text in TaskIP>")
 	assert.True(t, utf8.ValidString(text))
 	assert.Equal(t, "This ticket was deleted in TaskIP. The thread stays for the record.", ThreadText(Change{Kind: ChangeDeleted}, ""))
-}
-
-func TestCutText(t *testing.T) {
-	assert.Equal(t, "short", CutText("short", 10, ""))
-	assert.Equal(t, "abcd…", CutText("abcdefgh", 5, ""))
-	assert.Equal(t, "日本…", CutText("日本語のテキスト", 3, ""))
-	assert.Equal(t, "a…", CutText("a&amp;b and more", 5, ""), "no half entity")
-}
-
-func TestEscapeMrkdwn(t *testing.T) {
-	assert.Equal(t, "&lt;!channel&gt; &amp; &lt;http://x|y&gt;", EscapeMrkdwn("<!channel> & <http://x|y>"))
 }
 
 func TestParentMessage(t *testing.T) {

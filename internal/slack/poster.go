@@ -20,6 +20,8 @@ import (
 	"time"
 
 	slackapi "github.com/slack-go/slack"
+
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 )
 
 // MetadataEventType marks every message ticketsync posts, so the inbound side
@@ -242,7 +244,7 @@ func (p *Poster) options(method, channel string, m Message) ([]slackapi.MsgOptio
 		payload["uuid"] = m.TicketUUID
 	}
 	opts := []slackapi.MsgOption{
-		slackapi.MsgOptionText(CutText(m.Text, limit, ""), false),
+		slackapi.MsgOptionText(mrkdwn.CutText(m.Text, limit, ""), false),
 		slackapi.MsgOptionMetadata(slackapi.SlackMetadata{EventType: MetadataEventType, EventPayload: payload}),
 	}
 	if len(m.Blocks) > 0 {

@@ -14,6 +14,8 @@ import (
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 )
 
 // SocketConfig configures RunSocketMode.
@@ -170,7 +172,7 @@ func (s *socketRun) ack(req *socketmode.Request, reply Reply) {
 	if b, err := json.Marshal(payload); err != nil || len(b) >= maxSocketAck {
 		s.log.Warn("slack: command reply too large for socket mode, sending text only", "bytes", len(b))
 		payload.Blocks = nil
-		payload.Text = CutText(payload.Text, MaxFallbackText, "")
+		payload.Text = mrkdwn.CutText(payload.Text, MaxFallbackText, "")
 	}
 	if err := s.send(req, payload); err != nil {
 		s.log.Warn("slack: socket mode ack with payload failed, acknowledging without", "err", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	slackapi "github.com/slack-go/slack"
+
+	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 )
 
 // UserEmail returns a workspace member's email and real name (users.info;
@@ -48,7 +50,7 @@ func (p *Poster) PostEphemeral(ctx context.Context, channel, user string, m Mess
 	}
 	// No metadata: ephemeral messages raise no events, so there is no
 	// echo to mark.
-	opts := []slackapi.MsgOption{slackapi.MsgOptionText(CutText(m.Text, limit, ""), false)}
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(mrkdwn.CutText(m.Text, limit, ""), false)}
 	if len(m.Blocks) > 0 {
 		opts = append(opts, slackapi.MsgOptionBlocks(m.Blocks...))
 	}
