@@ -41,8 +41,9 @@ func (c dovecotConf) render(version string) string {
 // imaps is disabled (port 0) so parallel servers do not fight over 993;
 // failed logins answer at once instead of after the 2 s anti-bruteforce
 // delay; the 1 s idle check wakes IDLE even if inotify is unavailable.
-const conf23 = `# written by mailtest for Dovecot 2.3
-protocols = imap
+// confCommon is what both versions spell the same way: where the server
+// lives, who it runs as, and no TLS on loopback.
+const confCommon = `protocols = imap
 listen = 127.0.0.1
 base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -52,7 +53,10 @@ default_internal_user = %[6]s
 default_internal_group = %[7]s
 first_valid_uid = %[3]d
 ssl = no
-disable_plaintext_auth = no
+`
+
+const conf23 = `# written by mailtest for Dovecot 2.3
+` + confCommon + `disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_location = maildir:%[1]s/mail/%%u
@@ -83,17 +87,7 @@ service anvil {
 const conf24 = `# written by mailtest for Dovecot 2.4
 dovecot_config_version = 2.4.0
 dovecot_storage_version = 2.4.0
-protocols = imap
-listen = 127.0.0.1
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-default_login_user = %[5]s
-default_internal_user = %[6]s
-default_internal_group = %[7]s
-first_valid_uid = %[3]d
-ssl = no
-auth_allow_cleartext = yes
+` + confCommon + `auth_allow_cleartext = yes
 auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_driver = maildir
