@@ -1,13 +1,10 @@
 package intake
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
-	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 )
 
@@ -28,9 +26,7 @@ import (
 //
 // Without TICKETSYNC_BENCH=1 it skips, so `go test ./...` stays fast.
 func TestIntakeE2E(t *testing.T) {
-	if os.Getenv("TICKETSYNC_BENCH") != "1" {
-		t.Skip("end-to-end intake benchmark: set TICKETSYNC_BENCH=1 to run it")
-	}
+	benchkit.RequireBench(t)
 	s := loadSettings(t)
 	bin := buildDaemon(t, s.profileDir != "")
 	printHeader(os.Stdout, bin, s)
@@ -160,11 +156,11 @@ func (r *result) misses(s settings) []string {
 	if r.ratio() < 0.5 {
 		m = append(m, fmt.Sprintf("throughput %.2f× the baseline (target ≥ 0.5×)", r.ratio()))
 	}
-	if len(r.lat) > 0 && pct(r.lat, 0.99) > 250*time.Millisecond {
-		m = append(m, fmt.Sprintf("IDLE latency p99 %v (target ≤ 250 ms)", pct(r.lat, 0.99).Round(time.Millisecond)))
+	if len(r.lat) > 0 && benchkit.Percentile(r.lat, 99) > 250*time.Millisecond {
+		m = append(m, fmt.Sprintf("IDLE latency p99 %v (target ≤ 250 ms)", benchkit.Percentile(r.lat, 99).Round(time.Millisecond)))
 	}
 	if r.hwm > 60<<20 {
-		m = append(m, fmt.Sprintf("peak RSS %.1f MiB (target ≤ 60 MiB)", mib(r.hwm)))
+		m = append(m, fmt.Sprintf("peak RSS %.1f MiB (target ≤ 60 MiB)", benchkit.MiB(r.hwm)))
 	}
 	if r.mixBacklog.writes != r.emails {
 		m = append(m, fmt.Sprintf("%d TaskIP writes for %d emails (target: exactly one each)", r.mixBacklog.writes, r.emails))
@@ -175,7 +171,7 @@ func (r *result) misses(s settings) []string {
 func runScenario(t *testing.T, server, bin string, s settings) *result {
 	ctx := context.Background()
 	run := strings.ToLower(rand.Text()[:8])
-	r := &result{server: server, emails: s.emails, latencyCount: s.latency, loadStart: loadavg()}
+	r := &result{server: server, emails: s.emails, latencyCount: s.latency, loadStart: benchkit.LoadAvg()}
 	t.Logf("%s: load average at start %s", server, r.loadStart)
 
 	total := s.emails + s.latency + 1
@@ -183,9 +179,13 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 	// Baselines first, in this same run, each on fresh fakes holding the
 	// same contacts; a loop of 2,000 creates lasts ~0.2 s, so each is run
 	// three times and the median is kept (the spread is printed).
-	r.baseClient, r.baseClientRuns = median3(func(k int) time.Duration { return baselineClient(t, fmt.Sprintf("%sc%d", run, k), s.emails, total) })
+	r.baseClient, r.baseClientRuns = median3(func(k int) time.Duration {
+		return baselineClient(t, fmt.Sprintf("%sc%d", run, k), s.emails, total, false)
+	})
 	r.baseRaw, _ = median3(func(k int) time.Duration { return baselineRaw(t, fmt.Sprintf("%sr%d", run, k), s.emails, total) })
-	r.baseTraffic, _ = median3(func(k int) time.Duration { return baselineTraffic(t, fmt.Sprintf("%st%d", run, k), s.emails, total) })
+	r.baseTraffic, _ = median3(func(k int) time.Duration {
+		return baselineClient(t, fmt.Sprintf("%st%d", run, k), s.emails, total, true)
+	})
 
 	var srv mailtest.Server
 	switch server {
@@ -227,37 +227,37 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 	}
 
 	dir := t.TempDir()
+	listen := benchkit.FreeAddr(t) // for /metrics at the end
 	cfg := writeConfig(t, dir, daemonConfig{
-		APIBase: api.base, StatePath: filepath.Join(dir, "state.db"), Listen: freeAddr(t),
+		APIBase: api.base, StatePath: filepath.Join(dir, "state.db"), Listen: listen,
 		IMAPAddr: srv.Addr(), User: srv.Username(), Pass: srv.Password(), MaxMessageBytes: 30 << 20,
 	})
-	listen := readListen(t, cfg)
 	var env []string
 	if s.profileDir != "" {
 		env = append(env, "TICKETSYNC_BENCH_CPUPROFILE="+filepath.Join(s.profileDir, server))
 	}
 	t0 := time.Now()
-	d := startDaemon(t, bin, cfg, env...)
+	d := benchkit.StartDaemon(t, bin, cfg, append(os.Environ(), env...))
 	timeout := 60*time.Second + time.Duration(s.emails)*20*time.Millisecond
-	if !api.waitFor(ctx, timeout, func() bool { return api.nCreated >= s.emails || !d.alive() }) {
-		t.Fatalf("%d of %d tickets after %v\ndaemon log:\n%s", api.creates(), s.emails, timeout, d.stderr.String())
+	if !api.waitFor(ctx, timeout, func() bool { return api.nCreated >= s.emails || !d.Alive() }) {
+		t.Fatalf("%d of %d tickets after %v\ndaemon log:\n%s", api.creates(), s.emails, timeout, d.Log())
 	}
-	if !d.alive() {
-		t.Fatalf("daemon exited\n%s", d.stderr.String())
+	if !d.Alive() {
+		t.Fatalf("daemon exited\n%s", d.Log())
 	}
 	api.mu.Lock()
 	r.wall, r.steady = api.last.Sub(t0), api.last.Sub(api.first)
 	api.mu.Unlock()
-	r.cpuBacklog = d.cpu()
+	r.cpuBacklog = d.CPU()
 	waitSeen(t, srv, s.emails)
-	r.hwmBacklog, _ = d.memory()
+	r.hwmBacklog, _ = d.Memory()
 	r.mixBacklog = summarise(api.fake.Requests())
 	rotateProfile(d, s)
 	api.reset()
 
 	// Phase 2, latency with IDLE: one message every interval.
 	time.Sleep(time.Second) // the daemon is back in IDLE
-	cpu0 := d.cpu()
+	cpu0 := d.CPU()
 	if s.latency > 0 {
 		appended := make(map[string]time.Time, s.latency)
 		subjects := make([]string, 0, s.latency)
@@ -275,7 +275,7 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 			time.Sleep(time.Until(base.Add(time.Duration(i+1) * s.interval)))
 		}
 		if !api.waitFor(ctx, 60*time.Second, func() bool { return api.nCreated >= s.latency }) {
-			t.Fatalf("latency phase: %d of %d tickets\n%s", api.creates(), s.latency, d.stderr.String())
+			t.Fatalf("latency phase: %d of %d tickets\n%s", api.creates(), s.latency, d.Log())
 		}
 		api.mu.Lock()
 		for _, subj := range subjects {
@@ -286,13 +286,13 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 		slices.Sort(r.appendDur)
 		waitSeen(t, srv, s.emails+s.latency)
 	}
-	r.cpuLatency = d.cpu() - cpu0
+	r.cpuLatency = d.CPU() - cpu0
 	r.mixLatency = summarise(api.fake.Requests())
 	rotateProfile(d, s)
 	api.reset()
 
 	// Phase 3, one big attachment: what it adds to the peak RSS.
-	cpu0 = d.cpu()
+	cpu0 = d.CPU()
 	if s.attachBytes > 0 {
 		idx := s.emails + s.latency
 		when := time.Now()
@@ -313,8 +313,8 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 		}
 		done := time.Now()
 		r.bigAppend = done.Sub(before)
-		if !api.waitFor(ctx, 3*time.Minute, func() bool { return len(api.uploads) >= 1 || !d.alive() }) || !d.alive() {
-			t.Fatalf("the attachment was not uploaded\n%s", d.stderr.String())
+		if !api.waitFor(ctx, 3*time.Minute, func() bool { return len(api.uploads) >= 1 || !d.Alive() }) || !d.Alive() {
+			t.Fatalf("the attachment was not uploaded\n%s", d.Log())
 		}
 		api.mu.Lock()
 		r.bigCreate, r.bigUpload = api.arrived[subject].Sub(done), api.uploads[0].Sub(done)
@@ -322,15 +322,15 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 		checkAttachment(t, api, subject, s.attachBytes, sum)
 		waitSeen(t, srv, total)
 	}
-	r.cpuBig = d.cpu() - cpu0
+	r.cpuBig = d.CPU() - cpu0
 	r.mixBig = summarise(api.fake.Requests())
 
 	// Just before SIGTERM: the peak over the whole run.
-	r.hwm, r.rssEnd = d.memory()
-	r.metrics = scrapeMetrics(listen)
-	r.shutdown, r.exitCode = d.stop(t)
-	r.daemonLog = d.stderr.String()
-	r.loadEnd = loadavg()
+	r.hwm, r.rssEnd = d.Memory()
+	r.metrics, _ = benchkit.Scrape("http://"+listen+"/metrics", runtimeGauges...)
+	r.shutdown, r.exitCode = d.Stop(t)
+	r.daemonLog = d.Log()
+	r.loadEnd = benchkit.LoadAvg()
 
 	// Exactly once: one ticket per message, none twice.
 	want := s.emails + s.latency
@@ -363,9 +363,9 @@ func runScenario(t *testing.T, server, bin string, s settings) *result {
 	return r
 }
 
-func rotateProfile(d *daemon, s settings) {
+func rotateProfile(d *benchkit.Daemon, s settings) {
 	if s.profileDir != "" {
-		d.signal(syscall.SIGUSR1) // profrun only: the real binary would die of it
+		d.Signal(syscall.SIGUSR1) // profrun only: the real binary would die of it
 		time.Sleep(200 * time.Millisecond)
 	}
 }
@@ -407,45 +407,11 @@ func checkAttachment(t testing.TB, api *apiServer, subject string, size int64, s
 	t.Errorf("no ticket with subject %q", subject)
 }
 
-func readListen(t testing.TB, cfg string) string {
-	t.Helper()
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	t.Fatal("no http.listen in the config")
-	return ""
-}
-
-// scrapeMetrics reads a few process and Go runtime gauges from the
-// daemon's /metrics (they explain where the resident memory is).
-func scrapeMetrics(addr string) map[string]float64 {
-	out := map[string]float64{}
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	wanted := []string{"process_resident_memory_bytes", "go_memstats_sys_bytes", "go_memstats_heap_sys_bytes",
-		"go_memstats_heap_inuse_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes",
-		"go_gc_duration_seconds_count", "go_goroutines"}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || !slices.Contains(wanted, name) {
-			continue
-		}
-		if f, err := strconv.ParseFloat(val, 64); err == nil {
-			out[name] = f
-		}
-	}
-	return out
-}
+// runtimeGauges are the process and Go runtime gauges read from the
+// daemon's /metrics at the end (they explain where the resident memory is).
+var runtimeGauges = []string{"process_resident_memory_bytes", "go_memstats_sys_bytes", "go_memstats_heap_sys_bytes",
+	"go_memstats_heap_inuse_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes",
+	"go_gc_duration_seconds_count", "go_goroutines"}
 
 // median3 runs f three times and returns the median and all three, sorted.
 func median3(f func(k int) time.Duration) (time.Duration, []time.Duration) {
@@ -454,17 +420,7 @@ func median3(f func(k int) time.Duration) (time.Duration, []time.Duration) {
 	return runs[1], runs
 }
 
-// pct is the nearest-rank percentile of sorted durations.
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
+// ms prints a duration in milliseconds with one decimal.
 func ms(d time.Duration) string {
 	if d < 0 && d > -50*time.Microsecond {
 		d = 0 // EXISTS overtook the APPEND's OK by a few µs
@@ -512,13 +468,14 @@ func printHeader(w io.Writer, bin string, s settings) {
 		}
 	}
 	fmt.Fprintf(w, "\n## Intake end-to-end benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "daemon %s (%s); %s; %d × %s; load average %s\n", bin, rev, runtime.Version(), runtime.NumCPU(), cpu, loadavg())
+	fmt.Fprintf(w, "daemon %s (%s); %s; %d × %s; load average %s\n", bin, rev, runtime.Version(), runtime.NumCPU(), cpu, benchkit.LoadAvg())
 	fmt.Fprintf(w, "settings: %d backlog emails, %d latency emails every %v, %d MiB attachment, servers %s\n",
 		s.emails, s.latency, s.interval, s.attachBytes>>20, strings.Join(s.servers, ","))
 }
 
 func printResult(w io.Writer, r *result, s settings) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	pct := benchkit.Percentile
 	n := float64(r.emails)
 	p("\n### %s — %s", r.server, r.version)
 	p("load average (1/5/15 min): %s at start, %s at end; %d CPUs", r.loadStart, r.loadEnd, runtime.NumCPU())
@@ -539,12 +496,12 @@ func printResult(w io.Writer, r *result, s settings) {
 	p("| TaskIP requests per email (backlog) | %.2f = %.2f reads + **%.2f writes** (%s) |", float64(m.total)/n, float64(m.reads)/n, float64(m.writes)/n, m.routes())
 	if len(r.lat) > 0 {
 		p("| IDLE latency APPEND done → create arrives, %d msgs every %v | p50 %s, p90 %s, **p99 %s**, max %s |", len(r.lat), s.interval,
-			ms(pct(r.lat, .5)), ms(pct(r.lat, .9)), ms(pct(r.lat, .99)), ms(r.lat[len(r.lat)-1]))
-		p("| APPEND round trip (latency phase) | p50 %s, p99 %s |", ms(pct(r.appendDur, .5)), ms(pct(r.appendDur, .99)))
+			ms(pct(r.lat, 50)), ms(pct(r.lat, 90)), ms(pct(r.lat, 99)), ms(r.lat[len(r.lat)-1]))
+		p("| APPEND round trip (latency phase) | p50 %s, p99 %s |", ms(pct(r.appendDur, 50)), ms(pct(r.appendDur, 99)))
 		if len(r.probeTrickle) > 0 {
 			p("| server's own IDLE push delay (no daemon): APPEND done → EXISTS | %d msgs every %v: p50 %s, p99 %s, max %s; %d msgs 1.2 s apart: p50 %s, max %s |",
-				len(r.probeTrickle), s.interval, ms(pct(r.probeTrickle, .5)), ms(pct(r.probeTrickle, .99)), ms(r.probeTrickle[len(r.probeTrickle)-1]),
-				len(r.probeIsolated), ms(pct(r.probeIsolated, .5)), ms(r.probeIsolated[len(r.probeIsolated)-1]))
+				len(r.probeTrickle), s.interval, ms(pct(r.probeTrickle, 50)), ms(pct(r.probeTrickle, 99)), ms(r.probeTrickle[len(r.probeTrickle)-1]),
+				len(r.probeIsolated), ms(pct(r.probeIsolated, 50)), ms(r.probeIsolated[len(r.probeIsolated)-1]))
 		}
 		ml := r.mixLatency
 		p("| TaskIP requests per email (latency phase) | %.2f = %.2f reads + %.2f writes; daemon CPU %v |", float64(ml.total)/float64(r.latencyCount),
@@ -552,11 +509,11 @@ func printResult(w io.Writer, r *result, s settings) {
 	}
 	if r.bigSize > 0 {
 		p("| big message (%d MiB attachment, %.1f MiB on the wire) | APPEND %v; create after %v; upload done after %v; daemon CPU %v; requests: %s |",
-			s.attachBytes>>20, mib(r.bigSize), r.bigAppend.Round(time.Millisecond), r.bigCreate.Round(time.Millisecond),
+			s.attachBytes>>20, benchkit.MiB(r.bigSize), r.bigAppend.Round(time.Millisecond), r.bigCreate.Round(time.Millisecond),
 			r.bigUpload.Round(time.Millisecond), r.cpuBig.Round(10*time.Millisecond), r.mixBig.routes())
 	}
-	p("| peak RSS (VmHWM) after the backlog | %.1f MiB |", mib(r.hwmBacklog))
-	p("| **peak RSS (VmHWM) at the end**, incl. the big message | **%.1f MiB** (RSS at end %.1f MiB) |", mib(r.hwm), mib(r.rssEnd))
+	p("| peak RSS (VmHWM) after the backlog | %.1f MiB |", benchkit.MiB(r.hwmBacklog))
+	p("| **peak RSS (VmHWM) at the end**, incl. the big message | **%.1f MiB** (RSS at end %.1f MiB) |", benchkit.MiB(r.hwm), benchkit.MiB(r.rssEnd))
 	if len(r.metrics) > 0 {
 		p("| Go runtime at the end (/metrics) | sys %.1f MiB, heap sys %.1f / in use %.1f / released %.1f MiB, stacks %.1f MiB, %0.f GCs, %0.f goroutines |",
 			r.metrics["go_memstats_sys_bytes"]/(1<<20), r.metrics["go_memstats_heap_sys_bytes"]/(1<<20), r.metrics["go_memstats_heap_inuse_bytes"]/(1<<20),
@@ -582,11 +539,11 @@ func printSummary(w io.Writer, results []*result, s settings) {
 		return "**MISSED**"
 	}
 	for _, r := range results {
-		p99 := pct(r.lat, .99)
+		p99 := benchkit.Percentile(r.lat, 99)
 		wpe := float64(r.mixBacklog.writes) / float64(r.emails)
 		p("| %s | %.0f vs %.0f (%.3f×) %s | %s %s | %.1f MiB %s | %.3f %s |", r.server,
 			r.emailsPerSec(), r.baseClientPerSec(), r.ratio(), mark(r.ratio() >= 0.5),
 			ms(p99), mark(len(r.lat) == 0 || p99 <= 250*time.Millisecond),
-			mib(r.hwm), mark(r.hwm <= 60<<20), wpe, mark(r.mixBacklog.writes == r.emails))
+			benchkit.MiB(r.hwm), mark(r.hwm <= 60<<20), wpe, mark(r.mixBacklog.writes == r.emails))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -25,10 +26,10 @@ import (
 // opens n connections (a warm-up that holds n requests until all arrived)
 // and sends over them, as Slack does with keep-alive.
 func TestSlackE2EAck(t *testing.T) {
-	requireBench(t)
-	n := envInt(t, "BENCH_COMMANDS", 100)
-	latency := envDuration(t, "BENCH_TASKIP_LATENCY", 500*time.Millisecond)
-	phases := envList("BENCH_ACK_CONNS", "new,kept")
+	benchkit.RequireBench(t)
+	n := benchkit.EnvInt(t, "BENCH_COMMANDS", 100)
+	latency := benchkit.EnvDuration(t, "BENCH_TASKIP_LATENCY", 500*time.Millisecond)
+	phases := benchkit.EnvList("BENCH_ACK_CONNS", "new,kept")
 	var tickets []taskipfake.Ticket
 	e := newEnv(t, envConfig{seed: func(f *taskipfake.Server) {
 		for i := range n * len(phases) {
@@ -41,16 +42,16 @@ func TestSlackE2EAck(t *testing.T) {
 	e.start(t)
 
 	fmt.Printf("\n### Slash command acknowledgement: %d concurrent `/ticket status <id> in_progress`, TaskIP latency %s\n", n, latency)
-	fmt.Printf("\nLoad average at start: %s. Commands queue 256, 4 workers (defaults); watch running as Events; Poster paced 1/s/channel (daemon default).\n", load())
+	fmt.Printf("\nLoad average at start: %s. Commands queue 256, 4 workers (defaults); watch running as Events; Poster paced 1/s/channel (daemon default).\n", benchkit.LoadAvg())
 	fmt.Println("\n| connections | commands | conns reused | ack p50 | p90 | p99 | max | HTTP 200 | \"Working on it…\" | busy | all work done after | target p99 ≤ 50 ms | load (1/5/15) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var lines []string
 	for pi, phase := range phases {
 		r := runAckPhase(t, e, phase, tickets[pi*n:(pi+1)*n])
-		s := summarize(r.acks)
+		s := benchkit.Summarize(r.acks)
 		fmt.Printf("| %s | %d | %d | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s |\n", phase, n, r.reused,
-			ms(s.p50), ms(s.p90), ms(s.p99), ms(s.maxD), r.ok200, r.working, r.busy,
-			fmt.Sprintf("%.1f s", r.allDone.Seconds()), verdict(s.p99 <= 50*time.Millisecond), load())
+			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), r.ok200, r.working, r.busy,
+			fmt.Sprintf("%.1f s", r.allDone.Seconds()), benchkit.Verdict(s.P99 <= 50*time.Millisecond), benchkit.LoadAvg())
 		lines = append(lines, fmt.Sprintf("| %s | %.1f s | %.1f s | %.1f s | %d/%d | %d/%d | %.1f |", phase,
 			r.firstResp.Seconds(), r.lastUpdate.Seconds(), r.allDone.Seconds(), r.updates, n, r.answers, n,
 			float64(n)/r.allDone.Seconds()))
@@ -64,7 +65,7 @@ func TestSlackE2EAck(t *testing.T) {
 	fmt.Printf("\nModel: each command makes 2 TaskIP calls (GET the ticket to resolve the id, POST status-update) of ≥ %s each, so 4 workers finish at most %.1f commands/s; the agent lookup (users.info + team-member search) is cached after the first command.\n",
 		latency, 4/(2*latency.Seconds()))
 	e.logs.report(t)
-	fmt.Printf("\nLoad average at end: %s\n", load())
+	fmt.Printf("\nLoad average at end: %s\n", benchkit.LoadAvg())
 }
 
 type ackResult struct {

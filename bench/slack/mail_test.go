@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -21,9 +22,9 @@ import (
 // commits. Baselines in the same run: the same events' TaskIP write (the
 // part without mail), and a bare SMTP send of the same kind of message.
 func TestSlackE2EReplyMail(t *testing.T) {
-	requireBench(t)
-	n := envInt(t, "BENCH_MESSAGES", 200)
-	interval := envDuration(t, "BENCH_INTERVAL", 20*time.Millisecond)
+	benchkit.RequireBench(t)
+	n := benchkit.EnvInt(t, "BENCH_MESSAGES", 200)
+	interval := benchkit.EnvDuration(t, "BENCH_INTERVAL", 20*time.Millisecond)
 	e := newEnv(t, envConfig{pacing: 0, mail: true})
 	tk := e.fake.SeedTicket(taskipfake.Ticket{Subject: "Printer on fire", Priority: taskipfake.PriorityNormal, Status: taskipfake.StatusOpen,
 		User: &taskipfake.Person{ID: 15, Name: "John Smith", Email: "john@acme.com"}})
@@ -84,15 +85,15 @@ func TestSlackE2EReplyMail(t *testing.T) {
 		t.Errorf("%d of %d replies mailed", len(toMail), n)
 	}
 	base := bareSend(t, e, n)
-	sm, st, sb := summarize(toMail), summarize(toTaskIP), summarize(base)
+	sm, st, sb := benchkit.Summarize(toMail), benchkit.Summarize(toTaskIP), benchkit.Summarize(base)
 	fmt.Printf("\n### Slack `reply:` → customer's email at the SMTP server: %d events one every %s\n", n, interval)
-	fmt.Printf("\nLoad average: %s. State file fsync on; daemon's Slack pacing; one SMTP connection, reused.\n\n", load())
+	fmt.Printf("\nLoad average: %s. State file fsync on; daemon's Slack pacing; one SMTP connection, reused.\n\n", benchkit.LoadAvg())
 	fmt.Println("| measure | p50 | p90 | p99 | max |")
 	fmt.Println("|---|---|---|---|---|")
-	fmt.Printf("| event → email accepted by SMTP (target p99 ≤ 500 ms) | %s | %s | %s | %s |\n", ms(sm.p50), ms(sm.p90), ms(sm.p99), ms(sm.maxD))
-	fmt.Printf("| event → TaskIP reply write (same run) | %s | %s | %s | %s |\n", ms(st.p50), ms(st.p90), ms(st.p99), ms(st.maxD))
-	fmt.Printf("| baseline: bare SMTP send, reused connection | %s | %s | %s | %s |\n", ms(sb.p50), ms(sb.p90), ms(sb.p99), ms(sb.maxD))
-	fmt.Printf("\nRatio p99 email / p99 TaskIP write: %.2f×. %s\n", float64(sm.p99)/float64(max(st.p99, 1)), verdict(sm.p99 <= 500*time.Millisecond))
+	fmt.Printf("| event → email accepted by SMTP (target p99 ≤ 500 ms) | %s | %s | %s | %s |\n", ms(sm.P50), ms(sm.P90), ms(sm.P99), ms(sm.Max))
+	fmt.Printf("| event → TaskIP reply write (same run) | %s | %s | %s | %s |\n", ms(st.P50), ms(st.P90), ms(st.P99), ms(st.Max))
+	fmt.Printf("| baseline: bare SMTP send, reused connection | %s | %s | %s | %s |\n", ms(sb.P50), ms(sb.P90), ms(sb.P99), ms(sb.Max))
+	fmt.Printf("\nRatio p99 email / p99 TaskIP write: %.2f×. %s\n", float64(sm.P99)/float64(max(st.P99, 1)), benchkit.Verdict(sm.P99 <= 500*time.Millisecond))
 }
 
 // bareSend times n sends of the same shape of message on one connection.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -26,13 +27,13 @@ import (
 // Slack write per second per channel), which the workers' thread
 // confirmations wait for.
 func TestSlackE2EThread(t *testing.T) {
-	requireBench(t)
-	n := envInt(t, "BENCH_MESSAGES", 200)
-	interval := envDuration(t, "BENCH_INTERVAL", 20*time.Millisecond)
-	modes := envList("BENCH_PACING", "off,daemon")
+	benchkit.RequireBench(t)
+	n := benchkit.EnvInt(t, "BENCH_MESSAGES", 200)
+	interval := benchkit.EnvDuration(t, "BENCH_INTERVAL", 20*time.Millisecond)
+	modes := benchkit.EnvList("BENCH_PACING", "off,daemon")
 
 	fmt.Printf("\n### Thread message → TaskIP write: %d events one every %s, alternating note and `reply:`, no injected latency\n", n, interval)
-	fmt.Printf("\nLoad average at start: %s. Commands queue 256, 4 workers (defaults); watch running as Events; state file fsync on.\n", load())
+	fmt.Printf("\nLoad average at start: %s. Commands queue 256, 4 workers (defaults); watch running as Events; state file fsync on.\n", benchkit.LoadAvg())
 	fmt.Println("\n| Poster pacing | messages | p50 | p90 | p99 | max | notes p99 | replies p99 | event ack p99 | last write after last send | confirmations done after last send | target p99 ≤ 300 ms | load (1/5/15) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, mode := range modes {
@@ -47,7 +48,7 @@ func TestSlackE2EThread(t *testing.T) {
 		}
 		runThreadMode(t, mode, pacing, n, interval)
 	}
-	fmt.Printf("\nLoad average at end: %s\n", load())
+	fmt.Printf("\nLoad average at end: %s\n", benchkit.LoadAvg())
 }
 
 var markerRE = regexp.MustCompile(`bmsg(\d{4})x`)
@@ -101,7 +102,7 @@ func runThreadMode(t *testing.T, mode string, pacing time.Duration, n int, inter
 		lastWrite           time.Time
 		seen                map[int]int
 	)
-	deadline := time.Now().Add(envDuration(t, "BENCH_WAIT", 10*time.Minute))
+	deadline := time.Now().Add(benchkit.EnvDuration(t, "BENCH_WAIT", 10*time.Minute))
 	for {
 		lat, notes, replies, seen, lastWrite = nil, nil, nil, map[int]int{}, time.Time{}
 		for _, a := range e.stopwatch.writes() {
@@ -154,7 +155,7 @@ func runThreadMode(t *testing.T, mode string, pacing time.Duration, n int, inter
 	for time.Now().Before(deadline) {
 		confirmed, lastConfirm = 0, time.Time{}
 		for _, c := range e.slack.Thread(channel, ts) {
-			if c.ThreadTS != "" && c.Error == "" && (strings.HasPrefix(c.Text, "Note saved") || strings.HasPrefix(c.Text, "Sent to the customer")) {
+			if c.ThreadTS != "" && c.Error == "" && (strings.HasPrefix(c.Text, "Note saved") || strings.HasPrefix(c.Text, "Sent to ")) {
 				confirmed++
 				if c.At.After(lastConfirm) {
 					lastConfirm = c.At
@@ -178,10 +179,10 @@ func runThreadMode(t *testing.T, mode string, pacing time.Duration, n int, inter
 	if got := len(e.fake.Replies(tk.ID)); got != n/2 {
 		t.Errorf("%s: %d replies, want %d", mode, got, n/2)
 	}
-	s, sn, sr, sa := summarize(lat), summarize(notes), summarize(replies), summarize(acks)
+	s, sn, sr, sa := benchkit.Summarize(lat), benchkit.Summarize(notes), benchkit.Summarize(replies), benchkit.Summarize(acks)
 	fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mode, n,
-		ms(s.p50), ms(s.p90), ms(s.p99), ms(s.maxD), ms(sn.p99), ms(sr.p99), ms(sa.p99),
-		ms(lastWrite.Sub(lastSent)), ms(lastConfirm.Sub(lastSent)), verdict(s.p99 <= 300*time.Millisecond), load())
+		ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), ms(sn.P99), ms(sr.P99), ms(sa.P99),
+		ms(lastWrite.Sub(lastSent)), ms(lastConfirm.Sub(lastSent)), benchkit.Verdict(s.P99 <= 300*time.Millisecond), benchkit.LoadAvg())
 	e.logs.report(t)
 	e.cancel()
 	e.done.Wait()

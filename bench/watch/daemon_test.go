@@ -1,27 +1,24 @@
 package watch_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
@@ -68,7 +65,7 @@ slack:
 // a different known customer. Latency = slackfake's arrival time of the
 // parent message naming the email's subject − the APPEND's OK received.
 func TestWatchDaemonEmailToSlack(t *testing.T) {
-	requireBench(t)
+	benchkit.RequireBench(t)
 	emails := envInt("BENCH_EMAILS", 100)
 	intervals := os.Getenv("BENCH_EMAIL_INTERVALS")
 	if intervals == "" {
@@ -102,26 +99,16 @@ func TestWatchDaemonEmailToSlack(t *testing.T) {
 	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
 
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "ticketsync.yaml")
-	cfg := fmt.Sprintf(daemonConfig, base, secretKey, filepath.Join(dir, "state.db"), supportAddr,
-		imap.Addr(), imap.Username(), imap.Password(), slackfake.DefaultToken, sf.URL(), channel)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := os.Getenv("BENCH_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "ticketsync")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketsync/ticketsync/cmd/ticketsync").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	cfgPath := benchkit.WriteConfig(t, dir, fmt.Sprintf(daemonConfig, base, secretKey, filepath.Join(dir, "state.db"), supportAddr,
+		imap.Addr(), imap.Username(), imap.Password(), slackfake.DefaultToken, sf.URL(), channel))
+	bin := benchkit.BuildDaemon(t)
 
-	d := startJSONDaemon(t, bin, cfgPath)
+	d := benchkit.StartDaemon(t, bin, cfgPath, nil)
 	started := time.Now()
-	httpAddr := d.await(t, "ticketsync running", "http", 30*time.Second)
-	d.await(t, "watch baseline recorded", "tickets", 10*time.Minute)
+	httpAddr := fmt.Sprint(d.Await(t, "ticketsync running", 30*time.Second)["http"])
+	d.Await(t, "watch baseline recorded", 10*time.Minute)
 	baselineTook := time.Since(started)
-	waitReady(t, "http://"+httpAddr+"/readyz", 30*time.Second)
+	d.AwaitReady(t, "http://"+httpAddr+"/readyz", 30*time.Second)
 	time.Sleep(time.Second)
 
 	c, err := imapclient.DialInsecure(imap.Addr(), nil)
@@ -146,7 +133,7 @@ func TestWatchDaemonEmailToSlack(t *testing.T) {
 			// last phase's last parent age so phases do not interact.
 			time.Sleep(3 * time.Second)
 		}
-		load0, cpu0 := loadAvg(), d.cpu()
+		load0, cpu0 := benchkit.LoadAvg(), d.CPU()
 		appended := make([]time.Time, emails)
 		tick := time.NewTicker(interval)
 		for i := range emails {
@@ -196,7 +183,7 @@ func TestWatchDaemonEmailToSlack(t *testing.T) {
 			}
 		}
 		if seen < emails {
-			t.Fatalf("spacing %s: %d of %d parents arrived; daemon log:\n%s", interval, seen, emails, d.problems())
+			t.Fatalf("spacing %s: %d of %d parents arrived; daemon log:\n%s", interval, seen, emails, d.Problems())
 		}
 		if dups > 0 {
 			t.Errorf("spacing %s: %d duplicate parents", interval, dups)
@@ -216,14 +203,15 @@ func TestWatchDaemonEmailToSlack(t *testing.T) {
 		for i := 1; i < len(at); i++ {
 			gaps = append(gaps, at[i].Sub(at[i-1]))
 		}
-		s, g := summarize(lat), summarize(gaps)
+		s, g := benchkit.Summarize(lat), benchkit.Summarize(gaps)
 		slices.Sort(gaps)
+		ms := benchkit.Millis
 		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s / %s | %.2f s | %s / %s |\n", interval, emails,
-			ms(s.p50), ms(s.p90), ms(s.p99), ms(s.maxD), verdict(s.p99 <= 500*time.Millisecond),
-			ms(gaps[0]), ms(g.p50), (d.cpu() - cpu0).Seconds(), load0, loadAvg())
-		si, sw := summarize(intake), summarize(watch)
+			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max), benchkit.Verdict(s.P99 <= 500*time.Millisecond),
+			ms(gaps[0]), ms(g.P50), (d.CPU() - cpu0).Seconds(), load0, benchkit.LoadAvg())
+		si, sw := benchkit.Summarize(intake), benchkit.Summarize(watch)
 		split = append(split, fmt.Sprintf("| %s | %s / %s / %s | %s / %s / %s |", interval,
-			ms(si.p50), ms(si.p99), ms(si.maxD), ms(sw.p50), ms(sw.p99), ms(sw.maxD)))
+			ms(si.P50), ms(si.P99), ms(si.Max), ms(sw.P50), ms(sw.P99), ms(sw.Max)))
 	}
 	fmt.Println("\nSplit at the TaskIP create (its arrival at taskipfake):\n\n| spacing | APPEND → create p50 / p99 / max | create → Slack parent p50 / p99 / max |\n|---|---|---|")
 	for _, l := range split {
@@ -249,11 +237,11 @@ func TestWatchDaemonEmailToSlack(t *testing.T) {
 	fmt.Printf("\nSlack calls over the run: %d parents, %d thread replies, %d updates, %d failed (emails: %d).\n",
 		parents, replies, updates, failed, emails*len(phases))
 	if parents != emails*len(phases) || replies != 0 || updates != 0 || failed != 0 {
-		t.Errorf("unexpected Slack traffic; daemon log:\n%s", d.problems())
+		t.Errorf("unexpected Slack traffic; daemon log:\n%s", d.Problems())
 	}
-	took, code := d.stop(t)
+	took, code := d.Stop(t)
 	if code != 0 {
-		t.Errorf("daemon exited %d after SIGTERM (%s); log:\n%s", code, took, d.problems())
+		t.Errorf("daemon exited %d after SIGTERM (%s); log:\n%s", code, took, d.Problems())
 	}
 }
 
@@ -290,138 +278,4 @@ func (s *stopwatch) find(re *regexp.Regexp, i int) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// jsonDaemon is `ticketsync run` with log format json, its stderr parsed.
-type jsonDaemon struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-
-	mu      sync.Mutex
-	entries []map[string]any
-	notes   []string // warn and error lines
-	changed chan struct{}
-}
-
-func startJSONDaemon(t *testing.T, bin, config string) *jsonDaemon {
-	t.Helper()
-	d := &jsonDaemon{cmd: exec.Command(bin, "run", "--config", config), exited: make(chan struct{}), changed: make(chan struct{}, 1)}
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var e map[string]any
-			line := sc.Text()
-			if json.Unmarshal([]byte(line), &e) != nil {
-				e = map[string]any{"msg": line, "level": "RAW"}
-			}
-			d.mu.Lock()
-			d.entries = append(d.entries, e)
-			if lvl, _ := e["level"].(string); lvl != "INFO" && lvl != "DEBUG" {
-				d.notes = append(d.notes, line)
-			}
-			d.mu.Unlock()
-			select {
-			case d.changed <- struct{}{}:
-			default:
-			}
-		}
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	})
-	return d
-}
-
-// await waits for a log entry with message msg and returns its attribute key.
-func (d *jsonDaemon) await(t *testing.T, msg, key string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		d.mu.Lock()
-		for _, e := range d.entries {
-			if e["msg"] == msg {
-				d.mu.Unlock()
-				return fmt.Sprint(e[key])
-			}
-		}
-		d.mu.Unlock()
-		select {
-		case <-d.changed:
-		case <-d.exited:
-			t.Fatalf("daemon exited before %q; log:\n%s", msg, d.problems())
-		case <-deadline:
-			t.Fatalf("no %q within %s; log:\n%s", msg, timeout, d.problems())
-		}
-	}
-}
-
-func (d *jsonDaemon) problems() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.notes) > 40 {
-		return strings.Join(d.notes[:40], "\n") + fmt.Sprintf("\n... %d more", len(d.notes)-40)
-	}
-	return strings.Join(d.notes, "\n")
-}
-
-// cpu is the daemon's user+system CPU so far (/proc/PID/stat, 10 ms ticks).
-func (d *jsonDaemon) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
-}
-
-func (d *jsonDaemon) stop(t *testing.T) (time.Duration, int) {
-	start := time.Now()
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(15 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-		t.Errorf("daemon did not exit within 15 s of SIGTERM")
-	}
-	return time.Since(start), d.cmd.ProcessState.ExitCode()
-}
-
-func waitReady(t *testing.T, url string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not 200 within %s (last: %v)", url, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

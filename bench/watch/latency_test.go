@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
@@ -24,11 +25,11 @@ import (
 // ticket, store a snapshot of each, post nothing) against BENCH_TICKETS
 // tickets, with fsync on commit (the daemon) and without.
 func TestWatchBaseline(t *testing.T) {
-	requireBench(t)
+	benchkit.RequireBench(t)
 	n := ticketCount()
 	fmt.Printf("\n#### Baseline of %d tickets (first run)\n\n| state | time | load before |\n|---|---|---|\n", n)
 	for _, noSync := range []bool{false, true} {
-		load := loadAvg()
+		load := benchkit.LoadAvg()
 		took, err := recordBaseline(filepath.Join(t.TempDir(), "state.db"), n, noSync)
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +76,7 @@ func (c *countingTickets) GetTicket(ctx context.Context, id taskip.ID) (taskip.T
 // "posts=1s/3" does so with a token bucket allowing bursts of 3 (Slack:
 // "short bursts >1 allowed"). Default "off,1s".
 func TestWatchChangeLatency(t *testing.T) {
-	requireBench(t)
+	benchkit.RequireBench(t)
 	changes := envInt("BENCH_CHANGES", 200)
 	spread := envDuration("BENCH_SPREAD", 60*time.Second)
 	pacings := os.Getenv("BENCH_PACING")
@@ -168,7 +169,7 @@ func runChangeLatency(t *testing.T, name string, pacing, postsEvery time.Duratio
 		}
 	}()
 	time.Sleep(1500 * time.Millisecond) // the first poll of the Run loop
-	load0 := loadAvg()
+	load0 := benchkit.LoadAvg()
 	polls0, lists0, gets0 := ct.polls.Load(), ct.lists.Load(), ct.gets.Load()
 
 	offsets := make([]time.Duration, len(ids))
@@ -208,7 +209,7 @@ func runChangeLatency(t *testing.T, name string, pacing, postsEvery time.Duratio
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	load1 := loadAvg()
+	load1 := benchkit.LoadAvg()
 	polls := ct.polls.Load() - polls0
 	reqs := ct.lists.Load() - lists0 + ct.gets.Load() - gets0
 	if len(lat) < len(ids) {
@@ -224,7 +225,7 @@ func runChangeLatency(t *testing.T, name string, pacing, postsEvery time.Duratio
 	for _, d := range lat {
 		all = append(all, d)
 	}
-	s := summarize(all)
-	fmt.Printf("| %s | %s | %s | %s | %s | %s | %d | %.2f | %s / %s |\n", name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.maxD),
-		verdict(s.p99 <= 1500*time.Millisecond), polls, float64(reqs)/float64(max(polls, 1)), load0, load1)
+	s, ms := benchkit.Summarize(all), benchkit.Millis
+	fmt.Printf("| %s | %s | %s | %s | %s | %s | %d | %.2f | %s / %s |\n", name, ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Max),
+		benchkit.Verdict(s.P99 <= 1500*time.Millisecond), polls, float64(reqs)/float64(max(polls, 1)), load0, load1)
 }
