@@ -9,12 +9,13 @@ import (
 	"net/smtp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/logtest"
 )
 
 func startWorld(t *testing.T) *World {
@@ -139,7 +140,7 @@ func TestFailedStepIsReported(t *testing.T) {
 func TestRunKeepsRunningUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, Options{Out: out, KeepRunning: true}) }()
 	// Even when the test fails early, Run must get to remove its directory.
@@ -216,24 +217,6 @@ func waitMetric(t *testing.T, w *World, series string, atLeast float64) {
 		return got >= atLeast
 	})
 	require.True(t, ok, "%s is %v, want at least %v", series, got, atLeast)
-}
-
-// syncBuffer is a bytes.Buffer that Run may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // sendSMTP sends m through the sink as a mail client would.

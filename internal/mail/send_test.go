@@ -16,27 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+
+	"github.com/ticketsync/ticketsync/internal/logtest"
 )
 
 const testPassword = "s3cret-Pa55word!"
-
-// syncBuffer is a log sink safe for the race detector.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // newTestSender connects to srv the way its options say.
 func newTestSender(t testing.TB, srv *mailtest.SMTPServer, mode TLSMode, user, pass string, logs io.Writer) *Sender {
@@ -141,7 +125,7 @@ func TestSendAuth(t *testing.T) {
 		srv := mailtest.StartSMTP(t, mailtest.SMTPOptions{
 			Username: "agent", Password: "the-right-one", AllowInsecureAuth: true,
 		})
-		var logs syncBuffer
+		var logs logtest.Buffer
 		s := newTestSender(t, srv, TLSNone, "agent", testPassword, &logs)
 		se := sendErr(t, s, testMessage(1))
 		exactlyOne(t, se, ErrPermanent)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ticketsync/ticketsync/internal/logtest"
 )
 
 const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -79,33 +81,15 @@ func (r *recorder) total() int {
 // testNow is the clock of every test Verifier.
 var testNow = time.Date(2024, 1, 15, 9, 0, 0, 0, time.UTC)
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type inboundServer struct {
 	url string
 	rec *recorder
-	log *syncBuffer
+	log *logtest.Buffer
 }
 
 func newInbound(t *testing.T, mod ...func(*InboundConfig)) *inboundServer {
 	t.Helper()
-	s := &inboundServer{rec: &recorder{}, log: &syncBuffer{}}
+	s := &inboundServer{rec: &recorder{}, log: &logtest.Buffer{}}
 	cfg := InboundConfig{
 		Verifier: Verifier{Secret: testSecret, Now: func() time.Time { return testNow }, MaxBody: 64 << 10},
 		Handler:  s.rec,

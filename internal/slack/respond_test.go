@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ticketsync/ticketsync/internal/logtest"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 )
 
@@ -72,7 +73,7 @@ func TestRespond(t *testing.T) {
 
 	t.Run("5xx then 200 is delivered once", func(t *testing.T) {
 		hook := newResponseHook(t, http.StatusInternalServerError)
-		clock, log := newClock(), &syncBuffer{}
+		clock, log := newClock(), &logtest.Buffer{}
 		require.NoError(t, newResponder(clock, log).Respond(ctx, hook.srv.URL+hookSecret, reply))
 		posts := hook.posts()
 		require.Len(t, posts, 2)

@@ -12,20 +12,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ticketsync/ticketsync/internal/logtest"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 )
 
 type socketHarness struct {
 	fake *slackfake.Inbound
 	rec  *recorder
-	log  *syncBuffer
+	log  *logtest.Buffer
 	done chan error
 	stop context.CancelFunc
 }
 
 func startSocket(t *testing.T, appToken string) *socketHarness {
 	t.Helper()
-	h := &socketHarness{fake: slackfake.NewInbound(t, slackfake.New(t)), rec: &recorder{}, log: &syncBuffer{}, done: make(chan error, 1)}
+	h := &socketHarness{fake: slackfake.NewInbound(t, slackfake.New(t)), rec: &recorder{}, log: &logtest.Buffer{}, done: make(chan error, 1)}
 	h.fake.PingInterval = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
