@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/mail"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -76,20 +75,6 @@ var memberSorts = map[string]func(a, b *TeamMember) int{
 	"id":         func(a, b *TeamMember) int { return 0 },
 }
 
-// sortByIDTie sorts with cmp, then id in the same direction.
-func sortByIDTie[T any](items []T, cmp func(a, b T) int, id func(T) int, desc bool) {
-	sort.Slice(items, func(i, j int) bool {
-		d := cmp(items[i], items[j])
-		if d == 0 {
-			d = id(items[i]) - id(items[j])
-		}
-		if desc {
-			return d > 0
-		}
-		return d < 0
-	})
-}
-
 func (s *Server) listContacts(c *call) {
 	q := c.r.URL.Query()
 	v := validation{}
@@ -108,12 +93,7 @@ func (s *Server) listContacts(c *call) {
 			hits = append(hits, ct)
 		}
 	}
-	sortByIDTie(hits, cmp, func(c *Contact) int { return c.ID }, desc)
-	pageHits, meta := paginate(hits, page, limit)
-	data := make([]contactJSON, 0, len(pageHits))
-	for _, ct := range pageHits {
-		data = append(data, renderContact(ct))
-	}
+	data, meta := sortedPage(hits, cmp, func(c *Contact) int { return c.ID }, desc, page, limit, renderContact)
 	c.json(http.StatusOK, map[string]any{"success": true, "data": data, "meta": meta})
 }
 
@@ -204,12 +184,7 @@ func (s *Server) listTeamMembers(c *call) {
 		}
 		hits = append(hits, m)
 	}
-	sortByIDTie(hits, cmp, func(m *TeamMember) int { return m.ID }, desc)
-	pageHits, meta := paginate(hits, page, limit)
-	data := make([]teamMemberJSON, 0, len(pageHits))
-	for _, m := range pageHits {
-		data = append(data, renderTeamMember(m))
-	}
+	data, meta := sortedPage(hits, cmp, func(m *TeamMember) int { return m.ID }, desc, page, limit, renderTeamMember)
 	c.json(http.StatusOK, map[string]any{"success": true, "data": data, "meta": meta})
 }
 

@@ -2,6 +2,7 @@ package taskipfake
 
 import (
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,4 +107,31 @@ func paginate[T any](items []T, page, limit int) ([]T, metaJSON) {
 		return nil, meta
 	}
 	return items[start:min(start+limit, len(items))], meta
+}
+
+// sortedPage sorts hits with cmp, breaking ties by id in the same direction
+// so that pages never overlap or skip however many items share a sort
+// value, cuts out the requested page and renders it.
+func sortedPage[T, J any](hits []T, cmp func(a, b T) int, id func(T) int, desc bool, page, limit int, render func(T) J) ([]J, metaJSON) {
+	sortByIDTie(hits, cmp, id, desc)
+	pageHits, meta := paginate(hits, page, limit)
+	data := make([]J, 0, len(pageHits))
+	for _, h := range pageHits {
+		data = append(data, render(h))
+	}
+	return data, meta
+}
+
+// sortByIDTie sorts with cmp, then id in the same direction.
+func sortByIDTie[T any](items []T, cmp func(a, b T) int, id func(T) int, desc bool) {
+	sort.Slice(items, func(i, j int) bool {
+		d := cmp(items[i], items[j])
+		if d == 0 {
+			d = id(items[i]) - id(items[j])
+		}
+		if desc {
+			return d > 0
+		}
+		return d < 0
+	})
 }

@@ -310,14 +310,8 @@ func (s *Server) listTickets(c *call) {
 			hits = append(hits, t)
 		}
 	}
-	// Ties are broken by id in the requested direction so that pages never
-	// overlap or skip however many tickets share a sort value.
-	sortByIDTie(hits, cmp, func(t *Ticket) int { return t.ID }, desc)
-	pageHits, meta := paginate(hits, page, limit)
-	data := make([]ticketJSON, 0, len(pageHits))
-	for _, t := range pageHits {
-		data = append(data, renderTicket(t, c.style, c.now))
-	}
+	data, meta := sortedPage(hits, cmp, func(t *Ticket) int { return t.ID }, desc, page, limit,
+		func(t *Ticket) ticketJSON { return renderTicket(t, c.style, c.now) })
 	c.json(http.StatusOK, map[string]any{"data": data, "status": 200, "meta": meta})
 }
 
