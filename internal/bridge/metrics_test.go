@@ -57,12 +57,14 @@ func TestSlackCountersMove(t *testing.T) {
 	e.message("Ev1", "USARAH", "checked the logs", ts)
 	e.message("Ev2", "USARAH", "reply: fixed", ts)
 	e.message("Ev2", "USARAH", "reply: fixed", ts, "X-Slack-Retry-Num", "1")
+	// The repeated event may be taken up by another worker after the
+	// original is done: wait for all three.
 	require.Eventually(t, func() bool {
-		return metricValue(t, cm.thread.WithLabelValues("reply", "ok")) == 1 && metricValue(t, cm.thread.WithLabelValues("note", "ok")) == 1
+		return metricValue(t, cm.thread.WithLabelValues("reply", "ok")) == 1 && metricValue(t, cm.thread.WithLabelValues("note", "ok")) == 1 &&
+			metricValue(t, cm.retries) == 1
 	}, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "failed")), "no such ticket")
 	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "refused")), "not an agent")
-	assert.Equal(t, 1.0, metricValue(t, cm.retries))
 
 	e.watch.TicketChanged(taskip.ID(tk.ID))
 	require.Eventually(t, func() bool { return metricValue(t, wm.changes.WithLabelValues("reply")) >= 1 }, 5*time.Second, 5*time.Millisecond)
