@@ -88,9 +88,9 @@ func (s *Server) listContacts(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var hits []*Contact
-	for _, ct := range s.contacts {
-		if search == "" || containsFold([]string{ct.Name, ct.Email}, search) {
-			hits = append(hits, ct)
+	for _, f := range s.contactSearch {
+		if search == "" || strings.Contains(f.name, search) || strings.Contains(f.email, search) {
+			hits = append(hits, f.ct)
 		}
 	}
 	data, meta := sortedPage(hits, cmp, func(c *Contact) int { return c.ID }, desc, page, limit, renderContact)

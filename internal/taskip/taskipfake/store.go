@@ -70,6 +70,7 @@ func (s *Server) storeContact(c Contact) Contact {
 		c.UpdatedAt = c.CreatedAt
 	}
 	s.contacts[c.ID] = &c
+	s.contactSearch = append(s.contactSearch, searchableContact{ct: &c, name: strings.ToLower(c.Name), email: strings.ToLower(c.Email)})
 	return c
 }
 
