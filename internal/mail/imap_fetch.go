@@ -36,11 +36,15 @@ func (b *Inbox) List(ctx context.Context, afterUID uint32, limit int) ([]Envelop
 			(status.UIDNext != 0 && status.UIDNext <= afterUID+1) {
 			return nil
 		}
+		if status.UIDNext != 0 && limit > 0 {
+			out, err = envelopesAfter(s.client, afterUID, limit, status.UIDNext)
+			return err
+		}
 		uids, err := uidsAfter(s.client, afterUID, limit)
 		if err != nil || len(uids) == 0 {
 			return err
 		}
-		out, err = envelopes(s.client, uids)
+		out, err = envelopes(s.client, imap.UIDSetNum(uids...))
 		return err
 	})
 	if err != nil {
@@ -73,8 +77,37 @@ func uidsAfter(c *imapclient.Client, afterUID uint32, limit int) ([]imap.UID, er
 	return uids, nil
 }
 
-func envelopes(c *imapclient.Client, uids []imap.UID) ([]Envelope, error) {
-	msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+// envelopesAfter lists up to limit messages above afterUID by fetching UID
+// windows: first the next limit UIDs (mail is appended, so the UIDs above
+// the cursor are mostly consecutive), then wider ones while the answer is
+// short and the server holds higher UIDs. One listing thus costs about one
+// batch whatever the backlog, where a SEARCH of afterUID+1:* returns the
+// whole backlog every time (and makes some servers read every message).
+func envelopesAfter(c *imapclient.Client, afterUID uint32, limit int, uidNext uint32) ([]Envelope, error) {
+	var out []Envelope
+	lo, window := uint64(afterUID)+1, uint64(limit)
+	for lo < uint64(uidNext) && len(out) < limit {
+		hi := min(lo+window-1, uint64(uidNext)-1)
+		var set imap.UIDSet
+		set.AddRange(imap.UID(lo), imap.UID(hi))
+		got, err := envelopes(c, set)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		lo, window = hi+1, min(window*2, maxListWindow)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// maxListWindow bounds the UID range of one listing FETCH.
+const maxListWindow = 1 << 16
+
+func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
+	msgs, err := c.Fetch(uids, &imap.FetchOptions{
 		UID: true, RFC822Size: true, Envelope: true, Flags: true,
 	}).Collect()
 	if err != nil {

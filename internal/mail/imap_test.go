@@ -185,6 +185,31 @@ func TestInboxList(t *testing.T) {
 	})
 }
 
+// A listing asks for UID windows; messages moved away leave gaps wider than
+// a window, and the listing reaches past them.
+func TestInboxListAcrossUIDGaps(t *testing.T) {
+	eachServer(t, func(t *testing.T, srv mailtest.Server) {
+		var uids []uint32
+		for i := 1; i <= 12; i++ {
+			uids = append(uids, srv.Append(t, "INBOX", msg(i)))
+		}
+		ib, _ := newInbox(t, srv, func(c *mail.IMAPConfig) { c.ProcessedMailbox = "Done" })
+		connect(t, ib)
+		ctx := testCtx(t)
+		require.NoError(t, ib.MarkProcessedSet(ctx, uids[1:9]))
+
+		first, _, err := ib.List(ctx, 0, 2)
+		require.NoError(t, err)
+		assert.Equal(t, []uint32{uids[0], uids[9]}, uidsOf(first), "past a gap of eight")
+		rest, _, err := ib.List(ctx, uids[0], 3)
+		require.NoError(t, err)
+		assert.Equal(t, uids[9:], uidsOf(rest))
+		none, _, err := ib.List(ctx, uids[11], 3)
+		require.NoError(t, err)
+		assert.Empty(t, none)
+	})
+}
+
 // bigMessage is about size bytes of 76-column text.
 func bigMessage(size int) []byte {
 	line := strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz", 2) + "ABCD\n"
