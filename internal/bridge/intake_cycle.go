@@ -26,6 +26,9 @@ type item struct {
 	// the server does not list replies.
 	replyCountBefore int
 	replyID          int64 // the TaskIP reply made, when the server said
+	// afterPrev marks a message read ahead that answers the batch written
+	// meanwhile: it is looked up once that batch is done.
+	afterPrev bool
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -45,64 +48,201 @@ const (
 // Cycle reconciles unfinished intents, then works through every message above
 // the cursor in UID order, a batch at a time. A transient failure stops it;
 // the next cycle starts again at the first unhandled message.
+//
+// While a batch is written to TaskIP (one create after another, in UID
+// order), the next one is already read, parsed and looked up: the reads
+// overlap the writes, the writes keep their order.
 func (in *Intake) Cycle(ctx context.Context) error {
 	if err := in.reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	var (
+		ahead   *readAhead
+		written *batch // the batch before the one read ahead
+	)
+	defer func() { ahead.discard() }()
 	for ctx.Err() == nil {
-		cur, err := in.cfg.Store.Cursor(in.cfg.Mailbox)
-		if err != nil {
-			return err
+		b := ahead.take()
+		ahead = nil
+		if b != nil {
+			in.refresh(b, written)
 		}
-		envs, status, err := in.cfg.Inbox.List(ctx, cur.LastUID, in.cfg.BatchSize)
-		if err != nil {
-			return fmt.Errorf("list %s: %w", in.cfg.Mailbox, err)
-		}
-		if status.UIDValidity != cur.UIDValidity {
-			// UIDs of the old validity mean nothing now: start over at the
-			// beginning; Message-ID dedupe keeps anything from repeating.
-			if cur.UIDValidity != 0 {
-				in.log.Warn("UIDVALIDITY changed; rescanning the mailbox", "old", cur.UIDValidity, "new", status.UIDValidity)
-			}
-			if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: status.UIDValidity}); err != nil {
+		if b == nil {
+			cur, err := in.cfg.Store.Cursor(in.cfg.Mailbox)
+			if err != nil {
 				return err
+			}
+			envs, status, err := in.cfg.Inbox.List(ctx, cur.LastUID, in.cfg.BatchSize)
+			if err != nil {
+				return fmt.Errorf("list %s: %w", in.cfg.Mailbox, err)
+			}
+			if status.UIDValidity != cur.UIDValidity {
+				// UIDs of the old validity mean nothing now: start over at the
+				// beginning; Message-ID dedupe keeps anything from repeating.
+				if cur.UIDValidity != 0 {
+					in.log.Warn("UIDVALIDITY changed; rescanning the mailbox", "old", cur.UIDValidity, "new", status.UIDValidity)
+				}
+				if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: status.UIDValidity}); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(envs) == 0 {
+				in.metrics.lastPoll.SetToCurrentTime()
+				return nil
+			}
+			b = in.read(ctx, status.UIDValidity, envs, nil, nil)
+		}
+		if b.err == nil && len(b.items) > 0 && b.more(in.cfg.BatchSize) {
+			ahead = in.startReadAhead(ctx, b)
+		}
+		handled, err := in.processBatch(ctx, b, ahead)
+		if err != nil || handled < len(b.items) || b.err != nil {
+			ahead.discard()
+			ahead = nil
+			if err != nil {
+				return err
+			}
+			if b.err != nil {
+				return b.err
 			}
 			continue
 		}
-		if len(envs) == 0 {
+		if ahead == nil && !b.more(in.cfg.BatchSize) {
 			in.metrics.lastPoll.SetToCurrentTime()
 			return nil
 		}
-		handled, err := in.processBatch(ctx, status.UIDValidity, envs)
-		if err != nil {
-			return err
-		}
-		if handled == len(envs) && len(envs) < in.cfg.BatchSize {
-			in.metrics.lastPoll.SetToCurrentTime()
-			return nil
-		}
+		written = b
 	}
 	return nil
 }
 
-// processBatch runs the pipeline of SPEC 6 over envs and returns how many
-// leading messages were handled (the cursor moved past them).
-func (in *Intake) processBatch(ctx context.Context, validity uint32, envs []mail.Envelope) (int, error) {
+// batch is a run of messages in UID order, read and looked up, ready to be
+// written. items may stop short of the listing: at a message that answers
+// an earlier one of the same batch (its ticket does not exist yet), or at
+// one that could not be read now (err says why).
+type batch struct {
+	validity uint32
+	listed   int
+	items    []*item
+	err      error
+}
+
+// more reports whether messages may follow the batch's last item.
+func (b *batch) more(limit int) bool { return b.listed >= limit || len(b.items) < b.listed }
+
+func (b *batch) cleanup() {
+	for _, it := range b.items {
+		_ = it.msg.Cleanup()
+	}
+}
+
+func (b *batch) lastUID() uint32 { return b.items[len(b.items)-1].env.UID }
+
+// read prepares a batch. prev is the batch being written meanwhile, if
+// any; fetched, if set, is called once the Inbox is no longer needed.
+func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelope, prev *batch, fetched func()) *batch {
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
+	defer cancel()
+	items, err := in.prepare(ctx, work, validity, envs, prev, fetched)
+	return &batch{validity: validity, listed: len(envs), items: items, err: err}
+}
+
+// readAhead is the next batch being read by its own goroutine while the
+// current one is written. The Inbox serves one goroutine at a time: the
+// read-ahead is done with it (inboxFree) before the current batch marks its
+// messages.
+type readAhead struct {
+	inboxFree chan struct{}
+	done      chan struct{}
+	b         *batch // nil when nothing followed or it could not be listed
+}
+
+func (in *Intake) startReadAhead(ctx context.Context, prev *batch) *readAhead {
+	ra := &readAhead{inboxFree: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		inboxFree := sync.OnceFunc(func() { close(ra.inboxFree) })
+		defer inboxFree()
+		envs, status, err := in.cfg.Inbox.List(ctx, prev.lastUID(), in.cfg.BatchSize)
+		if err != nil || status.UIDValidity != prev.validity || len(envs) == 0 {
+			return // the owner lists again from the cursor and sees for itself
+		}
+		ra.b = in.read(ctx, status.UIDValidity, envs, prev, inboxFree)
+	}()
+	return ra
+}
+
+// waitInbox blocks until the read-ahead no longer uses the Inbox.
+func (ra *readAhead) waitInbox() {
+	if ra != nil {
+		<-ra.inboxFree
+	}
+}
+
+// take waits for the read-ahead and returns its batch, or nil.
+func (ra *readAhead) take() *batch {
+	if ra == nil {
+		return nil
+	}
+	<-ra.done
+	return ra.b
+}
+
+// discard waits for the read-ahead and throws its batch away: the batch
+// before it did not finish, so it is read again from the cursor.
+func (ra *readAhead) discard() {
+	if b := ra.take(); b != nil {
+		b.cleanup()
+	}
+}
+
+// refresh redoes the lookups of a batch read ahead that the batch written
+// meanwhile (prev) may have made stale: messages answering one of prev's
+// (their ticket was only just made) and messages for a ticket prev wrote
+// to (its status and reply count moved).
+func (in *Intake) refresh(b, prev *batch) {
+	if prev == nil {
+		return
+	}
+	touched := map[int64]bool{}
+	for _, it := range prev.items {
+		if it.outcome == done && it.ticket.ID != 0 {
+			touched[it.ticket.ID] = true
+		}
+	}
+	var idx []int
+	for i, it := range b.items {
+		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	work, cancel := context.WithTimeout(context.Background(), in.cfg.ItemTimeout)
+	defer cancel()
+	if n, err := in.lookupAll(work, b.items, idx); err != nil {
+		for _, it := range b.items[n:] {
+			_ = it.msg.Cleanup()
+		}
+		b.items, b.err = b.items[:n], errors.Join(b.err, err)
+	}
+}
+
+// processBatch runs the writes of SPEC 6 over a prepared batch and returns
+// how many leading items were handled (the cursor moved past them).
+func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (int, error) {
 	// In-flight work finishes even when shutdown begins; only the start of
 	// new messages checks ctx.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
-
-	items, prepErr := in.prepare(ctx, work, validity, envs)
-	defer func() {
-		for _, it := range items {
-			_ = it.msg.Cleanup()
-		}
-	}()
+	defer b.cleanup()
+	items := b.items
 	if len(items) == 0 {
-		return 0, prepErr
+		return 0, nil
 	}
-	if err := in.writeIntents(validity, items); err != nil {
+	if err := in.writeIntents(b.validity, items); err != nil {
 		return 0, err
 	}
 	execErr := in.executeAll(ctx, work, items)
@@ -110,25 +250,40 @@ func (in *Intake) processBatch(ctx context.Context, validity uint32, envs []mail
 		return 0, err
 	}
 	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
+	ahead.waitInbox()
 	handled, markErr := in.markAll(work, items)
 	if handled > 0 {
 		last := items[handled-1].env.UID
-		if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: validity, LastUID: last}); err != nil {
+		if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: last}); err != nil {
 			return 0, err
 		}
 	}
-	return handled, errors.Join(prepErr, execErr, markErr)
+	return handled, errors.Join(execErr, markErr)
 }
 
 // prepare reads and decides each message until one cannot be prepared now,
 // or one answers a message earlier in this batch (whose ticket does not exist
 // yet: it waits for the next batch so it threads correctly). Bodies come in
 // one IMAP command; the TaskIP lookups run a few at a time.
-func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope) ([]*item, error) {
+//
+// prev is the batch being written while this one is read ahead: a message
+// repeating one of prev's is a duplicate, and one answering prev waits for
+// refresh to look it up once prev's tickets exist.
+func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch, fetched func()) ([]*item, error) {
 	loaded, loadErr := in.loadAll(work, envs)
+	if fetched != nil {
+		fetched()
+	}
 	var items []*item
 	var needLookup []int
-	keys := map[string]bool{}
+	keys, prevKeys := map[string]bool{}, map[string]bool{}
+	if prev != nil {
+		for _, it := range prev.items {
+			if it.key != "" {
+				prevKeys[it.key] = true
+			}
+		}
+	}
 	cut := false
 	for _, env := range envs {
 		it, ok := loaded[env.UID]
@@ -149,8 +304,9 @@ func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mai
 				it.key = fmt.Sprintf("imap:%s:%d:%d", in.cfg.Mailbox, validity, env.UID)
 			}
 			in.log.Error("email cannot be read; quarantined", "uid", env.UID, "err", it.reason)
-		case keys[it.key]:
-			// The same mail delivered twice into one batch.
+		case keys[it.key] || prevKeys[it.key]:
+			// The same mail delivered twice into one batch, or into this
+			// one and the one written meanwhile.
 			it.outcome = seen
 			in.metrics.duplicates.Inc()
 		case answersBatch(it.email, keys):
@@ -159,9 +315,13 @@ func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mai
 			continue
 		default:
 			keys[it.key] = true
-			if reason := mapping.Screen(it.email, in.screening); reason != "" {
+			reason := mapping.Screen(it.email, in.screening)
+			switch {
+			case reason != "":
 				it.outcome, it.reason = skipped, string(reason)
-			} else {
+			case answersBatch(it.email, prevKeys):
+				it.afterPrev = true
+			default:
 				needLookup = append(needLookup, len(items))
 			}
 		}

@@ -3,11 +3,16 @@ package bridge
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,6 +20,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/state"
+	"github.com/ticketsync/ticketsync/internal/taskip"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -413,14 +419,130 @@ func TestIntake(t *testing.T) {
 		"dovecot": func(t *testing.T, opts ...envOption) *intakeEnv {
 			return newIntakeEnv(t, mailtest.StartDovecot(t), opts...)
 		},
+		// One message per batch: every message after the first is read
+		// ahead while the one before it is written.
+		"mem-read-ahead": func(t *testing.T, opts ...envOption) *intakeEnv {
+			return newIntakeEnv(t, nil, append([]envOption{oneMessagePerBatch}, opts...)...)
+		},
 	}
-	for _, server := range []string{"mem", "dovecot"} {
+	for _, server := range []string{"mem", "mem-read-ahead", "dovecot"} {
 		t.Run(server, func(t *testing.T) {
 			for _, c := range intakeCases {
 				t.Run(c.name, func(t *testing.T) { c.run(t, servers[server]) })
 			}
 		})
 	}
+}
+
+func oneMessagePerBatch(c *IntakeConfig, _ *mail.IMAPConfig) { c.BatchSize = 1 }
+
+// The next batch is read and looked up while the one before it is written.
+// What that batch changes must still be seen by the next: a reply to a mail
+// of the batch before threads to its new ticket, a repeat of its mail is a
+// duplicate, and a ticket it reopened is not reopened again.
+func TestIntakeReadAheadSeesTheBatchBefore(t *testing.T) {
+	// The reopen waits until e has been looked up ahead (the ticket still
+	// closed), so e is sure to need the second look.
+	gate := &lookedUpFirst{seen: make(chan struct{})}
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+		c.BatchSize = 2
+		gate.Tickets = c.Tickets
+		c.Tickets = gate
+	})
+	closed := createFirst(t, e)
+	require.NoError(t, e.fake.Mutate(closed.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed }))
+	e.fake.ResetRequests()
+	gate.ticket.Store(int64(closed.ID))
+
+	// Batches of two: [a, b] [c, d] [e, f].
+	e.deliver(mailMsg("a@acme.com", "john@acme.com", "VPN down", "since 9:00"))
+	e.deliver(mailMsg("b@acme.com", "emma@acme.com", "Invoice wrong", "twice the amount"))
+	e.deliver(mailMsg("c@acme.com", "john@acme.com", "Re: VPN down", "still down", "In-Reply-To: <a@acme.com>"))
+	e.deliver(mailMsg("d@acme.com", "john@acme.com", "Re: Login broken", "broken again", "In-Reply-To: <first@acme.com>"))
+	e.deliver(mailMsg("e@acme.com", "john@acme.com", "Re: Login broken", "and now?", "In-Reply-To: <first@acme.com>"))
+	e.deliver(mailMsg("b@acme.com", "emma@acme.com", "Invoice wrong", "twice the amount"))
+	e.cycle()
+
+	tickets := e.newTickets()
+	require.Len(t, tickets, 3, "the first ticket, a and b; c threads, the repeat of b is a duplicate")
+	assert.Equal(t, "VPN down", tickets[1].Subject)
+	assert.Equal(t, "Invoice wrong", tickets[2].Subject)
+	vpn := e.fake.Replies(tickets[1].ID)
+	require.Len(t, vpn, 1)
+	assert.Equal(t, "still down", vpn[0].Message)
+
+	after, _ := e.fake.Ticket(closed.ID)
+	assert.Equal(t, taskipfake.StatusOpen, after.Status)
+	replies := e.fake.Replies(closed.ID)
+	require.Len(t, replies, 2)
+	assert.Equal(t, "broken again", replies[0].Message)
+	assert.Equal(t, "and now?", replies[1].Message)
+	var statusWrites int
+	for _, r := range e.fake.Requests() {
+		if r.Method == http.MethodPost && strings.Contains(r.Path, "/status-update/") {
+			statusWrites++
+		}
+	}
+	assert.Equal(t, 1, statusWrites, "e is looked up again after d reopened the ticket")
+
+	msgs := e.imap.Messages(t, "INBOX")
+	require.Len(t, msgs, 7)
+	for _, m := range msgs {
+		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
+	}
+	assert.Equal(t, msgs[6].UID, e.cursor().LastUID)
+}
+
+// lookedUpFirst holds the reopen of ticket until that ticket has been read
+// twice (by the lookups of two messages).
+type lookedUpFirst struct {
+	Tickets
+	ticket atomic.Int64
+	reads  atomic.Int32
+	seen   chan struct{}
+}
+
+func (g *lookedUpFirst) GetTicket(ctx context.Context, id taskip.ID) (taskip.Ticket, error) {
+	if int64(id) == g.ticket.Load() && g.reads.Add(1) == 2 {
+		close(g.seen)
+	}
+	return g.Tickets.GetTicket(ctx, id)
+}
+
+func (g *lookedUpFirst) SetStatus(ctx context.Context, uuid string, s taskip.Status, notes string) (*taskip.Ticket, error) {
+	select {
+	case <-g.seen:
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("test: the second lookup never came")
+	}
+	return g.Tickets.SetStatus(ctx, uuid, s, notes)
+}
+
+// A batch that fails throws away the batch read ahead of it: nothing after
+// the failed message is written before it.
+func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	require.NoError(t, os.Mkdir(spool, 0o700))
+	e := newIntakeEnv(t, nil, oneMessagePerBatch, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.SpoolDir = spool })
+	for i := range 4 {
+		e.deliver(multipartWithAttachment(fmt.Sprintf("r%d@acme.com", i), "john@acme.com", fmt.Sprintf("log%d.txt", i), []byte("line\n")))
+	}
+	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
+	require.Error(t, e.intake.Cycle(context.Background()))
+	assert.Empty(t, e.newTickets())
+	assert.Zero(t, e.cursor().LastUID)
+
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 4)
+	for i, tk := range tickets {
+		files := e.fake.Attachments(tk.ID)
+		require.Len(t, files, 1)
+		assert.Equal(t, fmt.Sprintf("log%d.txt", i), files[0].Filename, "in UID order")
+	}
+	left, err := os.ReadDir(spool)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the discarded read-ahead removed its spooled attachments")
 }
 
 // A rejected key (being rotated, mistyped) is the daemon's problem, not the
