@@ -21,7 +21,8 @@ import (
 )
 
 // Inbox is the support mailbox as the intake sees it. It is used by one
-// goroutine; Connected and Close may be called from others.
+// goroutine at a time (the cycle, or the read-ahead it waits for);
+// Connected and Close may be called from others.
 type Inbox interface {
 	// Connect (re)establishes the session and selects the mailbox.
 	Connect(ctx context.Context) (mail.MailboxStatus, error)

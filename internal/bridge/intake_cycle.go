@@ -57,16 +57,15 @@ func (in *Intake) Cycle(ctx context.Context) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	var (
-		ahead   *readAhead
-		written *batch // the batch before the one read ahead
+		b       *batch // read ahead by the previous round, if any
+		written *batch // the batch before b
 	)
-	defer func() { ahead.discard() }()
-	for ctx.Err() == nil {
-		b := ahead.take()
-		ahead = nil
+	defer func() {
 		if b != nil {
-			in.refresh(b, written)
+			b.cleanup()
 		}
+	}()
+	for ctx.Err() == nil {
 		if b == nil {
 			cur, err := in.cfg.Store.Cursor(in.cfg.Mailbox)
 			if err != nil {
@@ -91,28 +90,43 @@ func (in *Intake) Cycle(ctx context.Context) error {
 				in.metrics.lastPoll.SetToCurrentTime()
 				return nil
 			}
-			b = in.read(ctx, status.UIDValidity, envs, nil, nil)
+			b = in.read(ctx, status.UIDValidity, envs, nil)
+		} else if !b.intentsWritten {
+			in.refresh(b, written)
 		}
+		if len(b.items) == 0 {
+			return b.err // nothing could be read now; the next cycle tries again
+		}
+		if !b.intentsWritten {
+			if err := in.writeIntents(b.validity, b.items); err != nil {
+				return err
+			}
+		}
+		var ahead *readAhead
 		if b.err == nil && len(b.items) > 0 && b.more(in.cfg.BatchSize) {
 			ahead = in.startReadAhead(ctx, b)
 		}
-		handled, err := in.processBatch(ctx, b, ahead)
-		if err != nil || handled < len(b.items) || b.err != nil {
-			ahead.discard()
-			ahead = nil
+		cur := b
+		next, handled, err := in.processBatch(ctx, cur, ahead)
+		b = next
+		if err != nil || handled < len(cur.items) || cur.err != nil {
+			if b != nil {
+				b.cleanup()
+				b = nil
+			}
 			if err != nil {
 				return err
 			}
-			if b.err != nil {
-				return b.err
+			if cur.err != nil {
+				return cur.err
 			}
 			continue
 		}
-		if ahead == nil && !b.more(in.cfg.BatchSize) {
+		if b == nil && !cur.more(in.cfg.BatchSize) {
 			in.metrics.lastPoll.SetToCurrentTime()
 			return nil
 		}
-		written = b
+		written = cur
 	}
 	return nil
 }
@@ -126,6 +140,9 @@ type batch struct {
 	listed   int
 	items    []*item
 	err      error
+	// intentsWritten says the batch's intents were committed with the
+	// outcomes of the batch before it.
+	intentsWritten bool
 }
 
 // more reports whether messages may follow the batch's last item.
@@ -139,45 +156,33 @@ func (b *batch) cleanup() {
 
 func (b *batch) lastUID() uint32 { return b.items[len(b.items)-1].env.UID }
 
-// read prepares a batch. prev is the batch being written meanwhile, if
-// any; fetched, if set, is called once the Inbox is no longer needed.
-func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelope, prev *batch, fetched func()) *batch {
+// read prepares a batch. prev is the batch being written meanwhile, if any.
+func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelope, prev *batch) *batch {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
-	items, err := in.prepare(ctx, work, validity, envs, prev, fetched)
+	items, err := in.prepare(ctx, work, validity, envs, prev)
 	return &batch{validity: validity, listed: len(envs), items: items, err: err}
 }
 
 // readAhead is the next batch being read by its own goroutine while the
 // current one is written. The Inbox serves one goroutine at a time: the
-// read-ahead is done with it (inboxFree) before the current batch marks its
-// messages.
+// current batch marks its messages only once the read-ahead is over.
 type readAhead struct {
-	inboxFree chan struct{}
-	done      chan struct{}
-	b         *batch // nil when nothing followed or it could not be listed
+	done chan struct{}
+	b    *batch // nil when nothing followed or it could not be listed
 }
 
 func (in *Intake) startReadAhead(ctx context.Context, prev *batch) *readAhead {
-	ra := &readAhead{inboxFree: make(chan struct{}), done: make(chan struct{})}
+	ra := &readAhead{done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
-		inboxFree := sync.OnceFunc(func() { close(ra.inboxFree) })
-		defer inboxFree()
 		envs, status, err := in.cfg.Inbox.List(ctx, prev.lastUID(), in.cfg.BatchSize)
 		if err != nil || status.UIDValidity != prev.validity || len(envs) == 0 {
 			return // the owner lists again from the cursor and sees for itself
 		}
-		ra.b = in.read(ctx, status.UIDValidity, envs, prev, inboxFree)
+		ra.b = in.read(ctx, status.UIDValidity, envs, prev)
 	}()
 	return ra
-}
-
-// waitInbox blocks until the read-ahead no longer uses the Inbox.
-func (ra *readAhead) waitInbox() {
-	if ra != nil {
-		<-ra.inboxFree
-	}
 }
 
 // take waits for the read-ahead and returns its batch, or nil.
@@ -198,25 +203,9 @@ func (ra *readAhead) discard() {
 }
 
 // refresh redoes the lookups of a batch read ahead that the batch written
-// meanwhile (prev) may have made stale: messages answering one of prev's
-// (their ticket was only just made) and messages for a ticket prev wrote
-// to (its status and reply count moved).
+// meanwhile (prev) may have made stale (see stale).
 func (in *Intake) refresh(b, prev *batch) {
-	if prev == nil {
-		return
-	}
-	touched := map[int64]bool{}
-	for _, it := range prev.items {
-		if it.outcome == done && it.ticket.ID != 0 {
-			touched[it.ticket.ID] = true
-		}
-	}
-	var idx []int
-	for i, it := range b.items {
-		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
-			idx = append(idx, i)
-		}
-	}
+	idx := stale(b, prev)
 	if len(idx) == 0 {
 		return
 	}
@@ -230,35 +219,111 @@ func (in *Intake) refresh(b, prev *batch) {
 	}
 }
 
-// processBatch runs the writes of SPEC 6 over a prepared batch and returns
-// how many leading items were handled (the cursor moved past them).
-func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (int, error) {
+// stale returns the items of b whose lookup ran while prev was written and
+// may be out of date: messages answering one of prev's (their ticket was
+// only just made) and messages for a ticket prev wrote to (its status and
+// reply count moved).
+func stale(b, prev *batch) []int {
+	if prev == nil {
+		return nil
+	}
+	touched := map[int64]bool{}
+	for _, it := range prev.items {
+		if it.outcome == done && it.ticket.ID != 0 {
+			touched[it.ticket.ID] = true
+		}
+	}
+	var idx []int
+	for i, it := range b.items {
+		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// processBatch makes the TaskIP writes of a batch whose intents are
+// written, records the outcomes, marks the mail and moves the cursor. It
+// returns the batch read ahead meanwhile (to be written next; nil when there
+// is none or this one did not finish) and how many leading items were
+// handled (the cursor moved past them).
+//
+// When the batch read ahead needs no second look (refresh), its intents
+// go into the transaction that records this batch: one fsynced commit per
+// batch less on the path every create waits on.
+func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (*batch, int, error) {
 	// In-flight work finishes even when shutdown begins; only the start of
 	// new messages checks ctx.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
 	defer b.cleanup()
 	items := b.items
-	if len(items) == 0 {
-		return 0, nil
-	}
-	if err := in.writeIntents(b.validity, items); err != nil {
-		return 0, err
-	}
 	execErr := in.executeAll(ctx, work, items)
-	if err := in.complete(items); err != nil {
-		return 0, err
+	var next *batch
+	if execErr == nil && settled(items) {
+		next = ahead.take()
+	} else {
+		ahead.discard()
 	}
+	merge := next != nil && len(stale(next, b)) == 0
+	err := in.cfg.Store.Update(func(tx *state.Tx) error {
+		if err := in.completeTx(tx, items); err != nil {
+			return err
+		}
+		if merge {
+			return in.writeIntentsTx(tx, next.validity, next.items)
+		}
+		return nil
+	})
+	if err != nil {
+		return next, 0, err
+	}
+	next.setIntentsWritten(merge)
 	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
-	ahead.waitInbox()
 	handled, markErr := in.markAll(work, items)
 	if handled > 0 {
 		last := items[handled-1].env.UID
 		if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: last}); err != nil {
-			return 0, err
+			markErr = errors.Join(markErr, err)
 		}
 	}
-	return handled, errors.Join(execErr, markErr)
+	if markErr != nil && merge {
+		// next will be read again from the cursor: its intents go.
+		if err := in.dropIntents(next.items); err != nil {
+			markErr = errors.Join(markErr, err)
+		}
+	}
+	return next, handled, errors.Join(execErr, markErr)
+}
+
+// settled reports whether every item has an outcome.
+func settled(items []*item) bool {
+	for _, it := range items {
+		if it.outcome == pending {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *batch) setIntentsWritten(v bool) {
+	if b != nil {
+		b.intentsWritten = v
+	}
+}
+
+// dropIntents removes the intents of items never attempted.
+func (in *Intake) dropIntents(items []*item) error {
+	return in.cfg.Store.Update(func(tx *state.Tx) error {
+		for _, it := range items {
+			if it.outcome == pending && it.key != "" {
+				if err := tx.DropIntent(it.key); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // prepare reads and decides each message until one cannot be prepared now,
@@ -269,11 +334,8 @@ func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) 
 // prev is the batch being written while this one is read ahead: a message
 // repeating one of prev's is a duplicate, and one answering prev waits for
 // refresh to look it up once prev's tickets exist.
-func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch, fetched func()) ([]*item, error) {
+func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch) ([]*item, error) {
 	loaded, loadErr := in.loadAll(work, envs)
-	if fetched != nil {
-		fetched()
-	}
 	var items []*item
 	var needLookup []int
 	keys, prevKeys := map[string]bool{}, map[string]bool{}

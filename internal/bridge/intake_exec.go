@@ -28,55 +28,64 @@ type intentPayload struct {
 // an intent for every one that will write to TaskIP (SPEC 6: intent before
 // the call). The sender's hourly count is taken in the same transaction.
 func (in *Intake) writeIntents(validity uint32, items []*item) error {
+	return in.cfg.Store.Update(func(tx *state.Tx) error { return in.writeIntentsTx(tx, validity, items) })
+}
+
+func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) error {
 	now := in.cfg.Now()
-	return in.cfg.Store.Update(func(tx *state.Tx) error {
-		for _, it := range items {
-			if it.outcome != pending {
-				continue
-			}
-			if it.ictx.Ticket == nil {
-				// A message retried after a crash, a transient failure or
-				// a shutdown keeps the place it was counted at; counting
-				// it again would push its sender over the loop guard and
-				// drop the mail as rate limited.
-				var n int
-				counted, err := tx.GetJSON(state.BucketKV, rateKey(it.key), &n)
-				if err != nil {
-					return err
-				}
-				if !counted {
-					if n, err = tx.CountSenderTicket(it.email.FromEmail, now); err != nil {
-						return err
-					}
-					if err := tx.PutJSON(state.BucketKV, rateKey(it.key), n); err != nil {
-						return err
-					}
-				}
-				it.ictx.TicketsFromSender = n
-			}
-			it.act = mapping.DecideIntake(it.email, it.ictx)
-			if it.act.Kind == mapping.ActSkip {
-				it.outcome, it.reason = skipped, it.act.Reason
-				continue
-			}
-			payload, err := json.Marshal(intentPayload{Action: it.act, ReplyCountBefore: it.replyCountBefore,
-				Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email)})
+	for _, it := range items {
+		if it.outcome != pending {
+			continue
+		}
+		if it.ictx.Ticket == nil {
+			// A message retried after a crash, a transient failure or
+			// a shutdown keeps the place it was counted at; counting
+			// it again would push its sender over the loop guard and
+			// drop the mail as rate limited.
+			var n int
+			counted, err := tx.GetJSON(state.BucketKV, rateKey(it.key), &n)
 			if err != nil {
 				return err
 			}
-			intent := state.Intent{
-				Key: it.key, Kind: string(it.act.Kind), Mailbox: in.cfg.Mailbox, UID: it.env.UID, UIDValidity: validity,
-				Subject: it.email.Subject, Sender: it.email.FromEmail, Payload: payload,
+			if !counted {
+				if n, err = tx.CountSenderTicket(it.email.FromEmail, now); err != nil {
+					return err
+				}
+				if err := tx.PutJSON(state.BucketKV, rateKey(it.key), n); err != nil {
+					return err
+				}
 			}
-			if t := it.act.Ticket; t != nil {
-				intent.TicketUUID, intent.TicketID = t.UUID, t.ID
-			}
-			if err := tx.PutIntent(intent); err != nil {
-				return err
-			}
+			it.ictx.TicketsFromSender = n
 		}
-		return nil
-	})
+		it.act = mapping.DecideIntake(it.email, it.ictx)
+		if it.act.Kind == mapping.ActSkip {
+			it.outcome, it.reason = skipped, it.act.Reason
+			continue
+		}
+		stored := it.act
+		if stored.Kind == mapping.ActCreate {
+			// Reconciliation finds a create by the key in its
+			// description, never by the text: leaving the body out
+			// keeps two fsynced commits per batch small.
+			stored.Description = ""
+		}
+		payload, err := json.Marshal(intentPayload{Action: stored, ReplyCountBefore: it.replyCountBefore,
+			Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email)})
+		if err != nil {
+			return err
+		}
+		intent := state.Intent{
+			Key: it.key, Kind: string(it.act.Kind), Mailbox: in.cfg.Mailbox, UID: it.env.UID, UIDValidity: validity,
+			Subject: it.email.Subject, Sender: it.email.FromEmail, Payload: payload,
+		}
+		if t := it.act.Ticket; t != nil {
+			intent.TicketUUID, intent.TicketID = t.UUID, t.ID
+		}
+		if err := tx.PutIntent(intent); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // executeAll makes the TaskIP writes in UID order. A transient failure stops
@@ -186,48 +195,50 @@ func (in *Intake) followUps(ctx context.Context, it *item) {
 // done messages (clearing their intents), skips and failures, and drops the
 // intents of messages that were never attempted.
 func (in *Intake) complete(items []*item) error {
+	return in.cfg.Store.Update(func(tx *state.Tx) error { return in.completeTx(tx, items) })
+}
+
+func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 	now := in.cfg.Now()
-	return in.cfg.Store.Update(func(tx *state.Tx) error {
-		for _, it := range items {
-			rec := state.MessageRecord{MessageID: it.key, At: now}
-			var err error
-			switch it.outcome {
-			case done:
-				rec.TicketUUID, rec.TicketID, rec.Action = it.ticket.UUID, it.ticket.ID, string(it.act.Kind)
-				if err = tx.CompleteIntent(it.key, rec); err == nil && it.ticket.UUID != "" {
-					err = tx.PutJSON(state.BucketKV, uuidKey(it.ticket.UUID), it.ticket.ID)
-				}
-				if err == nil && it.act.Kind == mapping.ActCreate && it.act.UserID != 0 {
-					err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
-				}
-				if err == nil {
-					err = in.recordMail(tx, it.act, it.ticket, it.replyID, it.conversation(),
-						it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email))
-				}
-			case skipped:
-				in.metrics.skipped.WithLabelValues(it.reason).Inc()
-				rec.Action = "skip:" + it.reason
-				err = tx.RecordMessage(rec)
-			case quarantined:
-				in.metrics.quarantined.Inc()
-				rec.Action = "failed"
-				if err = tx.RecordMessage(rec); err == nil {
-					err = tx.DropIntent(it.key)
-				}
-			case pending:
-				if it.reason != "outcome unknown" && it.key != "" {
-					err = tx.DropIntent(it.key)
-				}
+	for _, it := range items {
+		rec := state.MessageRecord{MessageID: it.key, At: now}
+		var err error
+		switch it.outcome {
+		case done:
+			rec.TicketUUID, rec.TicketID, rec.Action = it.ticket.UUID, it.ticket.ID, string(it.act.Kind)
+			if err = tx.CompleteIntent(it.key, rec); err == nil && it.ticket.UUID != "" {
+				err = tx.PutJSON(state.BucketKV, uuidKey(it.ticket.UUID), it.ticket.ID)
 			}
-			if err == nil && it.outcome != pending && it.key != "" {
-				err = tx.Delete(state.BucketKV, rateKey(it.key))
+			if err == nil && it.act.Kind == mapping.ActCreate && it.act.UserID != 0 {
+				err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
 			}
-			if err != nil {
-				return fmt.Errorf("record %s: %w", it.key, err)
+			if err == nil {
+				err = in.recordMail(tx, it.act, it.ticket, it.replyID, it.conversation(),
+					it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email))
+			}
+		case skipped:
+			in.metrics.skipped.WithLabelValues(it.reason).Inc()
+			rec.Action = "skip:" + it.reason
+			err = tx.RecordMessage(rec)
+		case quarantined:
+			in.metrics.quarantined.Inc()
+			rec.Action = "failed"
+			if err = tx.RecordMessage(rec); err == nil {
+				err = tx.DropIntent(it.key)
+			}
+		case pending:
+			if it.reason != "outcome unknown" && it.key != "" {
+				err = tx.DropIntent(it.key)
 			}
 		}
-		return nil
-	})
+		if err == nil && it.outcome != pending && it.key != "" {
+			err = tx.Delete(state.BucketKV, rateKey(it.key))
+		}
+		if err != nil {
+			return fmt.Errorf("record %s: %w", it.key, err)
+		}
+	}
+	return nil
 }
 
 // recordMail keeps what outbound mail needs of a done message, in the

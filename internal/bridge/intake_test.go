@@ -545,6 +545,50 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	assert.Empty(t, left, "the discarded read-ahead removed its spooled attachments")
 }
 
+// The intents of the batch read ahead are committed with the outcomes of
+// the batch before it. When that batch then cannot be marked in the
+// mailbox, the read-ahead is dropped with its intents: nothing is left for
+// reconciliation, and the next cycle handles every message once.
+func TestIntakeMarkFailureDropsTheIntentsReadAhead(t *testing.T) {
+	flaky := &failingMark{}
+	e := newIntakeEnv(t, nil, oneMessagePerBatch)
+	flaky.Inbox = e.inbox
+	e.intake.cfg.Inbox = flaky
+	for i := range 3 {
+		e.deliver(mailMsg(fmt.Sprintf("k%d@acme.com", i), "john@acme.com", fmt.Sprintf("Question %d", i), "?"))
+	}
+	flaky.failures.Store(1)
+	require.Error(t, e.intake.Cycle(context.Background()))
+	require.Len(t, e.newTickets(), 1, "the first message was written before its marking failed")
+	intents, err := e.store.Intents()
+	require.NoError(t, err)
+	assert.Empty(t, intents, "the read-ahead's intents were dropped")
+	assert.Zero(t, e.cursor().LastUID)
+
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 3, "no message twice")
+	for i, tk := range tickets {
+		assert.Equal(t, fmt.Sprintf("Question %d", i), tk.Subject)
+	}
+	for _, m := range e.imap.Messages(t, "INBOX") {
+		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
+	}
+}
+
+// failingMark fails the next n MarkProcessedSet calls.
+type failingMark struct {
+	Inbox
+	failures atomic.Int32
+}
+
+func (f *failingMark) MarkProcessedSet(ctx context.Context, uids []uint32) error {
+	if f.failures.Add(-1) >= 0 {
+		return errors.New("test: mailbox refused the flags")
+	}
+	return f.Inbox.MarkProcessedSet(ctx, uids)
+}
+
 // A rejected key (being rotated, mistyped) is the daemon's problem, not the
 // message's: mail waits in the inbox instead of being quarantined.
 func TestIntakeRejectedKeyWaitsInsteadOfQuarantining(t *testing.T) {

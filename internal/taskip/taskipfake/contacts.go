@@ -85,8 +85,9 @@ func (s *Server) listContacts(c *call) {
 		return
 	}
 	search := strings.ToLower(strings.TrimSpace(q.Get("search")))
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// A read lock, released before the answer is written: searches run
+	// side by side and a write waits for none of them to be sent.
+	s.mu.RLock()
 	var hits []*Contact
 	for _, f := range s.contactSearch {
 		if search == "" || strings.Contains(f.name, search) || strings.Contains(f.email, search) {
@@ -94,6 +95,7 @@ func (s *Server) listContacts(c *call) {
 		}
 	}
 	data, meta := sortedPage(hits, cmp, func(c *Contact) int { return c.ID }, desc, page, limit, renderContact)
+	s.mu.RUnlock()
 	c.json(http.StatusOK, map[string]any{"success": true, "data": data, "meta": meta})
 }
 

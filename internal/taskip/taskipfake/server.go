@@ -47,7 +47,7 @@ type Server struct {
 	mux   *http.ServeMux
 	flips atomic.Uint64
 
-	mu          sync.Mutex
+	mu          sync.RWMutex
 	tickets     map[int]*Ticket
 	byUUID      map[string]int
 	replies     map[int][]Reply
