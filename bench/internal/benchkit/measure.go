@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -100,4 +101,44 @@ func Scrape(url string, names ...string) (map[string]float64, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// SelfCPU is this process's user+system CPU time so far.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// CPUTimes is the machine's busy and total CPU time so far, from the first
+// line of /proc/stat, in clock ticks.
+type CPUTimes struct{ Busy, Total int64 }
+
+// MachineCPU reads CPUTimes; zero when /proc/stat is unreadable.
+func MachineCPU() CPUTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var c CPUTimes
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		c.Total += n
+		if i != 3 && i != 4 { // idle, iowait
+			c.Busy += n
+		}
+	}
+	return c
+}
+
+// BusySince is the share of all CPUs that was busy since earlier, 0-1.
+func (c CPUTimes) BusySince(earlier CPUTimes) float64 {
+	if c.Total <= earlier.Total {
+		return 0
+	}
+	return float64(c.Busy-earlier.Busy) / float64(c.Total-earlier.Total)
 }
