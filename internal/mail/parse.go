@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -61,6 +62,10 @@ func (o ParseOptions) withDefaults() ParseOptions {
 	return o
 }
 
+// copyBuffers hold the buffer a parse streams skipped and spooled parts
+// through; a backlog parses thousands of messages in a row.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferBytes); return &b }}
+
 // Parse reads one RFC 5322 message from r, streaming attachments into
 // opts.SpoolDir. The caller must call Cleanup on the returned Message.
 //
@@ -78,11 +83,13 @@ func (o ParseOptions) withDefaults() ParseOptions {
 // addresses, dates) is recorded in Message.Problems and Parse succeeds.
 func Parse(r io.Reader, opts ParseOptions) (*Message, error) {
 	opts = opts.withDefaults()
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
 	p := &parser{
 		opts: opts,
 		lim:  &limitReader{r: r, max: opts.MaxMessageBytes},
 		msg:  &Message{},
-		buf:  make([]byte, copyBufferBytes),
+		buf:  *buf,
 	}
 	err := p.run()
 	p.msg.Size = p.lim.n

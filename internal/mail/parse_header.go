@@ -6,6 +6,7 @@ import (
 	netmail "net/mail"
 	nettextproto "net/textproto"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/emersion/go-message/textproto"
@@ -50,7 +51,7 @@ func (p *parser) readHeader(h textproto.Header) {
 		m.Subject = oneLine(s)
 	}
 	if raw := h.Get("Date"); raw != "" {
-		d, err := netmail.ParseDate(raw)
+		d, err := parseDate(raw)
 		if err != nil {
 			p.problem("Date %q: %v", clip(raw, 80), err)
 		} else {
@@ -249,3 +250,12 @@ func clip(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// parseDate tries the layout nearly every mail client writes before
+// net/mail's list of layouts, whose failed attempts each allocate an error.
+func parseDate(raw string) (time.Time, error) {
+	if t, err := time.Parse("Mon, _2 Jan 2006 15:04:05 -0700", strings.TrimSpace(raw)); err == nil {
+		return t, nil
+	}
+	return netmail.ParseDate(raw)
+}

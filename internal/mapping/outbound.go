@@ -28,10 +28,12 @@ func ShouldAcknowledge(e Email) bool {
 	return true
 }
 
+var noReplySeparators = strings.NewReplacer("-", "", "_", "", ".", "")
+
 // isNoReply matches addresses that say nobody reads them.
 func isNoReply(email string) bool {
 	local, _, _ := strings.Cut(strings.ToLower(email), "@")
-	local = strings.NewReplacer("-", "", "_", "", ".", "").Replace(local)
+	local = noReplySeparators.Replace(local)
 	return strings.HasPrefix(local, "noreply") || strings.HasPrefix(local, "donotreply")
 }
 
@@ -92,8 +94,10 @@ func PlainFromSlack(text string) string {
 		}
 		return "@" + sub[1]
 	})
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
+	return slackEntities.Replace(text)
 }
+
+var slackEntities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // UndeliveredMailText tells agents in a ticket's thread that a mail to the
 // customer did not (or may not have) arrived, and what to do about it.

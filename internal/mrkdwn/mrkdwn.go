@@ -23,10 +23,12 @@ func Escape(s string) string {
 	return slackutilsx.EscapeMessage(strings.ToValidUTF8(s, "\uFFFD"))
 }
 
+var linkURLEscaper = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C")
+
 // Link formats a mrkdwn link. The URL is escaped so that a "|" or ">" in it
 // cannot end the link early; the label is escaped like any user text.
 func Link(url, label string) string {
-	url = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C").Replace(url)
+	url = linkURLEscaper.Replace(url)
 	if label == "" {
 		return "<" + url + ">"
 	}

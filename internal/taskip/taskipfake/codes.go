@@ -58,13 +58,15 @@ func codeName(names []string, code int) string {
 	return names[code]
 }
 
+var codeSeparators = strings.NewReplacer("-", "_", " ", "_")
+
 // parseCodeString accepts "1", "in_progress", "In Progress", "in-progress".
 func parseCodeString(names []string, s string) (int, bool) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
 		return n, n >= 0 && n < len(names)
 	}
-	norm := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(s))
+	norm := codeSeparators.Replace(strings.ToLower(s))
 	for i, name := range names {
 		if name == norm {
 			return i, true
