@@ -49,24 +49,37 @@ const (
 // the cursor in UID order, a batch at a time. A transient failure stops it;
 // the next cycle starts again at the first unhandled message.
 //
-// While a batch is written to TaskIP (one create after another, in UID
-// order), the next one is already read, parsed and looked up: the reads
-// overlap the writes, the writes keep their order.
+// Batches overlap: while one is written to TaskIP (one create after another,
+// in UID order), a second goroutine marks the batch before it in the
+// mailbox and reads, parses and looks up the batch after it. Only the
+// creates and one commit per batch stay on the path each create waits on.
 func (in *Intake) Cycle(ctx context.Context) error {
 	if err := in.reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	var (
-		b       *batch // read ahead by the previous round, if any
-		written *batch // the batch before b
+		b        *batch // read ahead by the previous round, if any
+		recorded *batch // the batch before b: outcomes committed, mail not yet marked
 	)
 	defer func() {
 		if b != nil {
 			b.cleanup()
 		}
+		if recorded != nil {
+			// Shutdown or a failure: mark what is recorded on the way
+			// out, or the next start re-lists it and marks it then.
+			_ = in.markRecorded(ctx, recorded)
+		}
 	}()
 	for ctx.Err() == nil {
 		if b == nil {
+			if recorded != nil {
+				err := in.markRecorded(ctx, recorded)
+				recorded = nil
+				if err != nil {
+					return err
+				}
+			}
 			cur, err := in.cfg.Store.Cursor(in.cfg.Mailbox)
 			if err != nil {
 				return err
@@ -92,7 +105,7 @@ func (in *Intake) Cycle(ctx context.Context) error {
 			}
 			b = in.read(ctx, status.UIDValidity, envs, nil)
 		} else if !b.intentsWritten {
-			in.refresh(b, written)
+			in.refresh(b, recorded)
 		}
 		if len(b.items) == 0 {
 			return b.err // nothing could be read now; the next cycle tries again
@@ -103,30 +116,35 @@ func (in *Intake) Cycle(ctx context.Context) error {
 			}
 		}
 		var ahead *readAhead
-		if b.err == nil && len(b.items) > 0 && b.more(in.cfg.BatchSize) {
-			ahead = in.startReadAhead(ctx, b)
-		}
-		cur := b
-		next, handled, err := in.processBatch(ctx, cur, ahead)
-		b = next
-		if err != nil || handled < len(cur.items) || cur.err != nil {
-			if b != nil {
-				b.cleanup()
-				b = nil
-			}
+		if b.err == nil && b.more(in.cfg.BatchSize) {
+			ahead = in.startReadAhead(ctx, b, recorded)
+			recorded = nil // the read-ahead marks it
+		} else if recorded != nil {
+			err := in.markRecorded(ctx, recorded)
+			recorded = nil
 			if err != nil {
 				return err
 			}
-			if cur.err != nil {
-				return cur.err
-			}
-			continue
+		}
+		cur := b
+		next, finished, err := in.processBatch(ctx, cur, ahead)
+		b = next
+		if err != nil || !finished {
+			return err // nil on shutdown
+		}
+		if cur.err != nil {
+			recorded = cur
+			return cur.err
 		}
 		if b == nil && !cur.more(in.cfg.BatchSize) {
+			// Nothing follows: mark now rather than at the next cycle.
+			if err := in.markRecorded(ctx, cur); err != nil {
+				return err
+			}
 			in.metrics.lastPoll.SetToCurrentTime()
 			return nil
 		}
-		written = cur
+		recorded = cur
 	}
 	return nil
 }
@@ -164,42 +182,85 @@ func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelop
 	return &batch{validity: validity, listed: len(envs), items: items, err: err}
 }
 
-// readAhead is the next batch being read by its own goroutine while the
-// current one is written. The Inbox serves one goroutine at a time: the
-// current batch marks its messages only once the read-ahead is over.
+// readAhead is a goroutine working beside the batch being written: it
+// marks the batch before in the mailbox, then reads the batch after. The
+// Inbox serves one goroutine at a time, so the owner uses it again only
+// once the read-ahead is over (take, discard).
 type readAhead struct {
-	done chan struct{}
-	b    *batch // nil when nothing followed or it could not be listed
+	done   chan struct{}
+	b      *batch // nil when nothing followed or it could not be listed
+	marked mark   // of the batch before
 }
 
-func (in *Intake) startReadAhead(ctx context.Context, prev *batch) *readAhead {
+// mark is the result of marking a recorded batch in the mailbox: the cursor
+// may move to UID (0: nowhere new), err says why it stopped short.
+type mark struct {
+	uid uint32
+	err error
+}
+
+func (in *Intake) startReadAhead(ctx context.Context, cur, recorded *batch) *readAhead {
 	ra := &readAhead{done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
-		envs, status, err := in.cfg.Inbox.List(ctx, prev.lastUID(), in.cfg.BatchSize)
-		if err != nil || status.UIDValidity != prev.validity || len(envs) == 0 {
+		if recorded != nil {
+			ra.marked = in.markBatch(ctx, recorded)
+			if ra.marked.err != nil {
+				return
+			}
+		}
+		envs, status, err := in.cfg.Inbox.List(ctx, cur.lastUID(), in.cfg.BatchSize)
+		if err != nil || status.UIDValidity != cur.validity || len(envs) == 0 {
 			return // the owner lists again from the cursor and sees for itself
 		}
-		ra.b = in.read(ctx, status.UIDValidity, envs, prev)
+		ra.b = in.read(ctx, status.UIDValidity, envs, cur)
 	}()
 	return ra
 }
 
-// take waits for the read-ahead and returns its batch, or nil.
-func (ra *readAhead) take() *batch {
+// take waits for the read-ahead and returns its batch, or nil, and how
+// marking the batch before went.
+func (ra *readAhead) take() (*batch, mark) {
 	if ra == nil {
-		return nil
+		return nil, mark{}
 	}
 	<-ra.done
-	return ra.b
+	return ra.b, ra.marked
 }
 
-// discard waits for the read-ahead and throws its batch away: the batch
-// before it did not finish, so it is read again from the cursor.
-func (ra *readAhead) discard() {
-	if b := ra.take(); b != nil {
+// discard is take for a batch read ahead that will not be written: the
+// batch before it did not finish, so it is read again from the cursor.
+func (ra *readAhead) discard() mark {
+	b, m := ra.take()
+	if b != nil {
 		b.cleanup()
 	}
+	return m
+}
+
+// markBatch marks a recorded batch's mail in the mailbox (processed, or
+// quarantined) in order, as far as it gets.
+func (in *Intake) markBatch(ctx context.Context, b *batch) mark {
+	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
+	defer cancel()
+	handled, err := in.markAll(work, b.items)
+	m := mark{err: err}
+	if handled > 0 {
+		m.uid = b.items[handled-1].env.UID
+	}
+	return m
+}
+
+// markRecorded marks a recorded batch and moves the cursor past what it
+// marked.
+func (in *Intake) markRecorded(ctx context.Context, b *batch) error {
+	m := in.markBatch(ctx, b)
+	if m.uid != 0 {
+		if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: m.uid}); err != nil {
+			return errors.Join(m.err, err)
+		}
+	}
+	return m.err
 }
 
 // refresh redoes the lookups of a batch read ahead that the batch written
@@ -243,15 +304,17 @@ func stale(b, prev *batch) []int {
 }
 
 // processBatch makes the TaskIP writes of a batch whose intents are
-// written, records the outcomes, marks the mail and moves the cursor. It
-// returns the batch read ahead meanwhile (to be written next; nil when there
-// is none or this one did not finish) and how many leading items were
-// handled (the cursor moved past them).
+// written and records the outcomes. It returns the batch read ahead
+// meanwhile (to be written next; nil when there is none or this one did
+// not finish) and whether every message of this one is recorded. The
+// mail of a recorded batch is marked by the next read-ahead, or by the
+// caller when none follows.
 //
-// When the batch read ahead needs no second look (refresh), its intents
-// go into the transaction that records this batch: one fsynced commit per
-// batch less on the path every create waits on.
-func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (*batch, int, error) {
+// One transaction records this batch, moves the cursor past the batch
+// before (marked meanwhile) and, when the batch read ahead needs no second
+// look (refresh), writes its intents: one fsynced commit per batch on the
+// path every create waits on.
+func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (*batch, bool, error) {
 	// In-flight work finishes even when shutdown begins; only the start of
 	// new messages checks ctx.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
@@ -259,16 +322,29 @@ func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) 
 	defer b.cleanup()
 	items := b.items
 	execErr := in.executeAll(ctx, work, items)
-	var next *batch
-	if execErr == nil && settled(items) {
-		next = ahead.take()
+	finished := execErr == nil && settled(items)
+	var (
+		next   *batch
+		before mark
+	)
+	if finished {
+		next, before = ahead.take()
 	} else {
-		ahead.discard()
+		before = ahead.discard()
+	}
+	if before.err != nil && next != nil {
+		next.cleanup() // the cursor stops before it; it is read again
+		next = nil
 	}
 	merge := next != nil && len(stale(next, b)) == 0
 	err := in.cfg.Store.Update(func(tx *state.Tx) error {
 		if err := in.completeTx(tx, items); err != nil {
 			return err
+		}
+		if before.uid != 0 {
+			if err := tx.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: before.uid}); err != nil {
+				return err
+			}
 		}
 		if merge {
 			return in.writeIntentsTx(tx, next.validity, next.items)
@@ -276,24 +352,24 @@ func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) 
 		return nil
 	})
 	if err != nil {
-		return next, 0, err
+		if next != nil {
+			next.cleanup()
+		}
+		return nil, false, err
 	}
 	next.setIntentsWritten(merge)
 	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
-	handled, markErr := in.markAll(work, items)
-	if handled > 0 {
-		last := items[handled-1].env.UID
-		if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: last}); err != nil {
-			markErr = errors.Join(markErr, err)
-		}
+	if before.err != nil {
+		// The cursor must not pass the mail left unmarked before this
+		// batch: the next cycle lists from there and marks both.
+		return nil, false, errors.Join(execErr, before.err)
 	}
-	if markErr != nil && merge {
-		// next will be read again from the cursor: its intents go.
-		if err := in.dropIntents(next.items); err != nil {
-			markErr = errors.Join(markErr, err)
-		}
+	if !finished {
+		// Mark the leading handled messages now, so the next cycle
+		// starts at the first unhandled one.
+		return nil, false, errors.Join(execErr, in.markRecorded(ctx, b))
 	}
-	return next, handled, errors.Join(execErr, markErr)
+	return next, true, nil
 }
 
 // settled reports whether every item has an outcome.
@@ -310,20 +386,6 @@ func (b *batch) setIntentsWritten(v bool) {
 	if b != nil {
 		b.intentsWritten = v
 	}
-}
-
-// dropIntents removes the intents of items never attempted.
-func (in *Intake) dropIntents(items []*item) error {
-	return in.cfg.Store.Update(func(tx *state.Tx) error {
-		for _, it := range items {
-			if it.outcome == pending && it.key != "" {
-				if err := tx.DropIntent(it.key); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // prepare reads and decides each message until one cannot be prepared now,

@@ -545,11 +545,11 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	assert.Empty(t, left, "the discarded read-ahead removed its spooled attachments")
 }
 
-// The intents of the batch read ahead are committed with the outcomes of
-// the batch before it. When that batch then cannot be marked in the
-// mailbox, the read-ahead is dropped with its intents: nothing is left for
-// reconciliation, and the next cycle handles every message once.
-func TestIntakeMarkFailureDropsTheIntentsReadAhead(t *testing.T) {
+// The mail of a recorded batch is marked by the goroutine that reads the
+// batch after next. When marking fails, the cursor stays before the
+// unmarked mail, no intent is left behind, and the next cycle marks what
+// was recorded and handles the rest, every message once.
+func TestIntakeMarkFailureKeepsTheCursorBeforeUnmarkedMail(t *testing.T) {
 	flaky := &failingMark{}
 	e := newIntakeEnv(t, nil, oneMessagePerBatch)
 	flaky.Inbox = e.inbox
@@ -559,11 +559,14 @@ func TestIntakeMarkFailureDropsTheIntentsReadAhead(t *testing.T) {
 	}
 	flaky.failures.Store(1)
 	require.Error(t, e.intake.Cycle(context.Background()))
-	require.Len(t, e.newTickets(), 1, "the first message was written before its marking failed")
+	require.Len(t, e.newTickets(), 2, "the second message was written while the first was being marked")
 	intents, err := e.store.Intents()
 	require.NoError(t, err)
-	assert.Empty(t, intents, "the read-ahead's intents were dropped")
-	assert.Zero(t, e.cursor().LastUID)
+	assert.Empty(t, intents)
+	assert.Zero(t, e.cursor().LastUID, "the first message is not marked")
+	for _, m := range e.imap.Messages(t, "INBOX") {
+		assert.False(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
+	}
 
 	e.cycle()
 	tickets := e.newTickets()
@@ -571,9 +574,11 @@ func TestIntakeMarkFailureDropsTheIntentsReadAhead(t *testing.T) {
 	for i, tk := range tickets {
 		assert.Equal(t, fmt.Sprintf("Question %d", i), tk.Subject)
 	}
-	for _, m := range e.imap.Messages(t, "INBOX") {
+	msgs := e.imap.Messages(t, "INBOX")
+	for _, m := range msgs {
 		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
 	}
+	assert.Equal(t, msgs[2].UID, e.cursor().LastUID)
 }
 
 // failingMark fails the next n MarkProcessedSet calls.
