@@ -1,6 +1,8 @@
 package mail
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // List re-selects the mailbox (so new mail and a changed UIDVALIDITY are
@@ -106,9 +111,15 @@ func envelopesAfter(c *imapclient.Client, afterUID uint32, limit int, uidNext ui
 // maxListWindow bounds the UID range of one listing FETCH.
 const maxListWindow = 1 << 16
 
+// messageIDField is the only header a listing needs: the Message-ID that
+// lets mail already handled be skipped without its body. Asking for this
+// one field rather than the ENVELOPE spares the server from parsing every
+// address of every message listed.
+var messageIDField = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+
 func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
 	msgs, err := c.Fetch(uids, &imap.FetchOptions{
-		UID: true, RFC822Size: true, Envelope: true, Flags: true,
+		UID: true, RFC822Size: true, Flags: true, BodySection: []*imap.FetchItemBodySection{messageIDField},
 	}).Collect()
 	if err != nil {
 		return nil, err
@@ -118,10 +129,7 @@ func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
 		if m.UID == 0 {
 			continue // an unsolicited FETCH (flag change) that slipped in
 		}
-		e := Envelope{UID: uint32(m.UID), Size: m.RFC822Size}
-		if m.Envelope != nil {
-			e.MessageID = strings.Trim(m.Envelope.MessageID, "<>")
-		}
+		e := Envelope{UID: uint32(m.UID), Size: m.RFC822Size, MessageID: headerMessageID(m.FindBodySection(messageIDField))}
 		for _, f := range m.Flags {
 			e.Flags = append(e.Flags, string(f))
 		}
@@ -131,6 +139,25 @@ func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
 	// contract is UID order regardless.
 	slices.SortFunc(out, func(a, b Envelope) int { return cmp.Compare(a.UID, b.UID) })
 	return out, nil
+}
+
+// headerMessageID reads the Message-ID out of a header block, without the
+// angle brackets, as go-imap reads it out of an ENVELOPE; "" if absent or
+// unreadable.
+func headerMessageID(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil && h.Len() == 0 {
+		return ""
+	}
+	mh := gomail.Header{Header: message.Header{Header: h}}
+	id, err := mh.MessageID()
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
 // Fetch streams the whole message (BODY.PEEK[], so \Seen is not set) into
