@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,7 +328,9 @@ func TestThreadFileShareIsUploaded(t *testing.T) {
 	assert.Equal(t, "server.log", got.Filename)
 	assert.Equal(t, int64(len(content)), got.Size)
 	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond, "the text is a note as usual")
-	assert.Contains(t, e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.")
+	// The confirmation is posted after the note is written.
+	require.Eventually(t, func() bool { return slices.Contains(e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.") },
+		5*time.Second, 5*time.Millisecond, "thread says: %q", e.threadTexts(tk.ID))
 }
 
 // An agent can answer in a thread faster than the watch records the
