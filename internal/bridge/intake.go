@@ -89,6 +89,10 @@ type IntakeConfig struct {
 	MaxMessageBytes   int64
 	SpoolDir          string
 	BatchSize         int // messages per IMAP listing; default 100
+	// BatchBytes bounds the mail one batch holds in memory (by RFC822.SIZE,
+	// bodies over MaxMessageBytes counted at that); a batch has at least
+	// one message. Default 8 MiB; two batches are in memory at once.
+	BatchBytes int64
 	MaxTicketsPerHour int // per sender; default 20
 	AllowedListIDs    []string
 
@@ -127,6 +131,9 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 100
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 8 << 20
 	}
 	if cfg.MaxTicketsPerHour == 0 {
 		cfg.MaxTicketsPerHour = 20

@@ -174,12 +174,29 @@ func (b *batch) cleanup() {
 
 func (b *batch) lastUID() uint32 { return b.items[len(b.items)-1].env.UID }
 
-// read prepares a batch. prev is the batch being written meanwhile, if any.
+// read prepares a batch of the listed messages, as many as BatchBytes
+// allows. prev is the batch being written meanwhile, if any.
 func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelope, prev *batch) *batch {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
+	listed := len(envs)
+	envs = fitBatch(envs, in.cfg.BatchBytes, in.cfg.MaxMessageBytes)
 	items, err := in.prepare(ctx, work, validity, envs, prev)
-	return &batch{validity: validity, listed: len(envs), items: items, err: err}
+	return &batch{validity: validity, listed: listed, items: items, err: err}
+}
+
+// fitBatch keeps the leading messages whose sizes add up to maxBytes, and
+// at least one. A message over maxMessage is only read in part (its
+// header), so it counts at maxMessage.
+func fitBatch(envs []mail.Envelope, maxBytes, maxMessage int64) []mail.Envelope {
+	var total int64
+	for i, e := range envs {
+		total += min(e.Size, maxMessage)
+		if total > maxBytes && i > 0 {
+			return envs[:i]
+		}
+	}
+	return envs
 }
 
 // readAhead is a goroutine working beside the batch being written: it

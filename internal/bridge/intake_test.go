@@ -545,6 +545,51 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	assert.Empty(t, left, "the discarded read-ahead removed its spooled attachments")
 }
 
+// A batch holds at most BatchBytes of mail; the messages cut off follow in
+// the same cycle rather than at the next poll.
+func TestIntakeBatchBytesCutsBatchesNotTheCycle(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.BatchBytes = 1 })
+	for i := range 3 {
+		e.deliver(mailMsg(fmt.Sprintf("bb%d@acme.com", i), "john@acme.com", fmt.Sprintf("Question %d", i), "?"))
+	}
+	e.fake.ResetRequests()
+	e.cycle()
+	require.Len(t, e.newTickets(), 3, "one cycle")
+	var creates int
+	for _, r := range e.fake.Requests() {
+		if r.Method == http.MethodPost {
+			creates++
+		}
+	}
+	assert.Equal(t, 3, creates, "one create each")
+}
+
+func TestFitBatch(t *testing.T) {
+	envs := func(sizes ...int64) []mail.Envelope {
+		var out []mail.Envelope
+		for i, s := range sizes {
+			out = append(out, mail.Envelope{UID: uint32(i + 1), Size: s})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name  string
+		sizes []int64
+		want  int
+	}{
+		{"all fit", []int64{10, 20, 30}, 3},
+		{"cut where the sum passes the budget", []int64{40, 40, 40}, 2},
+		{"a big first message still goes alone", []int64{500, 1}, 1},
+		{"over the message limit counts at the limit", []int64{10, 1 << 30}, 1},
+		{"exactly the budget", []int64{50, 50}, 2},
+		{"empty", nil, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Len(t, fitBatch(envs(tt.sizes...), 100, 200), tt.want)
+		})
+	}
+}
+
 // The mail of a recorded batch is marked by the goroutine that reads the
 // batch after next. When marking fails, the cursor stays before the
 // unmarked mail, no intent is left behind, and the next cycle marks what

@@ -61,8 +61,9 @@ type MailboxStatus struct {
 type Envelope struct {
 	UID  uint32
 	Size int64 // RFC822.SIZE: check it before fetching the body
-	// MessageID is the ENVELOPE's Message-ID without <>. It is "" when the
-	// header is missing or malformed; the parsed message is authoritative.
+	// MessageID is the Message-ID header field's id without <>. It is ""
+	// when the field is missing or malformed; the parsed message is
+	// authoritative.
 	MessageID string
 	Flags     []string
 }
