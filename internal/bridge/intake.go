@@ -86,13 +86,13 @@ type IntakeConfig struct {
 	PollSchedule string // cron spec; the fallback poll and IDLE watchdog
 	IDLE         bool
 
-	MaxMessageBytes   int64
-	SpoolDir          string
-	BatchSize         int // messages per IMAP listing; default 100
+	MaxMessageBytes int64
+	SpoolDir        string
+	BatchSize       int // messages per IMAP listing; default 100
 	// BatchBytes bounds the mail one batch holds in memory (by RFC822.SIZE,
 	// bodies over MaxMessageBytes counted at that); a batch has at least
 	// one message. Default 8 MiB; two batches are in memory at once.
-	BatchBytes int64
+	BatchBytes        int64
 	MaxTicketsPerHour int // per sender; default 20
 	AllowedListIDs    []string
 
