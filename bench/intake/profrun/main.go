@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"sync"
@@ -74,6 +75,9 @@ func run(ctx context.Context, args []string) int {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	} else {
 		log = slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200) // as cmd/ticketsync's run does
 	}
 	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log})
 	if err != nil {
