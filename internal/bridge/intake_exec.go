@@ -191,13 +191,9 @@ func (in *Intake) followUps(ctx context.Context, it *item) {
 	}
 }
 
-// complete records every outcome in one transaction: the Message-ID links of
+// completeTx records every outcome in tx: the Message-ID links of
 // done messages (clearing their intents), skips and failures, and drops the
 // intents of messages that were never attempted.
-func (in *Intake) complete(items []*item) error {
-	return in.cfg.Store.Update(func(tx *state.Tx) error { return in.completeTx(tx, items) })
-}
-
 func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 	now := in.cfg.Now()
 	for _, it := range items {
