@@ -321,6 +321,11 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 		} else {
 			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound)
 		}
+		if n, err := pruneMarkers(d.store, time.Now().Add(-markerTTL)); err != nil {
+			d.log.Warn("state prune failed", "err", err)
+		} else {
+			d.log.Debug("markers pruned", "markers", n)
+		}
 		select {
 		case <-ctx.Done():
 			return

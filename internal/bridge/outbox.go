@@ -226,7 +226,7 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 	if o == nil || !o.cfg.AcknowledgeNew || c.Email == "" {
 		return nil
 	}
-	key := "acknowledged:" + strings.ToLower(c.Email)
+	key := ackKeyPrefix + strings.ToLower(c.Email)
 	var last time.Time
 	if _, err := tx.GetJSON(state.BucketKV, key, &last); err != nil {
 		return err
@@ -303,7 +303,59 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 // as one made in the web app.
 func pendingReplyKey(ticketID int64, text string) string {
 	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
-	return fmt.Sprintf("replying:%d:%s", ticketID, hex.EncodeToString(sum[:8]))
+	return fmt.Sprintf("%s%d:%s", replyingKeyPrefix, ticketID, hex.EncodeToString(sum[:8]))
+}
+
+// Markers in the kv bucket whose value is the time they were set, and whose
+// meaning ends within markerTTL: the per-sender acknowledgement limit
+// (AckInterval) and the mark on a Slack reply in flight (seconds, unless
+// the process died during the reply).
+const (
+	ackKeyPrefix      = "acknowledged:"
+	replyingKeyPrefix = "replying:"
+	markerTTL         = 24 * time.Hour
+)
+
+// pruneMarkers deletes the markers set before cutoff, a thousand per
+// transaction, and returns how many.
+func pruneMarkers(st *state.Store, cutoff time.Time) (int, error) {
+	var stale []string
+	err := st.View(func(tx *state.Tx) error {
+		for _, prefix := range []string{ackKeyPrefix, replyingKeyPrefix} {
+			err := tx.ForEachJSONPrefix(state.BucketKV, prefix, func(key string, raw []byte) error {
+				var at time.Time
+				if json.Unmarshal(raw, &at) == nil && at.Before(cutoff) {
+					stale = append(stale, key)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune markers: %w", err)
+	}
+	deleted := 0
+	for len(stale) > 0 {
+		n := min(len(stale), 1000)
+		err := st.Update(func(tx *state.Tx) error {
+			for _, key := range stale[:n] {
+				if err := tx.Delete(state.BucketKV, key); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("prune markers: %w", err)
+		}
+		deleted += n
+		stale = stale[n:]
+	}
+	return deleted, nil
 }
 
 // Wake makes the worker look at the queue now. It never blocks.

@@ -600,3 +600,32 @@ func TestOutboxShutdownFinishesTheDeliveryInFlight(t *testing.T) {
 	assert.Equal(t, state.OutboxSent, closed[0].Status, "and was recorded")
 	assert.Equal(t, 1, e.store.OutboxDepth(), "the second waits for the next run")
 }
+
+// The time-stamped markers of the kv bucket go after a day; everything else
+// there stays.
+func TestPruneMarkers(t *testing.T) {
+	st, err := state.Open(state.Config{Path: filepath.Join(t.TempDir(), "state.db"), NoSync: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	put := map[string]time.Time{
+		ackKeyPrefix + "old@acme.com":   now.Add(-25 * time.Hour),
+		ackKeyPrefix + "fresh@acme.com": now.Add(-time.Hour),
+		pendingReplyKey(46, "crashed"):  now.Add(-48 * time.Hour),
+		pendingReplyKey(46, "sending"):  now.Add(-time.Second),
+		uuidKey("9F0C-OLD"):             now.Add(-400 * 24 * time.Hour), // not a marker
+	}
+	for k, v := range put {
+		require.NoError(t, st.PutJSON(state.BucketKV, k, v))
+	}
+	n, err := pruneMarkers(st, now.Add(-markerTTL))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for k := range put {
+		var v time.Time
+		found, err := st.GetJSON(state.BucketKV, k, &v)
+		require.NoError(t, err)
+		gone := k == ackKeyPrefix+"old@acme.com" || k == pendingReplyKey(46, "crashed")
+		assert.Equal(t, !gone, found, k)
+	}
+}

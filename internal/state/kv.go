@@ -97,6 +97,29 @@ func (t *Tx) ForEachJSON(bucket Bucket, fn func(key string, raw []byte) error) e
 	return nil
 }
 
+// ForEachJSONPrefix is ForEachJSON for the keys that start with prefix,
+// found by seeking rather than by walking the whole bucket.
+func (t *Tx) ForEachJSONPrefix(bucket Bucket, prefix string, fn func(key string, raw []byte) error) error {
+	if err := bucket.check(); err != nil {
+		return fmt.Errorf("state: iterate %s: %w", bucket, err)
+	}
+	b := t.bucket(string(bucket))
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	p := []byte(prefix)
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if v == nil {
+			continue
+		}
+		if err := fn(string(k), bytes.Clone(v)); err != nil {
+			return fmt.Errorf("state: iterate %s: %w", bucket, err)
+		}
+	}
+	return nil
+}
+
 // NextSequence returns the bucket's next unique, increasing integer. Format
 // it fixed-width (fmt.Sprintf("%020d", n)) to get FIFO keys.
 func (t *Tx) NextSequence(bucket Bucket) (uint64, error) {

@@ -127,3 +127,30 @@ func TestTxCheckThenWrite(t *testing.T) {
 	assert.True(t, first)
 	assert.False(t, again)
 }
+
+func TestForEachJSONPrefix(t *testing.T) {
+	s, _ := newStore(t)
+	for _, k := range []string{"a:1", "acknowledged:x", "ab:2", "acknowledged:y", "acknowledgedz", "b"} {
+		require.NoError(t, s.PutJSON(BucketKV, k, k))
+	}
+	walk := func(prefix string) []string {
+		var keys []string
+		require.NoError(t, s.View(func(tx *Tx) error {
+			return tx.ForEachJSONPrefix(BucketKV, prefix, func(key string, raw []byte) error {
+				var v string
+				if err := json.Unmarshal(raw, &v); err != nil || v != key {
+					return fmt.Errorf("value of %s: %s", key, raw)
+				}
+				keys = append(keys, key)
+				return nil
+			})
+		}))
+		return keys
+	}
+	assert.Equal(t, []string{"acknowledged:x", "acknowledged:y"}, walk("acknowledged:"))
+	assert.Equal(t, []string{"a:1", "ab:2", "acknowledged:x", "acknowledged:y", "acknowledgedz"}, walk("a"))
+	assert.Empty(t, walk("zz"))
+	assert.ErrorIs(t, s.View(func(tx *Tx) error {
+		return tx.ForEachJSONPrefix("nope", "", func(string, []byte) error { return nil })
+	}), ErrUnknownBucket)
+}
