@@ -150,9 +150,10 @@ func (in *Intake) Cycle(ctx context.Context) error {
 }
 
 // batch is a run of messages in UID order, read and looked up, ready to be
-// written. items may stop short of the listing: at a message that answers
-// an earlier one of the same batch (its ticket does not exist yet), or at
-// one that could not be read now (err says why).
+// written. items may stop short of the listing: where BatchBytes is
+// reached, at a message that answers an earlier one of the same batch (its
+// ticket does not exist yet), or at one that could not be read now (err
+// says why).
 type batch struct {
 	validity uint32
 	listed   int
@@ -186,8 +187,8 @@ func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelop
 }
 
 // fitBatch keeps the leading messages whose sizes add up to maxBytes, and
-// at least one. A message over maxMessage is only read in part (its
-// header), so it counts at maxMessage.
+// at least one. A size counts up to maxMessage: past it only the header
+// is read.
 func fitBatch(envs []mail.Envelope, maxBytes, maxMessage int64) []mail.Envelope {
 	var total int64
 	for i, e := range envs {
