@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
@@ -108,6 +110,28 @@ func (e *intakeEnv) newTickets() []taskipfake.Ticket {
 		}
 	}
 	return out
+}
+
+// countRequests counts the TaskIP requests since the last reset that keep
+// accepts.
+func (e *intakeEnv) countRequests(keep func(taskipfake.Request) bool) int {
+	n := 0
+	for _, r := range e.fake.Requests() {
+		if keep(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// assertAllSeen checks that every message in the inbox was marked processed.
+func (e *intakeEnv) assertAllSeen() []mailtest.MemMessage {
+	e.t.Helper()
+	msgs := e.imap.Messages(e.t, "INBOX")
+	for _, m := range msgs {
+		assert.True(e.t, slices.Contains(m.Flags, `\Seen`), "uid %d", m.UID)
+	}
+	return msgs
 }
 
 func (e *intakeEnv) cursor() state.Cursor {

@@ -84,12 +84,7 @@ func testIntakeExactlyOneWritePerEmail(t *testing.T, mk envMaker) {
 	}
 	e.fake.ResetRequests()
 	e.cycle()
-	writes := 0
-	for _, r := range e.fake.Requests() {
-		if r.Method != http.MethodGet {
-			writes++
-		}
-	}
+	writes := e.countRequests(func(r taskipfake.Request) bool { return r.Method != http.MethodGet })
 	assert.Equal(t, 5, writes)
 	assert.Len(t, e.newTickets(), 5)
 }
@@ -319,9 +314,7 @@ func testIntakeDuplicateMessageIDCreatesOnce(t *testing.T, mk envMaker) {
 	e.deliver(raw)
 	e.cycle()
 	assert.Len(t, e.newTickets(), 1)
-	for _, m := range e.imap.Messages(t, "INBOX") {
-		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
-	}
+	e.assertAllSeen()
 }
 
 func testIntakeMailWithoutMessageIDIsDedupedByDigest(t *testing.T, mk envMaker) {
@@ -477,19 +470,13 @@ func TestIntakeReadAheadSeesTheBatchBefore(t *testing.T) {
 	require.Len(t, replies, 2)
 	assert.Equal(t, "broken again", replies[0].Message)
 	assert.Equal(t, "and now?", replies[1].Message)
-	var statusWrites int
-	for _, r := range e.fake.Requests() {
-		if r.Method == http.MethodPost && strings.Contains(r.Path, "/status-update/") {
-			statusWrites++
-		}
-	}
+	statusWrites := e.countRequests(func(r taskipfake.Request) bool {
+		return r.Method == http.MethodPost && strings.Contains(r.Path, "/status-update/")
+	})
 	assert.Equal(t, 1, statusWrites, "e is looked up again after d reopened the ticket")
 
-	msgs := e.imap.Messages(t, "INBOX")
+	msgs := e.assertAllSeen()
 	require.Len(t, msgs, 7)
-	for _, m := range msgs {
-		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
-	}
 	assert.Equal(t, msgs[6].UID, e.cursor().LastUID)
 }
 
@@ -555,12 +542,7 @@ func TestIntakeBatchBytesCutsBatchesNotTheCycle(t *testing.T) {
 	e.fake.ResetRequests()
 	e.cycle()
 	require.Len(t, e.newTickets(), 3, "one cycle")
-	var creates int
-	for _, r := range e.fake.Requests() {
-		if r.Method == http.MethodPost {
-			creates++
-		}
-	}
+	creates := e.countRequests(func(r taskipfake.Request) bool { return r.Method == http.MethodPost })
 	assert.Equal(t, 3, creates, "one create each")
 }
 
@@ -619,10 +601,8 @@ func TestIntakeMarkFailureKeepsTheCursorBeforeUnmarkedMail(t *testing.T) {
 	for i, tk := range tickets {
 		assert.Equal(t, fmt.Sprintf("Question %d", i), tk.Subject)
 	}
-	msgs := e.imap.Messages(t, "INBOX")
-	for _, m := range msgs {
-		assert.True(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
-	}
+	msgs := e.assertAllSeen()
+	require.Len(t, msgs, 3)
 	assert.Equal(t, msgs[2].UID, e.cursor().LastUID)
 }
 
