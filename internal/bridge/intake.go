@@ -116,6 +116,7 @@ type Intake struct {
 	screening mapping.Screening
 	schedule  cron.Schedule
 	metrics   *IntakeMetrics
+	contacts  contactDirectory
 }
 
 // NewIntake validates the configuration.

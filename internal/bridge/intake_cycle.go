@@ -29,6 +29,9 @@ type item struct {
 	// afterPrev marks a message read ahead that answers the batch written
 	// meanwhile: it is looked up once that batch is done.
 	afterPrev bool
+	// userRefused: TaskIP refused the customer id the lookup gave, so the
+	// ticket went to the default user and the remembered id is dropped.
+	userRefused bool
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -469,6 +472,7 @@ func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mai
 		}
 		items = append(items, it)
 	}
+	in.primeContacts(work, items, needLookup)
 	if n, err := in.lookupAll(work, items, needLookup); err != nil {
 		for _, it := range items[n:] {
 			_ = it.msg.Cleanup()

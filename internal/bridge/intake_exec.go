@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -133,6 +134,20 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 			f.CreatedBy = ptr(taskip.ID(a.CreatedBy))
 		}
 		t, err := in.cfg.Tickets.CreateTicket(ctx, f)
+		if err != nil && f.UserID != nil && refusesField(err, "user_id") {
+			// The id came from something remembered (a learned sender, the
+			// contact directory, a senders entry) that outlived the contact.
+			// The mail is still the customer's: it becomes a ticket for the
+			// default user rather than a quarantined message.
+			in.log.Warn("customer id refused by TaskIP; ticket made for the default user", "uid", it.env.UID, "user_id", a.UserID)
+			it.userRefused = true
+			f.UserID = nil
+			if d := in.cfg.DefaultUserID; d != 0 && d != a.UserID {
+				f.UserID = ptr(taskip.ID(d))
+			}
+			in.contacts.drop()
+			t, err = in.cfg.Tickets.CreateTicket(ctx, f)
+		}
 		if err != nil {
 			return fmt.Errorf("create ticket for %s: %w", it.key, err)
 		}
@@ -205,7 +220,11 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 			if err = tx.CompleteIntent(it.key, rec); err == nil && it.ticket.UUID != "" {
 				err = tx.PutJSON(state.BucketKV, uuidKey(it.ticket.UUID), it.ticket.ID)
 			}
-			if err == nil && it.act.Kind == mapping.ActCreate && it.act.UserID != 0 {
+			switch {
+			case err != nil || it.act.Kind != mapping.ActCreate:
+			case it.userRefused:
+				err = tx.ForgetSender(it.email.FromEmail)
+			case it.act.UserID != 0:
 				err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
 			}
 			if err == nil {
@@ -323,3 +342,9 @@ func (it *item) outcomeName() string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// refusesField tells whether err is TaskIP's validation error naming field.
+func refusesField(err error, field string) bool {
+	var ae *taskip.APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusUnprocessableEntity && len(ae.Fields[field]) > 0
+}

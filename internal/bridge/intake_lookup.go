@@ -136,7 +136,41 @@ func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {
 	return in.cfg.DefaultUserID, nil
 }
 
+// primeContacts loads the contact directory when the batch has enough
+// senders who will need a contact search: new conversations from addresses
+// neither configured nor learned.
+func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int) {
+	if !in.cfg.LookupContacts || len(idx) < directoryMinSenders {
+		return
+	}
+	unknown := map[string]bool{}
+	for _, i := range idx {
+		e := items[i].email
+		addr := strings.ToLower(e.FromEmail)
+		if addr == "" || unknown[addr] || len(in.threading.Keys(e)) > 0 {
+			continue
+		}
+		if _, ok := in.cfg.Senders[e.FromEmail]; ok {
+			continue
+		}
+		if _, ok, err := in.cfg.Store.SenderUser(e.FromEmail); err != nil || ok {
+			continue
+		}
+		unknown[addr] = true
+	}
+	n, err := in.contacts.prime(ctx, in.cfg.Tickets, len(unknown), in.cfg.Now())
+	switch {
+	case err != nil:
+		in.log.Warn("contact directory not read; searching each sender", "err", err)
+	case n > 0:
+		in.log.Info("contact directory read", "contacts", n, "senders", len(unknown))
+	}
+}
+
 func (in *Intake) findContact(ctx context.Context, email string) (int64, error) {
+	if id, ok := in.contacts.find(email, in.cfg.Now()); ok {
+		return id, nil // learned by complete(), in the batch transaction
+	}
 	page, err := in.cfg.Tickets.SearchContacts(ctx, taskip.SearchParams{Search: email, Limit: 10})
 	if err != nil {
 		return 0, fmt.Errorf("look up contact %s: %w", email, err)

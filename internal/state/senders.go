@@ -31,6 +31,18 @@ func (t *Tx) LearnSender(email string, userID int64) error {
 	return nil
 }
 
+// ForgetSender drops what was learned for email, once TaskIP refused the id.
+func (t *Tx) ForgetSender(email string) error {
+	key, err := normalizeEmail(email)
+	if err != nil {
+		return fmt.Errorf("state: forget sender: %w", err)
+	}
+	if err := t.delete(bucketSenders, key); err != nil {
+		return fmt.Errorf("state: forget sender %s: %w", key, err)
+	}
+	return nil
+}
+
 // SenderUser returns the TaskIP user id learned for email.
 func (t *Tx) SenderUser(email string) (int64, bool, error) {
 	key, err := normalizeEmail(email)

@@ -32,6 +32,12 @@ func TestLearnSender(t *testing.T) {
 
 	assert.ErrorIs(t, s.LearnSender("", 1), ErrInvalid)
 	assert.ErrorIs(t, s.LearnSender("a@b", 0), ErrInvalid)
+
+	require.NoError(t, s.Update(func(tx *Tx) error { return tx.ForgetSender("<John@acme.com>") }))
+	_, ok, err = s.SenderUser("john@acme.com")
+	require.NoError(t, err)
+	assert.False(t, ok, "forgotten")
+	require.NoError(t, s.Update(func(tx *Tx) error { return tx.ForgetSender("john@acme.com") }), "forgetting twice is fine")
 }
 
 func TestCountSenderTicket(t *testing.T) {

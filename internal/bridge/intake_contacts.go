@@ -1,0 +1,112 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ticketsync/ticketsync/internal/taskip"
+)
+
+// contactDirectory is a short-lived copy of TaskIP's contact list. New
+// tickets need the sender's contact, and one search per sender is the
+// right price for a trickle of mail; for a batch with many unknown senders
+// (a backlog after downtime, the answers to a newsletter) reading the whole
+// list can take fewer requests, which also spares the vendor's rate limit.
+//
+// The copy only ever answers "this address is contact N". A sender missing
+// from it is still searched, so a contact made a second ago is found. What
+// the copy can get wrong is a contact deleted or re-addressed while it is
+// fresh; the learned senders share that risk, and a user id TaskIP refuses
+// falls back to the default user instead of failing the mail (createTicket).
+type contactDirectory struct {
+	mu   sync.Mutex // one load at a time
+	snap atomic.Pointer[contactSnapshot]
+}
+
+type contactSnapshot struct {
+	byEmail map[string]int64 // lower-case email -> contact id; nil: too large to be worth loading
+	pages   int
+	at      time.Time
+}
+
+const (
+	directoryPageSize = 100
+	// directoryTTL bounds how stale a match can be; a backlog of thousands
+	// of mails is read well within it.
+	directoryTTL = 5 * time.Minute
+	// directoryMinSenders is where a load can start to pay: below it the
+	// searches are a handful of requests anyway.
+	directoryMinSenders = 10
+)
+
+// contactLister is the part of the TaskIP client the directory reads.
+type contactLister interface {
+	SearchContacts(ctx context.Context, p taskip.SearchParams) (taskip.ContactPage, error)
+}
+
+// find returns the contact id for email when a fresh copy holds it.
+func (d *contactDirectory) find(email string, now time.Time) (int64, bool) {
+	s := d.snap.Load()
+	if s == nil || s.byEmail == nil || now.Sub(s.at) >= directoryTTL {
+		return 0, false
+	}
+	id, ok := s.byEmail[strings.ToLower(email)]
+	return id, ok
+}
+
+// prime loads the list when senders addresses need a lookup and the list
+// takes fewer page reads than that many searches. It returns the number of
+// contacts loaded (0 when nothing was read); a failed load leaves the
+// previous state and the caller searches as usual.
+func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders int, now time.Time) (int, error) {
+	if senders < directoryMinSenders {
+		return 0, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.snap.Load(); s != nil && now.Sub(s.at) < directoryTTL {
+		if s.byEmail != nil || s.pages-1 > senders {
+			return 0, nil // fresh, or known to cost more than it saves
+		}
+	}
+	params := taskip.SearchParams{Page: 1, Limit: directoryPageSize, Sort: "created_at", Order: "asc"}
+	first, err := src.SearchContacts(ctx, params)
+	if err != nil {
+		return 0, fmt.Errorf("contact directory: %w", err)
+	}
+	pages := 1
+	if first.Meta != nil && first.Meta.TotalPages > 1 {
+		pages = first.Meta.TotalPages
+	}
+	if pages-1 > senders {
+		d.snap.Store(&contactSnapshot{pages: pages, at: now})
+		return 0, nil
+	}
+	byEmail := make(map[string]int64, pages*len(first.Contacts))
+	add := func(cs []taskip.Contact) {
+		for _, c := range cs {
+			k := strings.ToLower(c.Email)
+			if _, dup := byEmail[k]; !dup && k != "" {
+				byEmail[k] = int64(c.ID) // the first, as a search lists them
+			}
+		}
+	}
+	add(first.Contacts)
+	for p := 2; p <= pages; p++ {
+		params.Page = p
+		page, err := src.SearchContacts(ctx, params)
+		if err != nil {
+			return 0, fmt.Errorf("contact directory page %d of %d: %w", p, pages, err)
+		}
+		add(page.Contacts)
+	}
+	d.snap.Store(&contactSnapshot{byEmail: byEmail, pages: pages, at: now})
+	return len(byEmail), nil
+}
+
+// drop forgets the copy, after TaskIP refused an id it may have given.
+func (d *contactDirectory) drop() { d.snap.Store(nil) }
