@@ -52,33 +52,35 @@ const (
 // the cursor in UID order, a batch at a time. A transient failure stops it;
 // the next cycle starts again at the first unhandled message.
 //
-// Batches overlap: while one is written to TaskIP (one create after another,
-// in UID order), a second goroutine marks the batch before it in the
-// mailbox and reads, parses and looks up the batch after it. Only the
-// creates and one commit per batch stay on the path each create waits on.
-func (in *Intake) Cycle(ctx context.Context) error {
+// Batches overlap. While one is written to TaskIP (one create after
+// another, in UID order), a second goroutine records the outcomes of the
+// batch before it, marks that batch's mail, reads, parses and looks up the
+// batch after, and writes its intents. Only the creates stay on the path
+// each create waits on. A crash before outcomes are recorded leaves their
+// intents, which reconciliation finishes on the next start.
+func (in *Intake) Cycle(ctx context.Context) (err error) {
 	if err := in.reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	var (
-		b        *batch // read ahead by the previous round, if any
-		recorded *batch // the batch before b: outcomes committed, mail not yet marked
+		b    *batch   // to be written next; read ahead by the previous round, if any
+		prev *written // written by the previous round; its mail not yet marked
 	)
 	defer func() {
+		if prev != nil {
+			// Shutdown or a failure: record and mark what is written on
+			// the way out; b was never started, so its intents go.
+			err = errors.Join(err, in.settle(ctx, prev, b))
+		}
 		if b != nil {
 			b.cleanup()
-		}
-		if recorded != nil {
-			// Shutdown or a failure: mark what is recorded on the way
-			// out, or the next start re-lists it and marks it then.
-			_ = in.markRecorded(ctx, recorded)
 		}
 	}()
 	for ctx.Err() == nil {
 		if b == nil {
-			if recorded != nil {
-				err := in.markRecorded(ctx, recorded)
-				recorded = nil
+			if prev != nil {
+				err := in.settle(ctx, prev, nil)
+				prev = nil
 				if err != nil {
 					return err
 				}
@@ -108,7 +110,12 @@ func (in *Intake) Cycle(ctx context.Context) error {
 			}
 			b = in.read(ctx, status.UIDValidity, envs, nil)
 		} else if !b.intentsWritten {
-			in.refresh(b, recorded)
+			// b was looked up while prev was written (see stale): record
+			// prev first, so its Message-IDs thread, then look again.
+			if err := in.record(prev, nil); err != nil {
+				return err
+			}
+			in.refresh(b, prev.b)
 		}
 		if len(b.items) == 0 {
 			return b.err // nothing could be read now; the next cycle tries again
@@ -117,37 +124,39 @@ func (in *Intake) Cycle(ctx context.Context) error {
 			if err := in.writeIntents(b.validity, b.items); err != nil {
 				return err
 			}
+			b.intentsWritten = true
 		}
 		var ahead *readAhead
 		if b.err == nil && b.more(in.cfg.BatchSize) {
-			ahead = in.startReadAhead(ctx, b, recorded)
-			recorded = nil // the read-ahead marks it
-		} else if recorded != nil {
-			err := in.markRecorded(ctx, recorded)
-			recorded = nil
+			ahead = in.startReadAhead(ctx, b, prev)
+			prev = nil // the read-ahead records and marks it
+		} else if prev != nil {
+			err := in.settle(ctx, prev, nil)
+			prev = nil
 			if err != nil {
 				return err
 			}
 		}
 		cur := b
-		next, finished, err := in.processBatch(ctx, cur, ahead)
-		b = next
-		if err != nil || !finished {
+		b = nil
+		w, next, err := in.processBatch(ctx, cur, ahead)
+		if err != nil || w == nil {
 			return err // nil on shutdown
 		}
-		if cur.err != nil {
-			recorded = cur
-			return cur.err
-		}
-		if b == nil && !cur.more(in.cfg.BatchSize) {
-			// Nothing follows: mark now rather than at the next cycle.
-			if err := in.markRecorded(ctx, cur); err != nil {
+		b = next
+		if cur.err != nil || (b == nil && !cur.more(in.cfg.BatchSize)) {
+			// A batch cut short by a read failure, or the last one: record
+			// and mark it now rather than at the next cycle.
+			if err := in.settle(ctx, w, nil); err != nil {
 				return err
+			}
+			if cur.err != nil {
+				return cur.err
 			}
 			in.metrics.lastPoll.SetToCurrentTime()
 			return nil
 		}
-		recorded = cur
+		prev = w
 	}
 	return nil
 }
@@ -162,15 +171,26 @@ type batch struct {
 	listed   int
 	items    []*item
 	err      error
-	// intentsWritten says the batch's intents were committed with the
-	// outcomes of the batch before it.
+	// intentsWritten says the batch's intents are committed.
 	intentsWritten bool
+}
+
+// written is a batch whose TaskIP writes are made. Its outcomes stay in
+// memory until recorded, in one commit that also moves the cursor past the
+// mail marked before it (markedUID); then its own mail is marked.
+type written struct {
+	b         *batch
+	markedUID uint32
+	recorded  bool
 }
 
 // more reports whether messages may follow the batch's last item.
 func (b *batch) more(limit int) bool { return b.listed >= limit || len(b.items) < b.listed }
 
 func (b *batch) cleanup() {
+	if b == nil {
+		return
+	}
 	for _, it := range b.items {
 		_ = it.msg.Cleanup()
 	}
@@ -204,13 +224,14 @@ func fitBatch(envs []mail.Envelope, maxBytes, maxMessage int64) []mail.Envelope 
 }
 
 // readAhead is a goroutine working beside the batch being written: it
-// marks the batch before in the mailbox, then reads the batch after. The
+// records and marks the batch before, then reads the batch after. The
 // Inbox serves one goroutine at a time, so the owner uses it again only
-// once the read-ahead is over (take, discard).
+// once the read-ahead is over (take).
 type readAhead struct {
 	done   chan struct{}
 	b      *batch // nil when nothing followed or it could not be listed
 	marked mark   // of the batch before
+	err    error  // recording the batch before failed
 }
 
 // mark is the result of marking a recorded batch in the mailbox: the cursor
@@ -220,13 +241,16 @@ type mark struct {
 	err error
 }
 
-func (in *Intake) startReadAhead(ctx context.Context, cur, recorded *batch) *readAhead {
+func (in *Intake) startReadAhead(ctx context.Context, cur *batch, prev *written) *readAhead {
+	touched := ticketsOf(cur.items)
 	ra := &readAhead{done: make(chan struct{})}
 	go func() {
 		defer close(ra.done)
-		if recorded != nil {
-			ra.marked = in.markBatch(ctx, recorded)
-			if ra.marked.err != nil {
+		if prev != nil {
+			if ra.err = in.record(prev, nil); ra.err != nil {
+				return
+			}
+			if ra.marked = in.markBatch(ctx, prev.b); ra.marked.err != nil {
 				return
 			}
 		}
@@ -234,29 +258,82 @@ func (in *Intake) startReadAhead(ctx context.Context, cur, recorded *batch) *rea
 		if err != nil || status.UIDValidity != cur.validity || len(envs) == 0 {
 			return // the owner lists again from the cursor and sees for itself
 		}
-		ra.b = in.read(ctx, status.UIDValidity, envs, cur)
+		b := in.read(ctx, status.UIDValidity, envs, cur)
+		ra.b = b
+		if len(b.items) > 0 && !mayGoStale(b, touched) {
+			// Nothing cur writes can change these decisions: their
+			// intents need not wait for it.
+			b.intentsWritten = in.writeIntents(b.validity, b.items) == nil
+		}
 	}()
 	return ra
 }
 
-// take waits for the read-ahead and returns its batch, or nil, and how
-// marking the batch before went.
-func (ra *readAhead) take() (*batch, mark) {
+// take waits for the read-ahead and returns its batch, or nil.
+func (ra *readAhead) take() (*batch, mark, error) {
 	if ra == nil {
-		return nil, mark{}
+		return nil, mark{}, nil
 	}
 	<-ra.done
-	return ra.b, ra.marked
+	return ra.b, ra.marked, ra.err
 }
 
-// discard is take for a batch read ahead that will not be written: the
-// batch before it did not finish, so it is read again from the cursor.
-func (ra *readAhead) discard() mark {
-	b, m := ra.take()
-	if b != nil {
-		b.cleanup()
+// record commits the outcomes of a written batch, and the cursor past the
+// mail marked before it, unless done already. The intents of drop, a batch
+// read ahead that will not be written now, go in the same commit.
+func (in *Intake) record(w *written, drop *batch) error {
+	if w.recorded {
+		return in.dropIntents(drop)
 	}
-	return m
+	err := in.cfg.Store.Update(func(tx *state.Tx) error {
+		if err := in.completeTx(tx, w.b.items); err != nil {
+			return err
+		}
+		if w.markedUID != 0 {
+			if err := tx.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: w.b.validity, LastUID: w.markedUID}); err != nil {
+				return err
+			}
+		}
+		return dropIntentsTx(tx, drop)
+	})
+	if err != nil {
+		return err
+	}
+	w.recorded = true
+	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
+	return nil
+}
+
+// settle records a written batch and marks its mail.
+func (in *Intake) settle(ctx context.Context, w *written, drop *batch) error {
+	if err := in.record(w, drop); err != nil {
+		return err
+	}
+	return in.markRecorded(ctx, w.b)
+}
+
+func (in *Intake) dropIntents(b *batch) error {
+	if b == nil || !b.intentsWritten {
+		return nil
+	}
+	return in.cfg.Store.Update(func(tx *state.Tx) error { return dropIntentsTx(tx, b) })
+}
+
+// dropIntentsTx removes the intents of a batch that was never started;
+// its mail is listed and decided again later.
+func dropIntentsTx(tx *state.Tx, b *batch) error {
+	if b == nil || !b.intentsWritten {
+		return nil
+	}
+	for _, it := range b.items {
+		if it.outcome == pending && it.key != "" {
+			if err := tx.DropIntent(it.key); err != nil {
+				return err
+			}
+		}
+	}
+	b.intentsWritten = false
+	return nil
 }
 
 // markBatch marks a recorded batch's mail in the mailbox (processed, or
@@ -324,73 +401,69 @@ func stale(b, prev *batch) []int {
 	return idx
 }
 
+// ticketsOf returns the existing tickets the items are about to write to.
+// Tickets they create are new and only mail answering them (afterPrev) can
+// refer to them.
+func ticketsOf(items []*item) map[int64]bool {
+	t := map[int64]bool{}
+	for _, it := range items {
+		if it.outcome == pending && it.act.Ticket != nil {
+			t[it.act.Ticket.ID] = true
+		}
+	}
+	return t
+}
+
+// mayGoStale reports whether writing the batch before b, which writes to
+// the tickets in touched, could make any of b's lookups stale (a superset
+// of what stale finds afterwards).
+func mayGoStale(b *batch, touched map[int64]bool) bool {
+	for _, it := range b.items {
+		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
+			return true
+		}
+	}
+	return false
+}
+
 // processBatch makes the TaskIP writes of a batch whose intents are
-// written and records the outcomes. It returns the batch read ahead
-// meanwhile (to be written next; nil when there is none or this one did
-// not finish) and whether every message of this one is recorded. The
-// mail of a recorded batch is marked by the next read-ahead, or by the
-// caller when none follows.
-//
-// One transaction records this batch, moves the cursor past the batch
-// before (marked meanwhile) and, when the batch read ahead needs no second
-// look (refresh), writes its intents: one fsynced commit per batch on the
-// path every create waits on.
-func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (*batch, bool, error) {
+// written, while the read-ahead (if any) works beside it. It returns the
+// batch written, to be recorded by the next read-ahead or settled by the
+// caller, and the batch read ahead, to be written next. When the batch
+// did not finish (a failure, or shutdown), it records and marks what it
+// can itself and returns no batch.
+func (in *Intake) processBatch(ctx context.Context, b *batch, ahead *readAhead) (*written, *batch, error) {
 	// In-flight work finishes even when shutdown begins; only the start of
 	// new messages checks ctx.
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
 	defer b.cleanup()
-	items := b.items
-	execErr := in.executeAll(ctx, work, items)
-	finished := execErr == nil && settled(items)
-	var (
-		next   *batch
-		before mark
-	)
-	if finished {
-		next, before = ahead.take()
-	} else {
-		before = ahead.discard()
-	}
-	if before.err != nil && next != nil {
-		next.cleanup() // the cursor stops before it; it is read again
-		next = nil
-	}
-	merge := next != nil && len(stale(next, b)) == 0
-	err := in.cfg.Store.Update(func(tx *state.Tx) error {
-		if err := in.completeTx(tx, items); err != nil {
-			return err
-		}
-		if before.uid != 0 {
-			if err := tx.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: b.validity, LastUID: before.uid}); err != nil {
-				return err
-			}
-		}
-		if merge {
-			return in.writeIntentsTx(tx, next.validity, next.items)
-		}
-		return nil
-	})
+	execErr := in.executeAll(ctx, work, b.items)
+	finished := execErr == nil && settled(b.items)
+	next, before, err := ahead.take()
 	if err != nil {
-		if next != nil {
-			next.cleanup()
-		}
-		return nil, false, err
+		// The batch before could not be recorded; the intents of both
+		// stay for reconciliation.
+		next.cleanup()
+		return nil, nil, errors.Join(execErr, err)
 	}
-	next.setIntentsWritten(merge)
-	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
+	w := &written{b: b, markedUID: before.uid}
+	if finished && before.err == nil {
+		return w, next, nil
+	}
+	// The batch read ahead is listed again from the cursor.
+	defer next.cleanup()
+	if err := in.record(w, next); err != nil {
+		return nil, nil, errors.Join(execErr, before.err, err)
+	}
 	if before.err != nil {
 		// The cursor must not pass the mail left unmarked before this
 		// batch: the next cycle lists from there and marks both.
-		return nil, false, errors.Join(execErr, before.err)
+		return nil, nil, errors.Join(execErr, before.err)
 	}
-	if !finished {
-		// Mark the leading handled messages now, so the next cycle
-		// starts at the first unhandled one.
-		return nil, false, errors.Join(execErr, in.markRecorded(ctx, b))
-	}
-	return next, true, nil
+	// Mark the leading handled messages now, so the next cycle starts at
+	// the first unhandled one.
+	return nil, nil, errors.Join(execErr, in.markRecorded(ctx, b))
 }
 
 // settled reports whether every item has an outcome.
@@ -401,12 +474,6 @@ func settled(items []*item) bool {
 		}
 	}
 	return true
-}
-
-func (b *batch) setIntentsWritten(v bool) {
-	if b != nil {
-		b.intentsWritten = v
-	}
 }
 
 // prepare reads and decides each message until one cannot be prepared now,

@@ -518,6 +518,14 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	require.Error(t, e.intake.Cycle(context.Background()))
 	assert.Empty(t, e.newTickets())
 	assert.Zero(t, e.cursor().LastUID)
+	intents, err := e.store.Intents()
+	require.NoError(t, err)
+	var keys []string
+	for _, in := range intents {
+		keys = append(keys, in.Key)
+	}
+	assert.Equal(t, []string{"r0@acme.com"}, keys,
+		"the failed create keeps its intent for reconciliation; the read-ahead's intents are gone")
 
 	e.cycle()
 	tickets := e.newTickets()
@@ -544,6 +552,18 @@ func TestIntakeBatchBytesCutsBatchesNotTheCycle(t *testing.T) {
 	require.Len(t, e.newTickets(), 3, "one cycle")
 	creates := e.countRequests(func(r taskipfake.Request) bool { return r.Method == http.MethodPost })
 	assert.Equal(t, 3, creates, "one create each")
+	// Outcomes are recorded beside the next batch's writes; by the end of
+	// the cycle every one is, and no intent is left.
+	for i := range 3 {
+		rec, ok, err := e.store.MessageTicket(fmt.Sprintf("bb%d@acme.com", i))
+		require.NoError(t, err)
+		assert.True(t, ok && rec.TicketID != 0, "bb%d recorded", i)
+	}
+	intents, err := e.store.Intents()
+	require.NoError(t, err)
+	assert.Empty(t, intents)
+	msgs := e.assertAllSeen()
+	assert.Equal(t, msgs[len(msgs)-1].UID, e.cursor().LastUID)
 }
 
 func TestFitBatch(t *testing.T) {
