@@ -21,7 +21,7 @@ import (
 // from it is still searched, so a contact made a second ago is found. What
 // the copy can get wrong is a contact deleted or re-addressed while it is
 // fresh; the learned senders share that risk, and a user id TaskIP refuses
-// falls back to the default user instead of failing the mail (createTicket).
+// falls back to the default user instead of failing the mail (execute).
 type contactDirectory struct {
 	mu   sync.Mutex // one load at a time
 	snap atomic.Pointer[contactSnapshot]
