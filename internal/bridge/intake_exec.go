@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -134,7 +133,7 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 			f.CreatedBy = ptr(taskip.ID(a.CreatedBy))
 		}
 		t, err := in.cfg.Tickets.CreateTicket(ctx, f)
-		if err != nil && f.UserID != nil && refusesField(err, "user_id") {
+		if err != nil && f.UserID != nil && taskip.RefusesField(err, "user_id") {
 			// The id came from something remembered (a learned sender, the
 			// contact directory, a senders entry) that outlived the contact.
 			// The mail is still the customer's: it becomes a ticket for the
@@ -342,9 +341,3 @@ func (it *item) outcomeName() string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// refusesField tells whether err is TaskIP's validation error naming field.
-func refusesField(err error, field string) bool {
-	var ae *taskip.APIError
-	return errors.As(err, &ae) && ae.StatusCode == http.StatusUnprocessableEntity && len(ae.Fields[field]) > 0
-}

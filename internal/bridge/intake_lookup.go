@@ -111,10 +111,7 @@ func (in *Intake) ticketIDForUUID(ctx context.Context, uuid string) (int64, erro
 // senders map, then what was learned, then the contact with that email, then
 // (when allowed) a new contact, else the default.
 func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {
-	if id, ok := in.cfg.Senders[email]; ok {
-		return id, nil
-	}
-	if id, ok, err := in.cfg.Store.SenderUser(email); err != nil || ok {
+	if id, ok, err := in.knownUser(email); err != nil || ok {
 		return id, err
 	}
 	if in.cfg.LookupContacts {
@@ -136,6 +133,15 @@ func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {
 	return in.cfg.DefaultUserID, nil
 }
 
+// knownUser returns the user id the senders map or what was learned gives,
+// without asking TaskIP.
+func (in *Intake) knownUser(email string) (int64, bool, error) {
+	if id, ok := in.cfg.Senders[email]; ok {
+		return id, true, nil
+	}
+	return in.cfg.Store.SenderUser(email)
+}
+
 // primeContacts loads the contact directory when the batch has enough
 // senders who will need a contact search: new conversations from addresses
 // neither configured nor learned.
@@ -150,10 +156,7 @@ func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int) {
 		if addr == "" || unknown[addr] || len(in.threading.Keys(e)) > 0 {
 			continue
 		}
-		if _, ok := in.cfg.Senders[e.FromEmail]; ok {
-			continue
-		}
-		if _, ok, err := in.cfg.Store.SenderUser(e.FromEmail); err != nil || ok {
+		if _, ok, err := in.knownUser(e.FromEmail); err != nil || ok {
 			continue
 		}
 		unknown[addr] = true

@@ -111,6 +111,13 @@ func IsPermanent(err error) bool {
 	return true
 }
 
+// RefusesField reports whether err is a validation error that names field,
+// for callers that can mend that one field and try again.
+func RefusesField(err error, field string) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && errors.Is(apiErr, ErrValidation) && len(apiErr.Fields[field]) > 0
+}
+
 // outcomeUnknownError wraps the transport failure of a request that may have
 // been processed.
 type outcomeUnknownError struct {

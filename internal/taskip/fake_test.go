@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -302,6 +303,9 @@ func TestClientErrorsAgainstFake(t *testing.T) {
 		assert.Equal(t, http.StatusUnprocessableEntity, apiErr.StatusCode)
 		assert.NotEmpty(t, apiErr.Fields["subject"])
 		assert.ErrorIs(t, err, taskip.ErrValidation)
+		assert.True(t, taskip.RefusesField(err, "subject"))
+		assert.False(t, taskip.RefusesField(err, "user_id"), "only the fields named")
+		assert.False(t, taskip.RefusesField(fmt.Errorf("wrapped: %w", taskip.ErrValidation), "subject"), "no field list")
 		assert.Len(t, e.fake.Requests(), 1)
 	})
 
