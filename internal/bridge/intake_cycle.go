@@ -260,7 +260,7 @@ func (in *Intake) startReadAhead(ctx context.Context, cur *batch, prev *written)
 		}
 		b := in.read(ctx, status.UIDValidity, envs, cur)
 		ra.b = b
-		if len(b.items) > 0 && !mayGoStale(b, touched) {
+		if len(b.items) > 0 && len(lookupsAffected(b, touched)) == 0 {
 			// Nothing cur writes can change these decisions: their
 			// intents need not wait for it.
 			b.intentsWritten = in.writeIntents(b.validity, b.items) == nil
@@ -392,6 +392,12 @@ func stale(b, prev *batch) []int {
 			touched[it.ticket.ID] = true
 		}
 	}
+	return lookupsAffected(b, touched)
+}
+
+// lookupsAffected returns the items of b that answer the batch written
+// meanwhile or go to one of the touched tickets.
+func lookupsAffected(b *batch, touched map[int64]bool) []int {
 	var idx []int
 	for i, it := range b.items {
 		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
@@ -401,9 +407,10 @@ func stale(b, prev *batch) []int {
 	return idx
 }
 
-// ticketsOf returns the existing tickets the items are about to write to.
-// Tickets they create are new and only mail answering them (afterPrev) can
-// refer to them.
+// ticketsOf returns the existing tickets the items are about to write to:
+// before they are written, the superset of what stale will find touched.
+// Tickets they create are new, and only mail answering them (afterPrev)
+// can refer to them.
 func ticketsOf(items []*item) map[int64]bool {
 	t := map[int64]bool{}
 	for _, it := range items {
@@ -412,18 +419,6 @@ func ticketsOf(items []*item) map[int64]bool {
 		}
 	}
 	return t
-}
-
-// mayGoStale reports whether writing the batch before b, which writes to
-// the tickets in touched, could make any of b's lookups stale (a superset
-// of what stale finds afterwards).
-func mayGoStale(b *batch, touched map[int64]bool) bool {
-	for _, it := range b.items {
-		if it.outcome == pending && (it.afterPrev || (it.ictx.Ticket != nil && touched[it.ictx.Ticket.ID])) {
-			return true
-		}
-	}
-	return false
 }
 
 // processBatch makes the TaskIP writes of a batch whose intents are
