@@ -22,6 +22,10 @@ import (
 // the copy can get wrong is a contact deleted or re-addressed while it is
 // fresh; the learned senders share that risk, and a user id TaskIP refuses
 // falls back to the default user instead of failing the mail (execute).
+//
+// A copy is only read when its pages are fewer than a batch's unknown
+// senders, so it holds at most 100 × BatchSize contacts (about 1 MiB at
+// the default batch of 100).
 type contactDirectory struct {
 	mu   sync.Mutex // one load at a time
 	snap atomic.Pointer[contactSnapshot]
