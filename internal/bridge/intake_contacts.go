@@ -90,23 +90,33 @@ func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders
 		d.snap.Store(&contactSnapshot{pages: pages, at: now})
 		return 0, nil
 	}
+	// The pages are read as wide as the searches they replace would run,
+	// so the copy never takes longer than those searches.
+	all := make([][]taskip.Contact, pages)
+	all[0] = first.Contacts
+	errs := eachWide(pages-1, lookupConcurrency, func(i int) error {
+		q := params
+		q.Page = i + 2
+		page, err := src.SearchContacts(ctx, q)
+		if err != nil {
+			return fmt.Errorf("contact directory page %d of %d: %w", q.Page, pages, err)
+		}
+		all[i+1] = page.Contacts
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return 0, err // the first is enough to say why
+		}
+	}
 	byEmail := make(map[string]int64, pages*len(first.Contacts))
-	add := func(cs []taskip.Contact) {
+	for _, cs := range all {
 		for _, c := range cs {
 			k := strings.ToLower(c.Email)
 			if _, dup := byEmail[k]; !dup && k != "" {
 				byEmail[k] = int64(c.ID) // the first, as a search lists them
 			}
 		}
-	}
-	add(first.Contacts)
-	for p := 2; p <= pages; p++ {
-		params.Page = p
-		page, err := src.SearchContacts(ctx, params)
-		if err != nil {
-			return 0, fmt.Errorf("contact directory page %d of %d: %w", p, pages, err)
-		}
-		add(page.Contacts)
 	}
 	d.snap.Store(&contactSnapshot{byEmail: byEmail, pages: pages, at: now})
 	return len(byEmail), nil

@@ -119,6 +119,30 @@ func TestContactDirectoryServesABacklog(t *testing.T) {
 	require.Len(t, e.newTickets(), 54)
 }
 
+func TestContactDirectoryReadsEveryPage(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	// With the seeded examples, 350 more contacts make 4 pages; the
+	// senders are spread over all of them, the last ones on the last page.
+	ids := seedCustomers(e.fake, "paged", 350)
+	var addrs []string
+	for i := 0; i < 350; i += 29 {
+		addrs = append(addrs, fmt.Sprintf("paged-%d@customers.test", i))
+	}
+	addrs = append(addrs, "paged-349@customers.test")
+	e.fake.ResetRequests()
+	e.deliverFrom("paged", addrs...)
+	e.cycle()
+
+	searches, pages := e.contactReads()
+	assert.Equal(t, 0, searches)
+	assert.Equal(t, 4, pages)
+	require.Len(t, e.newTickets(), len(addrs))
+	e.assertTicketUsers(ids)
+	for _, tk := range e.newTickets() {
+		assert.Contains(t, addrs, tk.User.Email, "ticket %d went to its sender's contact", tk.ID)
+	}
+}
+
 func TestContactDirectoryNotReadForAFewSenders(t *testing.T) {
 	e := newIntakeEnv(t, nil)
 	ids := seedCustomers(e.fake, "few", directoryMinSenders-1)

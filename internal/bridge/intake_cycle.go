@@ -548,24 +548,34 @@ func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mai
 // returns how many leading items are ready: all, or up to the first failure.
 func (in *Intake) lookupAll(ctx context.Context, items []*item, idx []int) (int, error) {
 	errs := make([]error, len(items))
-	sem := make(chan struct{}, lookupConcurrency)
-	var wg sync.WaitGroup
-	for _, i := range idx {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = in.lookup(ctx, items[i])
-		}()
+	for j, err := range eachWide(len(idx), lookupConcurrency, func(j int) error { return in.lookup(ctx, items[idx[j]]) }) {
+		errs[idx[j]] = err
 	}
-	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			return i, err
 		}
 	}
 	return len(items), nil
+}
+
+// eachWide calls fn(0) to fn(n-1), at most width at a time, and returns
+// their errors by index.
+func eachWide(n, width int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, width)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // lookupConcurrency bounds the parallel reads (contact search, ticket GET)
