@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -23,12 +24,13 @@ import (
 // fresh; the learned senders share that risk, and a user id TaskIP refuses
 // falls back to the default user instead of failing the mail (execute).
 //
-// A copy is only read when its pages are fewer than a batch's unknown
-// senders, so it holds at most 100 × BatchSize contacts (about 1 MiB at
-// the default batch of 100).
+// A copy is only read when its pages are fewer than the unknown senders
+// expected in the backlog, and never past maxPages, so it holds at most
+// 50,000 contacts (a few MiB) by default.
 type contactDirectory struct {
-	mu   sync.Mutex // one load at a time
-	snap atomic.Pointer[contactSnapshot]
+	mu       sync.Mutex // one load at a time
+	snap     atomic.Pointer[contactSnapshot]
+	maxPages int // 0: directoryMaxPages
 }
 
 type contactSnapshot struct {
@@ -45,6 +47,9 @@ const (
 	// directoryMinSenders is where a load can start to pay: below it the
 	// searches are a handful of requests anyway.
 	directoryMinSenders = 10
+	// directoryMaxPages bounds the copy's memory and the time a batch
+	// waits for it; past it every sender is searched.
+	directoryMaxPages = 500
 )
 
 // contactLister is the part of the TaskIP client the directory reads.
@@ -62,10 +67,10 @@ func (d *contactDirectory) find(email string, now time.Time) (int64, bool) {
 	return id, ok
 }
 
-// prime loads the list when senders addresses need a lookup and the list
-// takes fewer page reads than that many searches. It returns the number of
-// contacts loaded (0 when nothing was read); a failed load leaves the
-// previous state and the caller searches as usual.
+// prime loads the list when senders addresses are expected to need a
+// lookup and reading it pays. It returns the number of contacts loaded (0
+// when nothing was read); a failed load leaves the previous state and the
+// caller searches as usual.
 func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders int, now time.Time) (int, error) {
 	if senders < directoryMinSenders {
 		return 0, nil
@@ -73,7 +78,7 @@ func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s := d.snap.Load(); s != nil && now.Sub(s.at) < directoryTTL {
-		if s.byEmail != nil || s.pages-1 > senders {
+		if s.byEmail != nil || !d.pays(s.pages, senders) {
 			return 0, nil // fresh, or known to cost more than it saves
 		}
 	}
@@ -86,7 +91,7 @@ func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders
 	if first.Meta != nil && first.Meta.TotalPages > 1 {
 		pages = first.Meta.TotalPages
 	}
-	if pages-1 > senders {
+	if !d.pays(pages, senders) {
 		d.snap.Store(&contactSnapshot{pages: pages, at: now})
 		return 0, nil
 	}
@@ -120,6 +125,13 @@ func (d *contactDirectory) prime(ctx context.Context, src contactLister, senders
 	}
 	d.snap.Store(&contactSnapshot{byEmail: byEmail, pages: pages, at: now})
 	return len(byEmail), nil
+}
+
+// pays reports whether a list of pages takes fewer reads than senders
+// searches (the first page is read anyway, to learn the size) and is
+// within the bound.
+func (d *contactDirectory) pays(pages, senders int) bool {
+	return pages-1 <= senders && pages <= cmp.Or(d.maxPages, directoryMaxPages)
 }
 
 // drop forgets the copy, after TaskIP refused an id it may have given.

@@ -227,3 +227,64 @@ func TestRefusedCustomerIDFallsBackToDefaultUser(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "the refused id is forgotten")
 }
+
+// backlogOf delivers n new-conversation mails from the contacts prefix-0,
+// prefix-step, prefix-2·step and so on, and returns their addresses.
+func (e *intakeEnv) backlogOf(prefix string, n, step int) []string {
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("%s-%d@customers.test", prefix, i*step)
+	}
+	e.deliverFrom(prefix, addrs...)
+	return addrs
+}
+
+func TestContactDirectoryPaysOverTheBacklog(t *testing.T) {
+	// A batch of 10 does not outweigh 16 pages, the 60 mails behind it do.
+	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *mail.IMAPConfig) { cfg.BatchSize = 10 })
+	ids := seedCustomers(e.fake, "wide", 1500)
+	addrs := e.backlogOf("wide", 60, 25)
+	e.fake.ResetRequests()
+	e.cycle()
+
+	searches, pages := e.contactReads()
+	assert.Equal(t, 0, searches)
+	assert.Equal(t, 16, pages)
+	require.Len(t, e.newTickets(), len(addrs))
+	e.assertTicketUsers(ids)
+	e.assertAllSeen()
+}
+
+func TestContactDirectoryBoundedInSize(t *testing.T) {
+	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *mail.IMAPConfig) { cfg.BatchSize = 10 })
+	e.intake.contacts.maxPages = 10
+	ids := seedCustomers(e.fake, "huge", 1500)
+	addrs := e.backlogOf("huge", 60, 25)
+	e.fake.ResetRequests()
+	e.cycle()
+
+	searches, pages := e.contactReads()
+	assert.Equal(t, len(addrs), searches, "past the bound every sender is searched")
+	assert.Equal(t, 1, pages, "one page tells the size, and it is remembered")
+	require.Len(t, e.newTickets(), len(addrs))
+	e.assertTicketUsers(ids)
+}
+
+func TestBehindCountsTheUIDsAfterTheBatch(t *testing.T) {
+	envs := []mail.Envelope{{UID: 7}, {UID: 9}}
+	for _, tc := range []struct {
+		name    string
+		uidNext uint32
+		want    int
+	}{
+		{"server did not say", 0, 0},
+		{"nothing after", 10, 0},
+		{"three after", 13, 3},
+		{"UIDNEXT below the batch (stale status)", 5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, behind(mail.MailboxStatus{UIDNext: tc.uidNext}, envs))
+		})
+	}
+	assert.Equal(t, 0, behind(mail.MailboxStatus{UIDNext: 100}, nil), "no batch")
+}

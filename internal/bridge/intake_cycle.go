@@ -108,7 +108,7 @@ func (in *Intake) Cycle(ctx context.Context) (err error) {
 				in.metrics.lastPoll.SetToCurrentTime()
 				return nil
 			}
-			b = in.read(ctx, status.UIDValidity, envs, nil)
+			b = in.read(ctx, status, envs, nil)
 		} else if !b.intentsWritten {
 			// b was looked up while prev was written (see stale): record
 			// prev first, so its Message-IDs thread, then look again.
@@ -200,13 +200,23 @@ func (b *batch) lastUID() uint32 { return b.items[len(b.items)-1].env.UID }
 
 // read prepares a batch of the listed messages, as many as BatchBytes
 // allows. prev is the batch being written meanwhile, if any.
-func (in *Intake) read(ctx context.Context, validity uint32, envs []mail.Envelope, prev *batch) *batch {
+func (in *Intake) read(ctx context.Context, status mail.MailboxStatus, envs []mail.Envelope, prev *batch) *batch {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
 	listed := len(envs)
 	envs = fitBatch(envs, in.cfg.BatchBytes, in.cfg.MaxMessageBytes)
-	items, err := in.prepare(ctx, work, validity, envs, prev)
-	return &batch{validity: validity, listed: listed, items: items, err: err}
+	items, err := in.prepare(ctx, work, status.UIDValidity, envs, prev, behind(status, envs))
+	return &batch{validity: status.UIDValidity, listed: listed, items: items, err: err}
+}
+
+// behind is how many messages at most wait after envs: the UIDs between
+// the last one and UIDNEXT. Expunged UIDs make it an overestimate; 0 when
+// the server did not say.
+func behind(status mail.MailboxStatus, envs []mail.Envelope) int {
+	if len(envs) == 0 || status.UIDNext <= envs[len(envs)-1].UID+1 {
+		return 0
+	}
+	return int(status.UIDNext - envs[len(envs)-1].UID - 1)
 }
 
 // fitBatch keeps the leading messages whose sizes add up to maxBytes, and
@@ -258,7 +268,7 @@ func (in *Intake) startReadAhead(ctx context.Context, cur *batch, prev *written)
 		if err != nil || status.UIDValidity != cur.validity || len(envs) == 0 {
 			return // the owner lists again from the cursor and sees for itself
 		}
-		b := in.read(ctx, status.UIDValidity, envs, cur)
+		b := in.read(ctx, status, envs, cur)
 		ra.b = b
 		if len(b.items) > 0 && len(lookupsAffected(b, touched)) == 0 {
 			// Nothing cur writes can change these decisions: their
@@ -478,8 +488,9 @@ func settled(items []*item) bool {
 //
 // prev is the batch being written while this one is read ahead: a message
 // repeating one of prev's is a duplicate, and one answering prev waits for
-// refresh to look it up once prev's tickets exist.
-func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch) ([]*item, error) {
+// refresh to look it up once prev's tickets exist. later is how many
+// messages may follow this batch (behind), for the contact directory.
+func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch, later int) ([]*item, error) {
 	loaded, loadErr := in.loadAll(work, envs)
 	var items []*item
 	var needLookup []int
@@ -534,7 +545,7 @@ func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mai
 		}
 		items = append(items, it)
 	}
-	in.primeContacts(work, items, needLookup)
+	in.primeContacts(work, items, needLookup, later)
 	if n, err := in.lookupAll(work, items, needLookup); err != nil {
 		for _, it := range items[n:] {
 			_ = it.msg.Cleanup()

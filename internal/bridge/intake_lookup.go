@@ -144,8 +144,10 @@ func (in *Intake) knownUser(email string) (int64, bool, error) {
 
 // primeContacts loads the contact directory when the batch has enough
 // senders who will need a contact search: new conversations from addresses
-// neither configured nor learned.
-func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int) {
+// neither configured nor learned. The later messages of a backlog are
+// expected to bring unknown senders in the batch's proportion, so a list
+// too long for one batch can still pay over the whole backlog.
+func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int, later int) {
 	if !in.cfg.LookupContacts || len(idx) < directoryMinSenders {
 		return
 	}
@@ -161,12 +163,13 @@ func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int) {
 		}
 		unknown[addr] = true
 	}
-	n, err := in.contacts.prime(ctx, in.cfg.Tickets, len(unknown), in.cfg.Now())
+	expected := len(unknown) + len(unknown)*later/len(items)
+	n, err := in.contacts.prime(ctx, in.cfg.Tickets, expected, in.cfg.Now())
 	switch {
 	case err != nil:
 		in.log.Warn("contact directory not read; searching each sender", "err", err)
 	case n > 0:
-		in.log.Info("contact directory read", "contacts", n, "senders", len(unknown))
+		in.log.Info("contact directory read", "contacts", n, "senders", len(unknown), "expected_in_backlog", expected)
 	}
 }
 
