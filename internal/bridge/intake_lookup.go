@@ -34,7 +34,7 @@ func (in *Intake) lookup(ctx context.Context, it *item) error {
 		it.ictx.UserID = uid
 		return nil
 	}
-	if !strings.EqualFold(t.CustomerEmail, it.email.FromEmail) {
+	if !t.IsCustomer(it.email.FromEmail) {
 		agent, err := in.isAgent(ctx, it.email.FromEmail)
 		if err != nil {
 			return err
@@ -76,7 +76,16 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 		if err != nil {
 			return nil, 0, fmt.Errorf("thread to ticket %d: %w", id, err)
 		}
-		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}, t.ReplyCount, nil
+		mt := &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
+		err = in.cfg.Store.View(func(tx *state.Tx) error {
+			c, _, err := conversationOf(tx, t.UUID)
+			mt.Requester = c.Email
+			return err
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		return mt, t.ReplyCount, nil
 	}
 	return nil, 0, nil
 }

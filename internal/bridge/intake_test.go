@@ -216,6 +216,28 @@ func testIntakeThirdPartyBecomesNote(t *testing.T, mk envMaker) {
 	assert.Contains(t, notes[len(notes)-1].Note, "Please fix this today")
 }
 
+// A sender who is no TaskIP contact gets a ticket under the default user;
+// their answers are still the customer's replies, not a third party's notes.
+func testIntakeRequesterWithoutContactReplies(t *testing.T, mk envMaker) {
+	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.DefaultUserID = 15 })
+	e.deliver(mailMsg("walkin-1@example.org", "Walk In <walk.in@example.org>", "Order missing", "Where is my order?"))
+	e.cycle()
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	tk := tickets[0]
+	require.NotNil(t, tk.User)
+	require.NotEqual(t, "walk.in@example.org", tk.User.Email, "filed under the catch-all user")
+	notesBefore := len(e.fake.Notes(tk.ID))
+
+	e.deliver(mailMsg("walkin-2@example.org", "Walk In <Walk.In@example.org>", "Re: Order missing", "Order 4711.", "In-Reply-To: <walkin-1@example.org>"))
+	e.cycle()
+	replies := e.fake.Replies(tk.ID)
+	require.Len(t, replies, 1, "the requester's answer is a reply")
+	assert.Equal(t, "client", replies[0].AuthorType)
+	assert.Equal(t, "Order 4711.", replies[0].Message)
+	assert.Len(t, e.fake.Notes(tk.ID), notesBefore, "and not a note")
+}
+
 func multipartWithAttachment(id, from, name string, content []byte) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: With a file\r\nMessage-ID: <%s>\r\nMIME-Version: 1.0\r\n", from, supportAddr, id)
@@ -391,6 +413,7 @@ var intakeCases = []struct {
 	{"Threading", testIntakeThreading},
 	{"ReplyToClosedTicketReopens", testIntakeReplyToClosedTicketReopens},
 	{"ThirdPartyBecomesNote", testIntakeThirdPartyBecomesNote},
+	{"RequesterWithoutContactReplies", testIntakeRequesterWithoutContactReplies},
 	{"Attachments", testIntakeAttachments},
 	{"MessageOverLimitIsImportedAsHeaderWithNote", testIntakeMessageOverLimitIsImportedAsHeaderWithNote},
 	{"ProcessedMailbox", testIntakeProcessedMailbox},

@@ -29,7 +29,17 @@ type Ticket struct {
 	ID            int64
 	UUID          string
 	Status        taskip.Status
-	CustomerEmail string
+	CustomerEmail string // the ticket's user in TaskIP
+	// Requester is the address the ticket's mail came from, when it has
+	// any. The TaskIP user can be a catch-all (default_user_id) for a
+	// sender who is no contact; that sender is still the customer.
+	Requester string
+}
+
+// IsCustomer reports whether addr is the ticket's customer: its TaskIP
+// user or its requester.
+func (t Ticket) IsCustomer(addr string) bool {
+	return addr != "" && (strings.EqualFold(t.CustomerEmail, addr) || strings.EqualFold(t.Requester, addr))
 }
 
 // IntakeContext is what the bridge looked up before deciding.
@@ -97,7 +107,7 @@ func DecideIntake(e Email, c IntakeContext) Action {
 	}
 	t := c.Ticket
 	text := replyText(e, c)
-	isCustomer := t.CustomerEmail != "" && strings.EqualFold(t.CustomerEmail, e.FromEmail)
+	isCustomer := t.IsCustomer(e.FromEmail)
 	if !isCustomer && !c.SenderIsAgent {
 		// A third party (a colleague in Cc, a forward) must not speak for
 		// the customer: their words are kept, internally.

@@ -178,6 +178,15 @@ func TestDecideIntake(t *testing.T) {
 			assert.Contains(t, a.Text, "The Boss <boss@acme.com> (not the ticket's customer)")
 			assert.Contains(t, a.Text, "I cannot log in.")
 		}},
+		{"the requester's mail is a reply when the ticket's user is a catch-all", nil,
+			IntakeContext{Ticket: &Ticket{ID: 10, UUID: "u-10", Status: taskip.StatusOpen, CustomerEmail: "inbox@company.com", Requester: "John@Acme.com"}},
+			func(t *testing.T, a Action) {
+				assert.Equal(t, ActReply, a.Kind)
+				assert.Equal(t, "client", a.AuthorType)
+			}},
+		{"a third party's mail is a note on a catch-all ticket too", func(e *Email) { e.FromEmail = "boss@acme.com" },
+			IntakeContext{Ticket: &Ticket{ID: 10, UUID: "u-10", Status: taskip.StatusOpen, CustomerEmail: "inbox@company.com", Requester: "john@acme.com"}},
+			func(t *testing.T, a Action) { assert.Equal(t, ActNote, a.Kind) }},
 		{"an agent's mail is a team member reply", func(e *Email) { e.FromEmail = "sarah@company.com" }, IntakeContext{Ticket: resolved, SenderIsAgent: true}, func(t *testing.T, a Action) {
 			assert.Equal(t, ActReply, a.Kind, "an agent's answer does not reopen a resolved ticket")
 			assert.Equal(t, "team_member", a.AuthorType)
