@@ -129,7 +129,7 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	if sc := cfg.Slack; sc != nil {
+	if sc := cfg.Slack; sc != nil || (d.outbox != nil && cfg.Mail.SendAgentReplies) {
 		if err := d.buildWatch(sc, poster, opts); err != nil {
 			store.Close()
 			return nil, err
@@ -207,11 +207,12 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOp
 	return err
 }
 
+// buildWatch wires the ticket watch. Without Slack (sc nil) it still runs
+// for the outbox: agents' replies made in the TaskIP web app are mailed.
 func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonOptions) error {
 	tmpl := d.cfg.TaskIP
-	var err error
-	d.watch, err = NewWatch(WatchConfig{
-		Tickets: d.tickets, Chat: poster, Store: d.store, Channel: sc.Channel, Schedule: d.cfg.TaskIP.PollSchedule,
+	wc := WatchConfig{
+		Tickets: d.tickets, Store: d.store, Schedule: d.cfg.TaskIP.PollSchedule,
 		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox, Metrics: NewWatchMetrics(d.registry),
 		TicketURL: func(id int64, uuid string) string {
 			u, err := tmpl.TicketURL(int(id), uuid)
@@ -220,8 +221,12 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 			}
 			return u
 		},
-	})
-	if err != nil {
+	}
+	if sc != nil {
+		wc.Chat, wc.Channel = poster, sc.Channel
+	}
+	var err error
+	if d.watch, err = NewWatch(wc); err != nil {
 		return err
 	}
 	d.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -232,6 +237,9 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 		}
 		return 0
 	}))
+	if sc == nil {
+		return nil
+	}
 	if sc.DigestSchedule != "" {
 		d.digest, err = NewDigest(DigestConfig{
 			Analytics: d.tickets, Chat: poster, Channel: sc.Channel, Schedule: sc.DigestSchedule,

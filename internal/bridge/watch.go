@@ -35,7 +35,11 @@ type WatchTickets interface {
 
 // WatchConfig configures the ticket watch.
 type WatchConfig struct {
-	Tickets  WatchTickets
+	Tickets WatchTickets
+	// Chat and Channel are the Slack side. Without them (no Slack
+	// configured) the watch only mails agents' web-app replies, so a
+	// mail-only helpdesk still answers its customers; Outbox is then
+	// required.
 	Chat     Chat
 	Store    *state.Store
 	Channel  string
@@ -76,8 +80,14 @@ type watchEvent struct {
 
 // NewWatch validates the configuration.
 func NewWatch(cfg WatchConfig) (*Watch, error) {
-	if cfg.Tickets == nil || cfg.Chat == nil || cfg.Store == nil || cfg.Channel == "" {
-		return nil, errors.New("watch: tickets, chat, store and channel are required")
+	if cfg.Tickets == nil || cfg.Store == nil {
+		return nil, errors.New("watch: tickets and store are required")
+	}
+	if (cfg.Chat == nil || cfg.Channel == "") && cfg.Outbox == nil {
+		return nil, errors.New("watch: a Slack chat and channel, or an outbox, are required")
+	}
+	if cfg.Chat == nil {
+		cfg.Channel = ""
 	}
 	if cfg.Schedule == "" {
 		cfg.Schedule = "@every 30s"
@@ -375,7 +385,7 @@ func (w *Watch) checkDeleted(ctx context.Context, key string) error {
 	var th thread
 	if ok, err := w.cfg.Store.GetJSON(state.BucketThreads, key, &th); err != nil {
 		return err
-	} else if ok {
+	} else if ok && w.cfg.Chat != nil {
 		text := mapping.ThreadText(mapping.Change{Kind: mapping.ChangeDeleted}, "")
 		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: text}); err != nil {
 			return fmt.Errorf("post deletion of ticket %d: %w", id, err)

@@ -18,7 +18,8 @@ import (
 // sync brings a ticket's thread up to date: a parent for a ticket never
 // shown, a thread reply per change and a parent update otherwise. The
 // snapshot is stored only after Slack accepted the posts, so a crash in
-// between repeats at most the posts of this one ticket, once.
+// between repeats at most the posts of this one ticket, once. Without
+// Slack only the snapshot and the mail of web-app replies remain.
 func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 	key := idKey(t.ID)
 	cur := mapping.SnapshotOf(t)
@@ -34,9 +35,12 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 	}
 	link := w.link(cur)
 	if !known {
+		if w.cfg.Chat == nil {
+			return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+		}
 		return w.startThread(ctx, key, cur, link)
 	}
-	if !hasThread {
+	if !hasThread && w.cfg.Chat != nil {
 		// Known from the baseline but never shown: it gets its thread when
 		// it changes, with the change already in the parent.
 		cur.LastReplyID = max(cur.LastReplyID, old.LastReplyID)
@@ -69,21 +73,10 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 		}
 		return nil
 	}
-	for _, c := range changes {
-		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
-			if threadGone(err) {
-				// Someone deleted the parent: the ticket gets a new thread
-				// that shows its current state.
-				w.log.Warn("ticket thread is gone; starting a new one", "ticket", t.ID)
-				return w.startThread(ctx, key, cur, link)
-			}
-			return fmt.Errorf("post change of ticket %d: %w", t.ID, err)
+	if w.cfg.Chat != nil {
+		if err := w.postChanges(ctx, key, th, cur, changes, link); err != nil {
+			return err
 		}
-		w.cfg.Metrics.changes.WithLabelValues(string(c.Kind)).Inc()
-	}
-	text, blocks := mapping.ParentMessage(cur, link)
-	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
-		return fmt.Errorf("update parent of ticket %d: %w", t.ID, err)
 	}
 	mailed := false
 	err = w.cfg.Store.Update(func(tx *state.Tx) error {
@@ -97,6 +90,27 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 		w.cfg.Outbox.Wake()
 	}
 	return err
+}
+
+// postChanges posts a thread reply per change and updates the parent.
+func (w *Watch) postChanges(ctx context.Context, key string, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) error {
+	for _, c := range changes {
+		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
+			if threadGone(err) {
+				// Someone deleted the parent: the ticket gets a new thread
+				// that shows its current state.
+				w.log.Warn("ticket thread is gone; starting a new one", "ticket", cur.ID)
+				return w.startThread(ctx, key, cur, link)
+			}
+			return fmt.Errorf("post change of ticket %d: %w", cur.ID, err)
+		}
+		w.cfg.Metrics.changes.WithLabelValues(string(c.Kind)).Inc()
+	}
+	text, blocks := mapping.ParentMessage(cur, link)
+	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
+		return fmt.Errorf("update parent of ticket %d: %w", cur.ID, err)
+	}
+	return nil
 }
 
 // mailWebReplies queues, with the snapshot that shows them, the emails of
