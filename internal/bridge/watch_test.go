@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -374,4 +375,42 @@ func TestWatchIdlePollIsOneRequestOnceTheCursorSecondSettles(t *testing.T) {
 	e.poll()
 	assert.Equal(t, 1, e.fake.RequestCount(), "settled: an idle poll is one request")
 	assert.Len(t, e.parents(), 3)
+}
+
+func TestWatchNeedsSlackOrAnOutbox(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	cfg := e.cfg
+	cfg.Chat, cfg.Channel = nil, ""
+	_, err := NewWatch(cfg)
+	require.Error(t, err, "with neither there is nothing to do")
+	cfg.Outbox = new(Outbox)
+	_, err = NewWatch(cfg)
+	assert.NoError(t, err, "an outbox alone is a mail-only watch")
+}
+
+// Slack removed from the configuration: the threads left in state are
+// never posted to again, and changes and deletions are still followed.
+func TestWatchWithoutSlackLeavesOldThreadsAlone(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) { c.FullScanEvery = time.Nanosecond })
+	e.poll()
+	kept, gone := e.newTicket("Kept"), e.newTicket("Gone")
+	e.poll()
+	require.Len(t, e.parents(), 2)
+	calls := len(e.slack.Calls())
+
+	e.cfg.Chat, e.cfg.Channel, e.cfg.Outbox = nil, "", new(Outbox)
+	e.restart()
+	require.NoError(t, e.fake.Mutate(kept.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusResolved }))
+	require.NoError(t, e.fake.Delete(gone.ID))
+	e.poll()
+
+	assert.Len(t, e.slack.Calls(), calls, "nothing goes to Slack")
+	var snap mapping.Snapshot
+	ok, err := e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(kept.ID)), &snap)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, taskip.StatusResolved, snap.Status, "the change is followed")
+	ok, err = e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(gone.ID)), &struct{}{})
+	require.NoError(t, err)
+	assert.False(t, ok, "the deleted ticket leaves the snapshot set")
 }
