@@ -465,25 +465,35 @@ func TestOutboxReplyIsMailedOnceWhateverSeesIt(t *testing.T) {
 	assert.Equal(t, 1, off.store.OutboxDepth(), "only the acknowledgement")
 }
 
-// newMailingCommandsEnv is the commands env with the outbox on, sending to
-// a go-smtp server.
-func newMailingCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket, *mailtest.SMTPServer) {
+// withMailingOutbox gives a watch an outbox sending to a go-smtp server;
+// the outbox runs from the first build of the watch to the test's end.
+func withMailingOutbox(t *testing.T) (func(*WatchConfig), *mailtest.SMTPServer) {
 	t.Helper()
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
 	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
 	t.Cleanup(func() { _ = sender.Close() })
 	var outbox *Outbox
-	e, tk := newCommandsEnv(t, append([]func(*WatchConfig){func(c *WatchConfig) {
-		var err error
-		outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
-			From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
-		require.NoError(t, err)
+	return func(c *WatchConfig) {
+		if outbox == nil {
+			var err error
+			outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
+				From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = outbox.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+		}
 		c.Outbox = outbox
-	}}, edit...)...)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = outbox.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	}, smtp
+}
+
+// newMailingCommandsEnv is the commands env with the outbox on, sending to
+// a go-smtp server.
+func newMailingCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket, *mailtest.SMTPServer) {
+	t.Helper()
+	mailing, smtp := withMailingOutbox(t)
+	e, tk := newCommandsEnv(t, append([]func(*WatchConfig){mailing}, edit...)...)
 	return e, tk, smtp
 }
 
@@ -531,6 +541,32 @@ func TestAgentRepliesAreMailedOnce(t *testing.T) {
 	e.watch.TicketChanged(taskip.ID(tk.ID))
 	assert.Contains(t, string(delivered(3)[2].Data), "It arrived, please confirm.")
 	quiet(3)
+}
+
+// A ticket from before the first run has no thread until it changes. The
+// web-app reply that changes it, seen by a poll (whose list carries no
+// replies), starts the thread and reaches the customer at once.
+func TestWebAppReplyOnABaselineTicketIsMailed(t *testing.T) {
+	mailing, smtp := withMailingOutbox(t)
+	e := newWatchEnv(t, taskipfake.Options{}, mailing)
+	e.poll()
+	var old taskipfake.Ticket
+	for _, o := range e.fake.Tickets() {
+		if o.User != nil && o.User.Email != "" {
+			old = o
+			break
+		}
+	}
+	require.NotZero(t, old.ID, "a seeded ticket from before the baseline")
+
+	_, err := e.fake.AddAgentReply(old.ID, "Sarah Johnson", "Sorry for the wait, it is fixed.")
+	require.NoError(t, err)
+	e.poll()
+	require.Len(t, e.parents(), 1, "the ticket got its thread")
+	require.Eventually(t, func() bool { return len(smtp.Messages()) >= 1 }, 5*time.Second, 5*time.Millisecond)
+	got := smtp.Messages()[0]
+	assert.Equal(t, []string{old.User.Email}, got.To)
+	assert.Contains(t, string(got.Data), "Sorry for the wait, it is fixed.")
 }
 
 // noReplyText is a server that counts replies but does not send them.

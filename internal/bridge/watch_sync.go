@@ -40,19 +40,6 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 		}
 		return w.startThread(ctx, key, cur, link)
 	}
-	if !hasThread && w.cfg.Chat != nil {
-		// Known from the baseline but never shown: it gets its thread when
-		// it changes, with the change already in the parent.
-		cur.LastReplyID = max(cur.LastReplyID, old.LastReplyID)
-		if len(mapping.Diff(old, cur, nil)) == 0 {
-			if cur != old {
-				return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
-			}
-			return nil
-		}
-		return w.startThread(ctx, key, cur, link)
-	}
-
 	replies := t.Replies
 	if cur.ReplyCount != old.ReplyCount && replies == nil && !fresh {
 		// List pages carry no replies; fetch them to show their text.
@@ -73,7 +60,15 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 		}
 		return nil
 	}
-	if w.cfg.Chat != nil {
+	switch {
+	case w.cfg.Chat == nil:
+	case !hasThread:
+		// Known from the baseline but never shown: it gets its thread now,
+		// with the change already in the parent.
+		if err := w.startThread(ctx, key, cur, link); err != nil {
+			return err
+		}
+	default:
 		if err := w.postChanges(ctx, key, th, cur, changes, link); err != nil {
 			return err
 		}
