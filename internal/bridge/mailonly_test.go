@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -48,25 +46,7 @@ mail:
     from: "Acme Support <%s>"
 `, base, testKey, filepath.Join(t.TempDir(), "state.db"), supportAddr,
 		imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr)
-	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
-		Getenv:   func(string) (string, bool) { return "", false },
-		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
-	})
-	require.NoError(t, err)
-	d, err := NewDaemon(cfg, DaemonOptions{Logger: testLogger(t)})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
+	runDaemon(t, yaml, DaemonOptions{})
 
 	before := len(tf.Tickets())
 	imap.Append(t, "INBOX", mailMsg("printer-1@customers.test", "Jane Roe <jane@customers.test>", "Printer on fire", "It smokes.\n"))
@@ -79,7 +59,7 @@ mail:
 		return tk.ID != 0
 	}, 10*time.Second, 10*time.Millisecond, "the mail becomes a ticket")
 
-	_, err = tf.AddAgentReply(tk.ID, "Sarah Johnson", "Unplug it, a technician is on the way.")
+	_, err := tf.AddAgentReply(tk.ID, "Sarah Johnson", "Unplug it, a technician is on the way.")
 	require.NoError(t, err)
 	_, err = tf.AddReply(tk.ID, taskipfake.Reply{Message: "Customer is upset, be quick.", Author: "Sarah Johnson", IsPrivate: true})
 	require.NoError(t, err)

@@ -50,13 +50,21 @@ slack:
   api_url: %s
   channel: %s
 `, base, testKey, filepath.Join(t.TempDir(), "state.db"), slackfake.DefaultToken, sf.URL(), testChannel)
+	d := runDaemon(t, yaml, DaemonOptions{Backfill: "open"})
+	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
+}
+
+// runDaemon runs a daemon on a configuration given as YAML (no
+// environment, no files) until the test ends, and checks it stops cleanly.
+func runDaemon(t *testing.T, yaml string, opts DaemonOptions) *Daemon {
+	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
 		Getenv:   func(string) (string, bool) { return "", false },
 		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
 	})
 	require.NoError(t, err)
-
-	d, err := NewDaemon(cfg, DaemonOptions{Logger: testLogger(t), Backfill: "open"})
+	opts.Logger = testLogger(t)
+	d, err := NewDaemon(cfg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -70,7 +78,7 @@ slack:
 			t.Error("daemon did not stop")
 		}
 	})
-	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
+	return d
 }
 
 // get returns the status and body of a GET to the daemon's listener.
