@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,15 +21,7 @@ func TestWebAppRepliesAreMailedWithoutSlack(t *testing.T) {
 	tf.SeedExamples()
 	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	yaml := fmt.Sprintf(`taskip:
-  base_url: %s
-  secret_key: %s
-  poll_schedule: "@every 1s"
-state:
-  path: %s
-http:
-  listen: "127.0.0.1:0"
-mail:
+	runDaemon(t, base, fmt.Sprintf(`mail:
   address: %s
   acknowledge_new: false
   send_agent_replies: true
@@ -44,9 +35,7 @@ mail:
     addr: %s
     tls: none
     from: "Acme Support <%s>"
-`, base, testKey, filepath.Join(t.TempDir(), "state.db"), supportAddr,
-		imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr)
-	runDaemon(t, yaml, DaemonOptions{})
+`, supportAddr, imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr), DaemonOptions{})
 
 	before := len(tf.Tickets())
 	imap.Append(t, "INBOX", mailMsg("printer-1@customers.test", "Jane Roe <jane@customers.test>", "Printer on fire", "It smokes.\n"))

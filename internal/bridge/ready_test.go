@@ -36,6 +36,22 @@ func startDaemon(t *testing.T) *daemonEnv {
 	tf, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
 	tf.SeedExamples()
 	sf := slackfake.New(t)
+	sections := fmt.Sprintf(`slack:
+  bot_token: %s
+  signing_secret: test-signing-secret
+  api_url: %s
+  channel: %s
+`, slackfake.DefaultToken, sf.URL(), testChannel)
+	d := runDaemon(t, base, sections, DaemonOptions{Backfill: "open"})
+	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
+}
+
+// runDaemon runs a daemon until the test ends, and checks it stops
+// cleanly. Its configuration (no environment, no files) is TaskIP at base
+// polled every second, a fresh state file, any free port, and the YAML
+// sections given.
+func runDaemon(t *testing.T, base, sections string, opts DaemonOptions) *Daemon {
+	t.Helper()
 	yaml := fmt.Sprintf(`taskip:
   base_url: %s
   secret_key: %s
@@ -44,20 +60,7 @@ state:
   path: %s
 http:
   listen: "127.0.0.1:0"
-slack:
-  bot_token: %s
-  signing_secret: test-signing-secret
-  api_url: %s
-  channel: %s
-`, base, testKey, filepath.Join(t.TempDir(), "state.db"), slackfake.DefaultToken, sf.URL(), testChannel)
-	d := runDaemon(t, yaml, DaemonOptions{Backfill: "open"})
-	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
-}
-
-// runDaemon runs a daemon on a configuration given as YAML (no
-// environment, no files) until the test ends, and checks it stops cleanly.
-func runDaemon(t *testing.T, yaml string, opts DaemonOptions) *Daemon {
-	t.Helper()
+`, base, testKey, filepath.Join(t.TempDir(), "state.db")) + sections
 	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
 		Getenv:   func(string) (string, bool) { return "", false },
 		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
