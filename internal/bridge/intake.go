@@ -65,7 +65,9 @@ type Tickets interface {
 // IntakeEvents receives what the intake did, e.g. to post it to Slack at
 // once; it must not block. Optional.
 type IntakeEvents interface {
-	TicketCreated(t taskip.Ticket)
+	// TicketCreated names the mail's sender too: the ticket's user may be
+	// a catch-all.
+	TicketCreated(t taskip.Ticket, requester taskip.Person)
 	TicketChanged(id taskip.ID)
 }
 

@@ -152,7 +152,7 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		}
 		it.ticket = mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
 		if in.cfg.Events != nil {
-			in.cfg.Events.TicketCreated(t)
+			in.cfg.Events.TicketCreated(t, taskip.Person{Name: it.email.FromName, Email: it.email.FromEmail})
 		}
 	case mapping.ActReopenReply:
 		if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, a.ReopenTo, ""); err != nil {

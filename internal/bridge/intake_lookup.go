@@ -76,16 +76,11 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 		if err != nil {
 			return nil, 0, fmt.Errorf("thread to ticket %d: %w", id, err)
 		}
-		mt := &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
-		err = in.cfg.Store.View(func(tx *state.Tx) error {
-			c, _, err := conversationOf(tx, t.UUID)
-			mt.Requester = c.Email
-			return err
-		})
+		c, _, err := storedConversation(in.cfg.Store, t.UUID)
 		if err != nil {
 			return nil, 0, err
 		}
-		return mt, t.ReplyCount, nil
+		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.Email}, t.ReplyCount, nil
 	}
 	return nil, 0, nil
 }

@@ -159,6 +159,16 @@ func conversationOf(tx *state.Tx, uuid string) (c conversation, ok bool, err err
 	return c, ok, err
 }
 
+// storedConversation reads a ticket's conversation in a transaction of
+// its own.
+func storedConversation(st *state.Store, uuid string) (c conversation, ok bool, err error) {
+	err = st.View(func(tx *state.Tx) error {
+		c, ok, err = conversationOf(tx, uuid)
+		return err
+	})
+	return c, ok, err
+}
+
 // noteCustomerMail records the customer's latest mail on a ticket.
 func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
 	return tx.PutJSON(state.BucketKV, conversationKey(uuid), c)

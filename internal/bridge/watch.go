@@ -74,8 +74,9 @@ type Watch struct {
 }
 
 type watchEvent struct {
-	ticket *taskip.Ticket // a ticket as just created
-	id     taskip.ID      // a ticket that just changed
+	ticket    *taskip.Ticket // a ticket as just created
+	requester taskip.Person  // whose mail created it, before state has it
+	id        taskip.ID      // a ticket that just changed
 }
 
 // NewWatch validates the configuration.
@@ -122,9 +123,9 @@ func NewWatch(cfg WatchConfig) (*Watch, error) {
 
 // TicketCreated shows a ticket the intake just created, without waiting for
 // the next poll. It never blocks; if the queue is full the poll catches up.
-func (w *Watch) TicketCreated(t taskip.Ticket) {
+func (w *Watch) TicketCreated(t taskip.Ticket, requester taskip.Person) {
 	select {
-	case w.events <- watchEvent{ticket: &t}:
+	case w.events <- watchEvent{ticket: &t, requester: requester}:
 	default:
 	}
 }
@@ -194,7 +195,7 @@ func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
 		return err // before the baseline, the first poll will see it
 	}
 	if ev.ticket != nil {
-		return w.sync(ctx, *ev.ticket, true)
+		return w.syncAs(ctx, *ev.ticket, true, ev.requester)
 	}
 	t, err := w.cfg.Tickets.GetTicket(ctx, ev.id)
 	if err != nil {

@@ -21,8 +21,22 @@ import (
 // between repeats at most the posts of this one ticket, once. Without
 // Slack only the snapshot and the mail of web-app replies remain.
 func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
+	return w.syncAs(ctx, t, fresh, taskip.Person{})
+}
+
+// syncAs is sync with the ticket's requester known; without it, the
+// requester is the one state recorded with the ticket's mail.
+func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, requester taskip.Person) error {
 	key := idKey(t.ID)
+	if requester.Email == "" {
+		c, _, err := storedConversation(w.cfg.Store, t.UUID)
+		if err != nil {
+			return err
+		}
+		requester = taskip.Person{Name: c.Name, Email: c.Email}
+	}
 	cur := mapping.SnapshotOf(t)
+	cur.Customer = mapping.CustomerLabel(t.User, requester)
 	var old mapping.Snapshot
 	known, err := w.cfg.Store.GetJSON(state.BucketSnapshots, key, &old)
 	if err != nil {
@@ -48,7 +62,9 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 			return fmt.Errorf("get replies of ticket %d: %w", t.ID, err)
 		}
 		replies = full.Replies
+		customer := cur.Customer
 		cur = mapping.SnapshotOf(full)
+		cur.Customer = customer
 	}
 	if replies == nil {
 		cur.LastReplyID = old.LastReplyID

@@ -312,7 +312,7 @@ func TestWatchIntakeHandoffPostsAtOnceAndOnlyOnce(t *testing.T) {
 
 	created, err := e.client.CreateTicket(context.Background(), taskip.TicketFields{Subject: ptr("From email"), Priority: ptr(taskip.PriorityNormal)})
 	require.NoError(t, err)
-	e.watch.TicketCreated(created)
+	e.watch.TicketCreated(created, taskip.Person{})
 	require.Eventually(t, func() bool { return len(e.parents()) == 1 }, 5*time.Second, 5*time.Millisecond,
 		"the parent appears without waiting for the hourly poll")
 	cancel()
@@ -413,4 +413,31 @@ func TestWatchWithoutSlackLeavesOldThreadsAlone(t *testing.T) {
 	ok, err = e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(gone.ID)), &struct{}{})
 	require.NoError(t, err)
 	assert.False(t, ok, "the deleted ticket leaves the snapshot set")
+}
+
+// A sender who is no contact is filed under a catch-all user; the parent
+// names the sender, from the intake's event at once and from the state the
+// intake recorded on every later update.
+func TestWatchParentNamesTheRequester(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	inbox := e.fake.SeedContact(taskipfake.Contact{Name: "Support Inbox", Email: "inbox@company.test"})
+	created, err := e.client.CreateTicket(context.Background(), taskip.TicketFields{
+		Subject: ptr("Order missing"), Priority: ptr(taskip.PriorityNormal), UserID: ptr(taskip.ID(inbox.ID))})
+	require.NoError(t, err)
+	walkIn := taskip.Person{Name: "Walk In", Email: "walk.in@example.org"}
+	require.NoError(t, e.watch.handle(context.Background(), watchEvent{ticket: &created, requester: walkIn}))
+	require.Len(t, e.parents(), 1)
+	// As sent: mrkdwn-escaped, then JSON-escaped.
+	const want = `Walk In \u0026lt;walk.in@example.org\u0026gt; (in TaskIP: Support Inbox \u0026lt;inbox@company.test\u0026gt;)`
+	assert.Contains(t, string(e.parents()[0].Blocks), want)
+
+	require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+		return noteCustomerMail(tx, created.UUID, conversation{Name: walkIn.Name, Email: walkIn.Email})
+	}))
+	require.NoError(t, e.fake.Mutate(int(created.ID), func(t *taskipfake.Ticket) { t.Priority = taskipfake.PriorityHigh }))
+	e.poll()
+	updates := e.posts("chat.update")
+	require.NotEmpty(t, updates)
+	assert.Contains(t, string(updates[len(updates)-1].Blocks), want)
 }

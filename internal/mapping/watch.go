@@ -40,6 +40,21 @@ func SnapshotOf(t taskip.Ticket) Snapshot {
 	return s
 }
 
+// CustomerLabel names a ticket's customer as Slack shows it. TaskIP files
+// a sender who is no contact under a catch-all user; the requester (the
+// address whose mail opened the ticket) is then the customer agents need
+// to see, with the TaskIP user after it.
+func CustomerLabel(user, requester taskip.Person) string {
+	if requester.Email == "" || strings.EqualFold(requester.Email, user.Email) {
+		return user.Display()
+	}
+	label := requester.Display()
+	if u := user.Display(); u != "" {
+		label += " (in TaskIP: " + u + ")"
+	}
+	return label
+}
+
 // ChangeKind names one visible change of a ticket.
 type ChangeKind string
 

@@ -131,3 +131,23 @@ func blockID(b any) string {
 	_ = json.Unmarshal(raw, &v)
 	return v.BlockID
 }
+
+func TestCustomerLabel(t *testing.T) {
+	inbox := taskip.Person{ID: 15, Name: "Support Inbox", Email: "inbox@company.com"}
+	emma := taskip.Person{ID: 3, Name: "Emma Davis", Email: "emma@startup.com"}
+	for _, tc := range []struct {
+		name            string
+		user, requester taskip.Person
+		want            string
+	}{
+		{"no mail: the TaskIP user", emma, taskip.Person{}, "Emma Davis <emma@startup.com>"},
+		{"the requester is the user", emma, taskip.Person{Name: "Emma", Email: "EMMA@startup.com"}, "Emma Davis <emma@startup.com>"},
+		{"filed under a catch-all", inbox, taskip.Person{Name: "Walk In", Email: "walk.in@example.org"},
+			"Walk In <walk.in@example.org> (in TaskIP: Support Inbox <inbox@company.com>)"},
+		{"no TaskIP user at all", taskip.Person{}, taskip.Person{Email: "walk.in@example.org"}, "walk.in@example.org"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, CustomerLabel(tc.user, tc.requester))
+		})
+	}
+}
