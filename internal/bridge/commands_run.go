@@ -55,7 +55,11 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		if err != nil {
 			return "", err
 		}
-		return showTicket(t), nil
+		conv, _, err := storedConversation(c.cfg.Store, t.UUID)
+		if err != nil {
+			return "", err
+		}
+		return showTicket(t, taskip.Person{Name: conv.Name, Email: conv.Email}), nil
 	case mapping.VerbStatus:
 		if _, err := c.cfg.Tickets.SetStatus(ctx, uuid, p.Status, p.Text); err != nil {
 			return "", err
@@ -136,14 +140,15 @@ func (c *Commands) list(ctx context.Context, p mapping.SlashCommand) (string, er
 	return strings.TrimRight(b.String(), "\n"), nil
 }
 
-func showTicket(t taskip.Ticket) string {
+// showTicket renders a ticket; requester is whose mail opened it, if any.
+func showTicket(t taskip.Ticket, requester taskip.Person) string {
 	assignee := t.AssignedToName
 	if assignee == "" {
 		assignee = "nobody"
 	}
 	return fmt.Sprintf("#%d %s\nStatus: %s · Priority: %s · Customer: %s · Assignee: %s · Replies: %d\n%s",
 		t.ID, mrkdwn.Escape(t.Subject), t.Status.Label(), t.Priority.Label(),
-		mrkdwn.Escape(t.User.Display()), mrkdwn.Escape(assignee), t.ReplyCount,
+		mrkdwn.Escape(mapping.CustomerLabel(t.User, requester)), mrkdwn.Escape(assignee), t.ReplyCount,
 		mrkdwn.CutText(mrkdwn.Escape(t.Description), 2500, ""))
 }
 

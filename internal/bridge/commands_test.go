@@ -181,6 +181,17 @@ func TestSlashCommands(t *testing.T) {
 	}
 }
 
+// /ticket show names the sender whose mail opened the ticket, as the
+// parent does, when TaskIP files it under another user.
+func TestSlashCommandShowNamesTheRequester(t *testing.T) {
+	e, tk := newCommandsEnv(t)
+	require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+		return noteCustomerMail(tx, tk.UUID, conversation{Name: "Walk In", Email: "walk.in@example.org"})
+	}))
+	e.command("USARAH", fmt.Sprintf("show %d", tk.ID))
+	assert.Contains(t, e.waitResponse(1)[0], "Customer: Walk In &lt;walk.in@example.org&gt; (in TaskIP: ")
+}
+
 func TestSlashCommandNoteDelete(t *testing.T) {
 	e, tk := newCommandsEnv(t)
 	n, err := e.client.AddNote(context.Background(), tk.UUID, "to be removed")
