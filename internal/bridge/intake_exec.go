@@ -223,7 +223,9 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 			case err != nil || it.act.Kind != mapping.ActCreate:
 			case it.userRefused:
 				err = tx.ForgetSender(it.email.FromEmail)
-			case it.act.UserID != 0:
+			case it.act.UserID != 0 && it.act.UserID != in.cfg.DefaultUserID:
+				// The catch-all is nobody's own contact: learning it would
+				// keep the sender there after an agent makes them one.
 				err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
 			}
 			if err == nil {
@@ -270,6 +272,7 @@ func (in *Intake) recordMail(tx *state.Tx, a mapping.Action, t mapping.Ticket, r
 	}
 	switch {
 	case a.Kind == mapping.ActCreate:
+		c.Opener, c.OpenerName = c.Email, c.Name
 		if err := noteCustomerMail(tx, t.UUID, c); err != nil {
 			return err
 		}
