@@ -59,7 +59,7 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		if err != nil {
 			return "", err
 		}
-		return showTicket(t, taskip.Person{Name: conv.Name, Email: conv.Email}), nil
+		return showTicket(t, conv.requester()), nil
 	case mapping.VerbStatus:
 		if _, err := c.cfg.Tickets.SetStatus(ctx, uuid, p.Status, p.Text); err != nil {
 			return "", err

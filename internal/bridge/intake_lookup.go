@@ -80,7 +80,7 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 		if err != nil {
 			return nil, 0, err
 		}
-		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.Email}, t.ReplyCount, nil
+		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.requester().Email}, t.ReplyCount, nil
 	}
 	return nil, 0, nil
 }

@@ -148,6 +148,19 @@ type conversation struct {
 	MessageID  string   `json:"message_id,omitempty"`
 	References []string `json:"references,omitempty"`
 	Subject    string   `json:"subject,omitempty"`
+	// Opener is whose mail opened the ticket. Email follows the customer
+	// to whatever address they answer from; the opener stays theirs.
+	Opener     string `json:"opener,omitempty"`
+	OpenerName string `json:"opener_name,omitempty"`
+}
+
+// requester is whose mail opened the ticket. A ticket opened in the web
+// app has none; its customer's latest mail stands in.
+func (c conversation) requester() taskip.Person {
+	if c.Opener != "" {
+		return taskip.Person{Name: c.OpenerName, Email: c.Opener}
+	}
+	return taskip.Person{Name: c.Name, Email: c.Email}
 }
 
 func conversationKey(uuid string) string { return "conversation:" + strings.ToLower(uuid) }
@@ -169,8 +182,16 @@ func storedConversation(st *state.Store, uuid string) (c conversation, ok bool, 
 	return c, ok, err
 }
 
-// noteCustomerMail records the customer's latest mail on a ticket.
+// noteCustomerMail records the customer's latest mail on a ticket, keeping
+// who opened it.
 func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
+	if c.Opener == "" {
+		old, _, err := conversationOf(tx, uuid)
+		if err != nil {
+			return err
+		}
+		c.Opener, c.OpenerName = old.Opener, old.OpenerName
+	}
 	return tx.PutJSON(state.BucketKV, conversationKey(uuid), c)
 }
 

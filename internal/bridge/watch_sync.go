@@ -33,7 +33,7 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 		if err != nil {
 			return err
 		}
-		requester = taskip.Person{Name: c.Name, Email: c.Email}
+		requester = c.requester()
 	}
 	cur := mapping.SnapshotOf(t)
 	cur.Customer = mapping.CustomerLabel(t.User, requester)
