@@ -201,6 +201,10 @@ func describeNew(e Email, c IntakeContext) string {
 	b.WriteString("\n\n--\nFrom: " + sender(e))
 	if e.MessageID != "" {
 		b.WriteString("\nMessage-ID: <" + e.MessageID + ">")
+	} else {
+		// What reconciliation searches for when the create's answer was
+		// lost: without it, such a mail would get a second ticket.
+		b.WriteString("\nMail reference: " + DedupeKey(e))
 	}
 	return b.String()
 }
