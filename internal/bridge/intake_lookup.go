@@ -181,16 +181,45 @@ func (in *Intake) findContact(ctx context.Context, email string) (int64, error) 
 	if id, ok := in.contacts.find(email, in.cfg.Now()); ok {
 		return id, nil // learned by complete(), in the batch transaction
 	}
-	page, err := in.cfg.Tickets.SearchContacts(ctx, taskip.SearchParams{Search: email, Limit: 10})
+	id, err := searchExact(ctx, email, func(p taskip.SearchParams) ([]taskip.Contact, *taskip.PageInfo, error) {
+		page, err := in.cfg.Tickets.SearchContacts(ctx, p)
+		return page.Contacts, page.Meta, err
+	}, func(c taskip.Contact) (string, taskip.ID) { return c.Email, c.ID })
 	if err != nil {
 		return 0, fmt.Errorf("look up contact %s: %w", email, err)
 	}
-	for _, c := range page.Contacts {
-		if strings.EqualFold(c.Email, email) {
-			return int64(c.ID), nil // learned by complete(), in the batch transaction
+	return int64(id), nil // learned by complete(), in the batch transaction
+}
+
+// searchPageSize and maxSearchPages bound searchExact: 500 near misses
+// before the address itself is more than any directory has.
+const (
+	searchPageSize = 100
+	maxSearchPages = 5
+)
+
+// searchExact searches for an email and returns the id of the entry with
+// exactly that address (the first, as the search lists them), or 0. A
+// search matches parts of addresses, so a short one ("li@corp.example")
+// can come after many longer ones ("ali@…", "anna.li@…"): the pages are
+// read until it is found or the results end.
+func searchExact[T any](ctx context.Context, email string,
+	search func(taskip.SearchParams) ([]T, *taskip.PageInfo, error), entry func(T) (string, taskip.ID)) (taskip.ID, error) {
+	for page := 1; page <= maxSearchPages && ctx.Err() == nil; page++ {
+		items, meta, err := search(taskip.SearchParams{Search: email, Page: page, Limit: searchPageSize})
+		if err != nil {
+			return 0, err
+		}
+		for _, it := range items {
+			if addr, id := entry(it); strings.EqualFold(addr, email) {
+				return id, nil
+			}
+		}
+		if len(items) < searchPageSize || (meta != nil && meta.TotalPages <= page) {
+			break
 		}
 	}
-	return 0, nil
+	return 0, ctx.Err()
 }
 
 // agentEntry caches whether an address belongs to a team member.
@@ -199,25 +228,34 @@ type agentEntry struct {
 	At       time.Time `json:"at"`
 }
 
-const agentCacheTTL = 24 * time.Hour
+// An agent stays one for a day; "not an agent" is asked again sooner, so
+// a colleague added to the team today answers as an agent within minutes.
+const (
+	agentCacheTTL    = 24 * time.Hour
+	nonAgentCacheTTL = 10 * time.Minute
+)
 
 func (in *Intake) isAgent(ctx context.Context, email string) (bool, error) {
 	key := "agent:" + strings.ToLower(email)
 	var e agentEntry
 	if ok, err := in.cfg.Store.GetJSON(state.BucketKV, key, &e); err != nil {
 		return false, err
-	} else if ok && in.cfg.Now().Sub(e.At) < agentCacheTTL {
-		return e.MemberID != 0, nil
+	} else if ok {
+		ttl := nonAgentCacheTTL
+		if e.MemberID != 0 {
+			ttl = agentCacheTTL
+		}
+		if in.cfg.Now().Sub(e.At) < ttl {
+			return e.MemberID != 0, nil
+		}
 	}
-	page, err := in.cfg.Tickets.SearchTeamMembers(ctx, taskip.SearchParams{Search: email, Limit: 10})
+	id, err := searchExact(ctx, email, func(p taskip.SearchParams) ([]taskip.TeamMember, *taskip.PageInfo, error) {
+		page, err := in.cfg.Tickets.SearchTeamMembers(ctx, p)
+		return page.Members, page.Meta, err
+	}, func(m taskip.TeamMember) (string, taskip.ID) { return m.Email, m.ID })
 	if err != nil {
 		return false, fmt.Errorf("look up team member %s: %w", email, err)
 	}
-	e = agentEntry{At: in.cfg.Now()}
-	for _, m := range page.Members {
-		if strings.EqualFold(m.Email, email) {
-			e.MemberID = int64(m.ID)
-		}
-	}
+	e = agentEntry{MemberID: int64(id), At: in.cfg.Now()}
 	return e.MemberID != 0, in.cfg.Store.PutJSON(state.BucketKV, key, e)
 }
