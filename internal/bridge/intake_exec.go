@@ -22,6 +22,9 @@ type intentPayload struct {
 	// both to finish what a crash interrupted.
 	Mail        conversation `json:"mail"`
 	Acknowledge bool         `json:"acknowledge,omitempty"`
+	// Files is how many attachments follow the write: reconciliation
+	// fetches the mail again only when it has some.
+	Files int `json:"files,omitempty"`
 }
 
 // writeIntents decides each prepared message and, in one transaction, writes
@@ -69,8 +72,13 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 			// keeps two fsynced commits per batch small.
 			stored.Description = ""
 		}
+		files := 0
+		if it.msg != nil {
+			files = len(it.msg.Attachments)
+		}
 		payload, err := json.Marshal(intentPayload{Action: stored, ReplyCountBefore: it.replyCountBefore,
-			Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email)})
+			Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email),
+			Files: files})
 		if err != nil {
 			return err
 		}

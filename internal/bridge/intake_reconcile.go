@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
+	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -43,6 +46,9 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			continue
 		}
 		in.log.Info("unfinished write found in TaskIP; recording it", "key", intent.Key, "kind", intent.Kind, "ticket", t.ID)
+		if err := in.finishFollowUps(ctx, intent, p, t); err != nil {
+			return fmt.Errorf("intent %s: %w", intent.Key, err)
+		}
 		err = in.cfg.Store.Update(func(tx *state.Tx) error {
 			rec := state.MessageRecord{MessageID: intent.Key, TicketUUID: t.UUID, TicketID: t.ID, Action: intent.Kind, At: in.cfg.Now()}
 			if err := tx.CompleteIntent(intent.Key, rec); err != nil {
@@ -62,6 +68,86 @@ func (in *Intake) reconcile(ctx context.Context) error {
 		in.cfg.Outbox.Wake()
 	}
 	return nil
+}
+
+// finishFollowUps does what the interrupted write left undone: the mail's
+// attachments and extra notes (execute's followUps). What already reached
+// the ticket, by file name and by note text, is not written twice. A mail
+// no longer in the mailbox leaves a note saying its files may be missing.
+func (in *Intake) finishFollowUps(ctx context.Context, intent state.Intent, p intentPayload, t mapping.Ticket) error {
+	if p.Files == 0 && len(p.Action.ExtraNotes) == 0 {
+		return nil
+	}
+	it := &item{key: intent.Key, act: p.Action, ticket: t, email: mapping.Email{FromEmail: p.Mail.Email}}
+	if len(p.Action.ExtraNotes) > 0 {
+		full, err := in.cfg.Tickets.GetTicket(ctx, taskip.ID(t.ID))
+		if err != nil {
+			return err
+		}
+		it.act.ExtraNotes = slices.DeleteFunc(slices.Clone(p.Action.ExtraNotes), func(n string) bool {
+			return slices.ContainsFunc(full.Notes, func(have taskip.Note) bool { return strings.TrimSpace(have.Note) == strings.TrimSpace(n) })
+		})
+	}
+	if p.Files > 0 {
+		msg, err := in.refetch(ctx, intent)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = msg.Cleanup() }()
+		if msg == nil {
+			it.act.ExtraNotes = append(it.act.ExtraNotes, fmt.Sprintf(
+				"%d attachment(s) of the email from %s may be missing: its import was interrupted and the email could not be found again in the support mailbox.",
+				p.Files, p.Mail.Email))
+		} else {
+			have, err := in.cfg.Tickets.ListAttachments(ctx, taskip.ID(t.ID))
+			if err != nil {
+				return err
+			}
+			msg.Attachments = slices.DeleteFunc(msg.Attachments, func(a mail.Attachment) bool {
+				return slices.ContainsFunc(have.Attachments, func(h taskip.Attachment) bool {
+					return h.OriginalFilename == a.Filename || h.Filename == a.Filename
+				})
+			})
+			it.msg = msg
+		}
+	}
+	in.followUps(ctx, it)
+	return nil
+}
+
+// refetch reads an intent's mail again; nil when it is no longer where the
+// intent saw it. The mailbox is listed at that UID first: after a
+// UIDVALIDITY change the same UID may be another mail.
+func (in *Intake) refetch(ctx context.Context, intent state.Intent) (*mail.Message, error) {
+	if intent.Mailbox != in.cfg.Mailbox || intent.UID == 0 {
+		return nil, nil
+	}
+	envs, status, err := in.cfg.Inbox.List(ctx, intent.UID-1, 1)
+	if err != nil {
+		return nil, fmt.Errorf("list uid %d again: %w", intent.UID, err)
+	}
+	if status.UIDValidity != intent.UIDValidity || len(envs) == 0 || envs[0].UID != intent.UID ||
+		(envs[0].MessageID != "" && state.NormalizeMessageID(envs[0].MessageID) != intent.Key) {
+		return nil, nil
+	}
+	var msg *mail.Message
+	var perr error
+	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir}
+	missing, err := in.cfg.Inbox.FetchMany(ctx, []uint32{intent.UID}, func(_ uint32, r io.Reader) error {
+		msg, perr = mail.Parse(r, opts)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch uid %d again: %w", intent.UID, err)
+	}
+	if len(missing) > 0 || msg == nil {
+		return nil, nil
+	}
+	if perr != nil && len(msg.Attachments) == 0 {
+		_ = msg.Cleanup()
+		return nil, nil
+	}
+	return msg, nil
 }
 
 // findWrite looks for the effect of an intent in TaskIP.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -677,4 +678,55 @@ func TestIntakeRejectedKeyWaitsInsteadOfQuarantining(t *testing.T) {
 
 	e.cycle() // the key works again
 	assert.Len(t, e.newTickets(), 1)
+}
+
+// A create or reply whose answer was lost is found by reconciliation; the
+// attachments that were to follow it still reach the ticket, once.
+func TestIntakeReconcileFinishesAttachments(t *testing.T) {
+	withLostCreate := func(t *testing.T) (*intakeEnv, taskipfake.Ticket) {
+		e := newIntakeEnv(t, nil)
+		e.deliver(multipartWithAttachment("att-lost@acme.com", "john@acme.com", "log.txt", []byte(strings.Repeat("line\n", 100))))
+		e.fake.DropResponseNextOn(http.MethodPost, "/support-ticket", 1)
+		require.Error(t, e.intake.Cycle(context.Background()))
+		tickets := e.newTickets()
+		require.Len(t, tickets, 1)
+		require.Empty(t, e.fake.Attachments(tickets[0].ID))
+		return e, tickets[0]
+	}
+	fileNames := func(e *intakeEnv, id int) []string {
+		var names []string
+		for _, f := range e.fake.Attachments(id) {
+			names = append(names, f.Filename)
+		}
+		return names
+	}
+
+	t.Run("uploaded after the ticket is found", func(t *testing.T) {
+		e, tk := withLostCreate(t)
+		e.cycle()
+		assert.Len(t, e.newTickets(), 1)
+		assert.Equal(t, []string{"log.txt"}, fileNames(e, tk.ID))
+		assert.Empty(t, e.fake.Notes(tk.ID))
+		e.assertAllSeen()
+	})
+	t.Run("not uploaded twice", func(t *testing.T) {
+		e, tk := withLostCreate(t)
+		// The file reached the ticket before the crash.
+		_, err := e.client.UploadAttachments(context.Background(), taskip.ID(tk.ID),
+			[]taskip.File{{Name: "log.txt", ContentType: "text/plain", Open: func() (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("line\n")), nil
+			}}}, "")
+		require.NoError(t, err)
+		e.cycle()
+		assert.Equal(t, []string{"log.txt"}, fileNames(e, tk.ID))
+	})
+	t.Run("a note when the mail is gone", func(t *testing.T) {
+		e, tk := withLostCreate(t)
+		e.imap.(*mailtest.MemServer).RecreateMailbox(t, "INBOX")
+		e.cycle()
+		assert.Empty(t, e.fake.Attachments(tk.ID))
+		notes := e.fake.Notes(tk.ID)
+		require.Len(t, notes, 1)
+		assert.Contains(t, notes[0].Note, "1 attachment(s) of the email from john@acme.com may be missing")
+	})
 }
