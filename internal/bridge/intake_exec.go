@@ -178,7 +178,17 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		it.replyID = int64(r.ID)
 	case mapping.ActNote:
 		it.ticket = *a.Ticket
-		if _, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text); err != nil {
+		_, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text)
+		if errors.Is(err, taskip.ErrConflict) && a.Ticket.Status == taskip.StatusClosed {
+			// TaskIP takes nothing on a closed ticket. Mail about one is
+			// news for the agents (like a customer's reply, it reopens the
+			// ticket) rather than something for the failed mailbox.
+			if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, taskip.StatusOpen, ""); err != nil {
+				return fmt.Errorf("reopen ticket %d for %s: %w", a.Ticket.ID, it.key, err)
+			}
+			_, err = in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text)
+		}
+		if err != nil {
 			return fmt.Errorf("note on ticket %d for %s: %w", a.Ticket.ID, it.key, err)
 		}
 	default:
