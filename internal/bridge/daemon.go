@@ -177,6 +177,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID), Outbox: d.outbox,
+		AllowedListIDs: m.AllowedListIDs, MaxTicketsPerHour: m.MaxTicketsPerHour,
 	})
 	if err == nil && d.watch != nil {
 		d.intake.cfg.Events = d.watch

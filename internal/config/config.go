@@ -69,6 +69,12 @@ type Mail struct {
 	CreateContacts   bool           `yaml:"create_contacts"`
 	AcknowledgeNew   bool           `yaml:"acknowledge_new"`
 	SendAgentReplies bool           `yaml:"send_agent_replies"`
+	// AllowedListIDs are mailing lists (List-Id) whose posts are customer
+	// mail, e.g. a customer team's Google Group; other lists are skipped.
+	AllowedListIDs []string `yaml:"allowed_list_ids"`
+	// MaxTicketsPerHour is how many new tickets one sender may open in an
+	// hour; more are skipped as a mail loop.
+	MaxTicketsPerHour int `yaml:"max_tickets_per_hour"`
 }
 
 // TLSMode says how a mail connection is secured.
@@ -150,8 +156,11 @@ const (
 	DefaultIMAPPoll        = "@every 1m"
 	DefaultSubjectTag      = "[#{{.UUID}}]"
 	DefaultMaxMessageBytes = 26214400
-	DefaultCommand         = "/ticket"
-	DefaultReplyPrefix     = "reply:"
+	// DefaultMaxTicketsPerHour is generous for a person and stops a loop
+	// with a machine within minutes.
+	DefaultMaxTicketsPerHour = 20
+	DefaultCommand           = "/ticket"
+	DefaultReplyPrefix       = "reply:"
 )
 
 // Default returns the configuration an empty file means: mail and Slack off.
@@ -177,11 +186,12 @@ func DefaultMail() Mail {
 			IDLE:         true,
 			PollSchedule: DefaultIMAPPoll,
 		},
-		SubjectTag:       DefaultSubjectTag,
-		MaxMessageBytes:  DefaultMaxMessageBytes,
-		LookupContacts:   true,
-		AcknowledgeNew:   true,
-		SendAgentReplies: true,
+		SubjectTag:        DefaultSubjectTag,
+		MaxMessageBytes:   DefaultMaxMessageBytes,
+		LookupContacts:    true,
+		AcknowledgeNew:    true,
+		SendAgentReplies:  true,
+		MaxTicketsPerHour: DefaultMaxTicketsPerHour,
 	}
 }
 

@@ -95,6 +95,8 @@ mail:
   create_contacts: true
   acknowledge_new: false
   send_agent_replies: false
+  allowed_list_ids: ["team.customer.example", "<ops.customer.example>"]
+  max_tickets_per_hour: 50
 slack:
   bot_token: xoxb-bot
   signing_secret: signing
@@ -134,11 +136,13 @@ func fullConfig() Config {
 				Addr: "smtp.acme.test:465", TLS: TLSImplicit, Username: "smtpuser", Password: "smtp-pw",
 				From: "Acme Help <help@acme.test>",
 			},
-			SubjectTag:      "(ticket {{.UUID}})",
-			MaxMessageBytes: 1048576,
-			Senders:         map[string]int{"john@acme.com": 15, "jane@acme.com": 16},
-			DefaultUserID:   3,
-			CreateContacts:  true,
+			SubjectTag:        "(ticket {{.UUID}})",
+			MaxMessageBytes:   1048576,
+			Senders:           map[string]int{"john@acme.com": 15, "jane@acme.com": 16},
+			DefaultUserID:     3,
+			CreateContacts:    true,
+			AllowedListIDs:    []string{"team.customer.example", "<ops.customer.example>"},
+			MaxTicketsPerHour: 50,
 		},
 		Slack: &Slack{
 			BotToken: "xoxb-bot", SigningSecret: "signing", AppToken: "xapp-app",
@@ -245,13 +249,14 @@ slack:
 				Addr: "imap.example.com:993", TLS: TLSImplicit, Username: "u", Password: "p",
 				Mailbox: "INBOX", IDLE: true, PollSchedule: "@every 1m",
 			},
-			SMTP:             SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
-			SubjectTag:       "[#{{.UUID}}]",
-			MaxMessageBytes:  26214400,
-			LookupContacts:   true,
-			CreateContacts:   false,
-			AcknowledgeNew:   true,
-			SendAgentReplies: true,
+			SMTP:              SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
+			SubjectTag:        "[#{{.UUID}}]",
+			MaxMessageBytes:   26214400,
+			LookupContacts:    true,
+			CreateContacts:    false,
+			AcknowledgeNew:    true,
+			SendAgentReplies:  true,
+			MaxTicketsPerHour: DefaultMaxTicketsPerHour,
 		}, cfg.Mail)
 		assert.Equal(t, &Slack{
 			BotToken: "xoxb-1", SigningSecret: "s", Channel: "C0123",

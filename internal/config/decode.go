@@ -75,6 +75,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.scalar(n, v, path, "an integer")
 	case t.Kind() == reflect.Map:
 		d.intMap(n, v, path)
+	case t.Kind() == reflect.Slice:
+		d.list(n, v, path)
 	case t.Kind() == reflect.Pointer:
 		if n.Kind != yaml.MappingNode {
 			d.fail(path, n.Line, "must be a mapping")
@@ -290,6 +292,23 @@ func (d *decoder) intMap(n *yaml.Node, v reflect.Value, path string) {
 		m.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
 	}
 	v.Set(m)
+}
+
+// list decodes a sequence; each element is reported under path[i].
+func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(path, n.Line, "must be a list")
+		return
+	}
+	l := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	for i, item := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[ip] = item.Line
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.value(item, elem, ip)
+		l = reflect.Append(l, elem)
+	}
+	v.Set(l)
 }
 
 // suggest offers the closest known key for a typo such as `tsl`.

@@ -180,6 +180,14 @@ func (ch *checker) mail(m *Mail) {
 	if m.DefaultUserID < 0 {
 		ch.add("mail.default_user_id", "must not be negative")
 	}
+	if m.MaxTicketsPerHour <= 0 {
+		ch.add("mail.max_tickets_per_hour", "must be greater than 0")
+	}
+	for i, id := range m.AllowedListIDs {
+		if strings.TrimSpace(id) == "" {
+			ch.add(fmt.Sprintf("mail.allowed_list_ids[%d]", i), "must not be empty")
+		}
+	}
 }
 
 func (ch *checker) slack(s *Slack) {

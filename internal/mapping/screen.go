@@ -42,7 +42,7 @@ func Screen(e Email, s Screening) SkipReason {
 	case e.AutoSubmitted != "" && !strings.EqualFold(strings.TrimSpace(firstToken(e.AutoSubmitted)), "no"):
 		// RFC 3834: any value but "no" is machine-generated.
 		return SkipAutoSubmitted
-	case isBulkPrecedence(e.Precedence):
+	case isBulkPrecedence(e.Precedence) && !allowedListPost(e, s):
 		return SkipPrecedence
 	case e.XAutoreply != "" || e.XAutorespond != "":
 		return SkipAutoreply
@@ -63,6 +63,17 @@ func firstToken(v string) string {
 		return v[:i]
 	}
 	return v
+}
+
+// allowedListPost: a post of an allowed list carries the list's own
+// Precedence (Google Groups and Mailman write "list" or "bulk" on every
+// post); allowing the list allows that too. "junk" is still skipped.
+func allowedListPost(e Email, s Screening) bool {
+	switch strings.ToLower(strings.TrimSpace(e.Precedence)) {
+	case "list", "bulk":
+		return e.ListID != "" && listAllowed(e.ListID, s.AllowedListIDs)
+	}
+	return false
 }
 
 func isBulkPrecedence(v string) bool {
