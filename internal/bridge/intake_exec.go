@@ -65,6 +65,14 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 			it.outcome, it.reason = skipped, it.act.Reason
 			continue
 		}
+		if key, ok := agentReplyMark(it.act); ok {
+			// An agent's answer by mail is theirs to send: until it is
+			// recorded, the watch must not take it for a web-app reply
+			// and mail it to the customer.
+			if err := tx.PutJSON(state.BucketKV, key, now.UTC()); err != nil {
+				return err
+			}
+		}
 		stored := it.act
 		if stored.Kind == mapping.ActCreate {
 			// Reconciliation finds a create by the key in its
@@ -265,6 +273,11 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 				err = tx.DropIntent(it.key)
 			}
 		}
+		if err == nil && (it.outcome != pending || it.reason != "outcome unknown") {
+			// An unknown outcome keeps its mark, like its intent, for
+			// reconciliation to settle.
+			err = dropAgentReplyMark(tx, it.act)
+		}
 		if err == nil && it.outcome != pending && it.key != "" {
 			err = tx.Delete(state.BucketKV, rateKey(it.key))
 		}
@@ -307,6 +320,22 @@ func (in *Intake) recordMail(tx *state.Tx, a mapping.Action, t mapping.Ticket, r
 func (it *item) conversation() conversation {
 	return conversation{Name: it.email.FromName, Email: it.email.FromEmail, MessageID: it.email.MessageID,
 		References: it.email.References, Subject: it.email.Subject}
+}
+
+// agentReplyMark is the marker an agent's reply by mail holds while in
+// flight (pendingReplyKey, shared with Slack replies).
+func agentReplyMark(a mapping.Action) (string, bool) {
+	if (a.Kind != mapping.ActReply && a.Kind != mapping.ActReopenReply) || a.AuthorType != "team_member" || a.Ticket == nil {
+		return "", false
+	}
+	return pendingReplyKey(a.Ticket.ID, a.Text), true
+}
+
+func dropAgentReplyMark(tx *state.Tx, a mapping.Action) error {
+	if key, ok := agentReplyMark(a); ok {
+		return tx.Delete(state.BucketKV, key)
+	}
+	return nil
 }
 
 // rateKey holds the sender count a message was given until it is settled.

@@ -34,13 +34,19 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			}
 			continue
 		}
-		t, found, err := in.findWrite(ctx, intent, p)
+		t, replyID, found, err := in.findWrite(ctx, intent, p)
 		if err != nil {
 			return fmt.Errorf("intent %s: %w", intent.Key, err)
 		}
 		if !found {
 			in.log.Info("unfinished write not found in TaskIP; the email will be processed again", "key", intent.Key, "kind", intent.Kind)
-			if err := in.cfg.Store.DropIntent(intent.Key); err != nil {
+			err := in.cfg.Store.Update(func(tx *state.Tx) error {
+				if err := tx.DropIntent(intent.Key); err != nil {
+					return err
+				}
+				return dropAgentReplyMark(tx, p.Action)
+			})
+			if err != nil {
 				return err
 			}
 			continue
@@ -60,7 +66,10 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID); err != nil {
 				return err
 			}
-			return in.recordMail(tx, p.Action, t, 0, p.Mail, p.Acknowledge)
+			if err := dropAgentReplyMark(tx, p.Action); err != nil {
+				return err
+			}
+			return in.recordMail(tx, p.Action, t, replyID, p.Mail, p.Acknowledge)
 		})
 		if err != nil {
 			return err
@@ -150,28 +159,31 @@ func (in *Intake) refetch(ctx context.Context, intent state.Intent) (*mail.Messa
 	return msg, nil
 }
 
-// findWrite looks for the effect of an intent in TaskIP.
-func (in *Intake) findWrite(ctx context.Context, intent state.Intent, p intentPayload) (mapping.Ticket, bool, error) {
+// findWrite looks for the effect of an intent in TaskIP. replyID is the
+// reply found, when the server lists replies.
+func (in *Intake) findWrite(ctx context.Context, intent state.Intent, p intentPayload) (ticket mapping.Ticket, replyID int64, found bool, err error) {
 	a := p.Action
 	if a.Kind == mapping.ActCreate {
-		return in.findCreated(ctx, intent.Key)
+		ticket, found, err = in.findCreated(ctx, intent.Key)
+		return ticket, 0, found, err
 	}
 	if a.Ticket == nil {
-		return mapping.Ticket{}, false, nil
+		return mapping.Ticket{}, 0, false, nil
 	}
 	t, err := in.cfg.Tickets.GetTicket(ctx, taskip.ID(a.Ticket.ID))
 	if errors.Is(err, taskip.ErrNotFound) {
-		return mapping.Ticket{}, false, nil
+		return mapping.Ticket{}, 0, false, nil
 	}
 	if err != nil {
-		return mapping.Ticket{}, false, err
+		return mapping.Ticket{}, 0, false, err
 	}
-	found := false
 	switch a.Kind {
 	case mapping.ActReply, mapping.ActReopenReply:
 		if t.Replies != nil {
 			for _, r := range t.Replies {
-				found = found || strings.TrimSpace(r.Message) == strings.TrimSpace(a.Text)
+				if strings.TrimSpace(r.Message) == strings.TrimSpace(a.Text) {
+					found, replyID = true, int64(r.ID)
+				}
 			}
 		} else {
 			// Without the replies themselves the count is the only evidence.
@@ -184,7 +196,7 @@ func (in *Intake) findWrite(ctx context.Context, intent state.Intent, p intentPa
 			found = found || strings.TrimSpace(n.Note) == strings.TrimSpace(a.Text)
 		}
 	}
-	return *a.Ticket, found, nil
+	return *a.Ticket, replyID, found, nil
 }
 
 // findCreated searches for the ticket whose description carries the

@@ -665,3 +665,47 @@ func TestPruneMarkers(t *testing.T) {
 		assert.Equal(t, !gone, found, k)
 	}
 }
+
+// watchOnReply lets a watch sync a ticket the moment the intake's reply
+// lands in TaskIP, before the intake has recorded it: the widest the race
+// between the two can be.
+type watchOnReply struct {
+	Tickets
+	w *Watch
+}
+
+func (r watchOnReply) AddReply(ctx context.Context, id taskip.ID, f taskip.AddReplyFields) (taskip.Reply, error) {
+	rep, err := r.Tickets.AddReply(ctx, id, f)
+	if err == nil {
+		if full, gerr := r.Tickets.GetTicket(ctx, id); gerr == nil {
+			_ = r.w.sync(ctx, full, true)
+		}
+	}
+	return rep, err
+}
+
+// An agent who answers by mail sends their own mail; the daemon must not
+// mail their words to the customer a second time, even when the watch sees
+// the reply before the intake has recorded it.
+func TestAgentAnswerByMailIsNeverMailedAgain(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+	tk := createFirst(t, e.intakeEnv)
+	w, err := NewWatch(WatchConfig{Tickets: e.client, Store: e.store, Outbox: e.outbox, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Poll(context.Background()), "the baseline")
+	e.intake.cfg.Tickets = watchOnReply{e.intake.cfg.Tickets, w}
+
+	var agent string
+	for _, m := range e.fake.TeamMembers() {
+		agent = m.Email
+	}
+	e.deliver(mailMsg("agent-answer@company.example", "Agent <"+agent+">", "Re: Login broken", "Please try again now.",
+		"In-Reply-To: <first@acme.com>", "Cc: john@acme.com"))
+	e.cycle()
+	replies := e.fake.Replies(tk.ID)
+	require.Len(t, replies, 1)
+	require.Equal(t, "team_member", replies[0].AuthorType)
+	assert.Zero(t, e.store.OutboxDepth(), "nothing is queued for the customer")
+	require.NoError(t, w.Poll(context.Background()))
+	assert.Zero(t, e.store.OutboxDepth(), "nor by a later poll")
+}
