@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -233,15 +232,14 @@ func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 	}
 	a = slackAgent{At: c.cfg.Now()}
 	if email != "" {
-		page, err := c.cfg.Tickets.SearchTeamMembers(ctx, taskip.SearchParams{Search: email, Limit: 10})
+		id, err := searchExact(ctx, email, func(p taskip.SearchParams) ([]taskip.TeamMember, *taskip.PageInfo, error) {
+			page, err := c.cfg.Tickets.SearchTeamMembers(ctx, p)
+			return page.Members, page.Meta, err
+		}, func(m taskip.TeamMember) (string, taskip.ID) { return m.Email, m.ID })
 		if err != nil {
 			return 0, fmt.Errorf("look up team member %s: %w", email, err)
 		}
-		for _, m := range page.Members {
-			if strings.EqualFold(m.Email, email) {
-				a.MemberID = int64(m.ID)
-			}
-		}
+		a.MemberID = int64(id)
 	}
 	if err := c.cfg.Store.PutJSON(state.BucketKV, key, a); err != nil {
 		return 0, err

@@ -180,10 +180,16 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	}
 	kind, body := mapping.ClassifyThreadMessage(e.Text, c.cfg.ReplyPrefix, c.cfg.ThreadDefault)
 	if _, err := c.agent(ctx, e.User); err != nil {
+		// Slack will not deliver this message again (its event is
+		// claimed): the agent must hear that nothing was saved.
 		if errors.Is(err, errNotAgent) {
 			c.cfg.Metrics.thread.WithLabelValues(string(kind), "refused").Inc()
 			post(fmt.Sprintf("<@%s>: %s Nothing was saved.", e.User, agentRefusal))
+			return
 		}
+		c.cfg.Metrics.thread.WithLabelValues(string(kind), "failed").Inc()
+		c.log.Warn("thread message not saved: agent unknown", "ticket", tt.ID, "err", err)
+		post(fmt.Sprintf("<@%s>: Could not check that you are a TaskIP team member (%s). Nothing was saved; please send it again.", e.User, err))
 		return
 	}
 	if len(e.Files) > 0 {
