@@ -65,9 +65,10 @@ type Tickets interface {
 // IntakeEvents receives what the intake did, e.g. to post it to Slack at
 // once; it must not block. Optional.
 type IntakeEvents interface {
-	// TicketCreated names the mail's sender too: the ticket's user may be
-	// a catch-all.
-	TicketCreated(t taskip.Ticket, requester taskip.Person)
+	// TicketCreated hands over the mail's conversation too: the ticket's
+	// user may be a catch-all, and the intake records the conversation
+	// only with its whole batch.
+	TicketCreated(t taskip.Ticket, c conversation)
 	TicketChanged(id taskip.ID)
 }
 

@@ -168,7 +168,7 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		}
 		it.ticket = mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
 		if in.cfg.Events != nil {
-			in.cfg.Events.TicketCreated(t, taskip.Person{Name: it.email.FromName, Email: it.email.FromEmail})
+			in.cfg.Events.TicketCreated(t, it.conversation().opening())
 		}
 	case mapping.ActReopenReply:
 		if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, a.ReopenTo, ""); err != nil {
@@ -303,7 +303,7 @@ func (in *Intake) recordMail(tx *state.Tx, a mapping.Action, t mapping.Ticket, r
 	}
 	switch {
 	case a.Kind == mapping.ActCreate:
-		c.Opener, c.OpenerName = c.Email, c.Name
+		c = c.opening()
 		if err := noteCustomerMail(tx, t.UUID, c); err != nil {
 			return err
 		}

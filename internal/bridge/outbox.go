@@ -154,6 +154,12 @@ type conversation struct {
 	OpenerName string `json:"opener_name,omitempty"`
 }
 
+// opening is the conversation of the mail that opens a ticket.
+func (c conversation) opening() conversation {
+	c.Opener, c.OpenerName = c.Email, c.Name
+	return c
+}
+
 // requester is whose mail opened the ticket. A ticket opened in the web
 // app has none; its customer's latest mail stands in.
 func (c conversation) requester() taskip.Person {

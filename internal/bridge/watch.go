@@ -74,9 +74,9 @@ type Watch struct {
 }
 
 type watchEvent struct {
-	ticket    *taskip.Ticket // a ticket as just created
-	requester taskip.Person  // whose mail created it, before state has it
-	id        taskip.ID      // a ticket that just changed
+	ticket *taskip.Ticket // a ticket as just created
+	conv   conversation   // the mail that created it, before state has it
+	id     taskip.ID      // a ticket that just changed
 }
 
 // NewWatch validates the configuration.
@@ -123,9 +123,9 @@ func NewWatch(cfg WatchConfig) (*Watch, error) {
 
 // TicketCreated shows a ticket the intake just created, without waiting for
 // the next poll. It never blocks; if the queue is full the poll catches up.
-func (w *Watch) TicketCreated(t taskip.Ticket, requester taskip.Person) {
+func (w *Watch) TicketCreated(t taskip.Ticket, c conversation) {
 	select {
-	case w.events <- watchEvent{ticket: &t, requester: requester}:
+	case w.events <- watchEvent{ticket: &t, conv: c}:
 	default:
 	}
 }
@@ -195,7 +195,21 @@ func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
 		return err // before the baseline, the first poll will see it
 	}
 	if ev.ticket != nil {
-		return w.syncAs(ctx, *ev.ticket, true, ev.requester)
+		if ev.conv.Email != "" {
+			// Agents may answer as soon as the thread is up, before the
+			// intake records the conversation with its batch: their mail
+			// must still go to the sender, not to a catch-all user.
+			err := w.cfg.Store.Update(func(tx *state.Tx) error {
+				if _, ok, err := conversationOf(tx, ev.ticket.UUID); err != nil || ok {
+					return err
+				}
+				return noteCustomerMail(tx, ev.ticket.UUID, ev.conv)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return w.syncAs(ctx, *ev.ticket, true, ev.conv.requester())
 	}
 	t, err := w.cfg.Tickets.GetTicket(ctx, ev.id)
 	if err != nil {

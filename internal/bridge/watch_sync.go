@@ -71,10 +71,18 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	}
 	changes := mapping.Diff(old, cur, replies)
 	if len(changes) == 0 {
-		if cur != old {
-			return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+		if cur == old {
+			return nil
 		}
-		return nil
+		if cur.Customer != old.Customer && hasThread && w.cfg.Chat != nil {
+			// Not a change to tell the thread about, but the parent must
+			// name the customer right: a poll can show a new ticket before
+			// the intake has said whose mail opened it.
+			if err := w.updateParent(ctx, th, cur, link); err != nil {
+				return err
+			}
+		}
+		return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
 	}
 	switch {
 	case w.cfg.Chat == nil:
@@ -117,6 +125,11 @@ func (w *Watch) postChanges(ctx context.Context, key string, th thread, cur mapp
 		}
 		w.cfg.Metrics.changes.WithLabelValues(string(c.Kind)).Inc()
 	}
+	return w.updateParent(ctx, th, cur, link)
+}
+
+// updateParent shows the ticket as it is now in its parent message.
+func (w *Watch) updateParent(ctx context.Context, th thread, cur mapping.Snapshot, link string) error {
 	text, blocks := mapping.ParentMessage(cur, link)
 	if err := w.cfg.Chat.Update(ctx, th.Channel, th.TS, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID}); err != nil {
 		return fmt.Errorf("update parent of ticket %d: %w", cur.ID, err)

@@ -312,7 +312,7 @@ func TestWatchIntakeHandoffPostsAtOnceAndOnlyOnce(t *testing.T) {
 
 	created, err := e.client.CreateTicket(context.Background(), taskip.TicketFields{Subject: ptr("From email"), Priority: ptr(taskip.PriorityNormal)})
 	require.NoError(t, err)
-	e.watch.TicketCreated(created, taskip.Person{})
+	e.watch.TicketCreated(created, conversation{})
 	require.Eventually(t, func() bool { return len(e.parents()) == 1 }, 5*time.Second, 5*time.Millisecond,
 		"the parent appears without waiting for the hourly poll")
 	cancel()
@@ -426,7 +426,7 @@ func TestWatchParentNamesTheRequester(t *testing.T) {
 		Subject: ptr("Order missing"), Priority: ptr(taskip.PriorityNormal), UserID: ptr(taskip.ID(inbox.ID))})
 	require.NoError(t, err)
 	walkIn := taskip.Person{Name: "Walk In", Email: "walk.in@example.org"}
-	require.NoError(t, e.watch.handle(context.Background(), watchEvent{ticket: &created, requester: walkIn}))
+	require.NoError(t, e.watch.handle(context.Background(), watchEvent{ticket: &created, conv: conversation{Name: walkIn.Name, Email: walkIn.Email}.opening()}))
 	require.Len(t, e.parents(), 1)
 	// As sent: mrkdwn-escaped, then JSON-escaped.
 	const want = `Walk In \u0026lt;walk.in@example.org\u0026gt; (in TaskIP: Support Inbox \u0026lt;inbox@company.test\u0026gt;)`
