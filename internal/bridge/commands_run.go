@@ -129,10 +129,24 @@ func (c *Commands) list(ctx context.Context, p mapping.SlashCommand) (string, er
 	if len(page.Tickets) == 0 {
 		return "No tickets match.", nil
 	}
+	requesters := make([]taskip.Person, len(page.Tickets))
+	err = c.cfg.Store.View(func(tx *state.Tx) error {
+		for i, t := range page.Tickets {
+			conv, _, err := conversationOf(tx, t.UUID)
+			if err != nil {
+				return err
+			}
+			requesters[i] = conv.requester()
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	for _, t := range page.Tickets {
+	for i, t := range page.Tickets {
 		fmt.Fprintf(&b, "#%d [%s, %s] %s — %s\n", t.ID, t.Status.Label(), t.Priority.Label(),
-			mrkdwn.Escape(mapping.CutRunes(t.Subject, 80)), mrkdwn.Escape(t.User.Display()))
+			mrkdwn.Escape(mapping.CutRunes(t.Subject, 80)), mrkdwn.Escape(mapping.CustomerLabel(t.User, requesters[i])))
 	}
 	if page.Meta != nil && page.Meta.Total > len(page.Tickets) {
 		fmt.Fprintf(&b, "…and %d more.", page.Meta.Total-len(page.Tickets))
