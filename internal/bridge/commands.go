@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"sync"
@@ -71,6 +72,10 @@ type Commands struct {
 	cfg  CommandsConfig
 	log  *slog.Logger
 	jobs chan func(context.Context)
+	// threads are the thread messages, one queue per worker: a thread's
+	// messages always go to the same one, so an agent's quick "Step 1",
+	// "Step 2" reach TaskIP and the customer in that order.
+	threads []chan func(context.Context)
 	// confirms are thread confirmations: Slack paces writes to a channel at
 	// one a second, so they get their own queue instead of holding the
 	// workers that make TaskIP calls.
@@ -102,33 +107,40 @@ func NewCommands(cfg CommandsConfig) (*Commands, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"),
-		jobs: make(chan func(context.Context), 256), confirms: make(chan func(context.Context), 256)}, nil
+	c := &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"),
+		jobs: make(chan func(context.Context), 256), confirms: make(chan func(context.Context), 256)}
+	for range cfg.Workers {
+		c.threads = append(c.threads, make(chan func(context.Context), 64))
+	}
+	return c, nil
 }
 
 // Run works the queue until ctx ends, then finishes the jobs in flight.
 func (c *Commands) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	work := func(queue chan func(context.Context)) {
+	// work takes jobs from shared and from own (nil: none of its own).
+	work := func(shared, own chan func(context.Context)) {
 		defer wg.Done()
 		for {
+			var job func(context.Context)
 			select {
 			case <-ctx.Done():
 				return
-			case job := <-queue:
-				// A job started is finished, shutdown or not.
-				jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-				job(jobCtx)
-				cancel()
+			case job = <-shared:
+			case job = <-own:
 			}
+			// A job started is finished, shutdown or not.
+			jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			job(jobCtx)
+			cancel()
 		}
 	}
-	for range c.cfg.Workers {
+	for i := range c.cfg.Workers {
 		wg.Add(1)
-		go work(c.jobs)
+		go work(c.jobs, c.threads[i])
 	}
 	wg.Add(1)
-	go work(c.confirms)
+	go work(c.confirms, nil)
 	wg.Wait()
 	return nil
 }
@@ -175,7 +187,12 @@ func (c *Commands) HandleMessage(_ context.Context, e slack.MessageEvent) {
 	if e.ThreadTS == "" || e.ThreadTS == e.TS {
 		return // not in a thread
 	}
-	if !c.enqueue(func(ctx context.Context) { c.runThreadMessage(ctx, e) }) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(e.Channel + "/" + e.ThreadTS))
+	queue := c.threads[h.Sum32()%uint32(len(c.threads))]
+	select {
+	case queue <- func(ctx context.Context) { c.runThreadMessage(ctx, e) }:
+	default:
 		// Slack has its 200 and will not resend: say so loudly.
 		c.log.Error("commands queue full: thread message not saved", "channel", e.Channel, "thread", e.ThreadTS, "event", e.EventID)
 	}
