@@ -419,12 +419,20 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		held := map[string]bool{} // tickets whose earlier mail waits for a retry
 		for _, e := range due {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if stop := o.attempt(ctx, e); stop {
+			if held[e.TicketUUID] {
+				continue // the customer gets a ticket's mails in order
+			}
+			stop, retry := o.attempt(ctx, e)
+			if stop {
 				break
+			}
+			if retry && e.TicketUUID != "" {
+				held[e.TicketUUID] = true
 			}
 		}
 		if len(due) == batch {
@@ -480,12 +488,13 @@ func (o *Outbox) settleInterrupted(ctx context.Context) error {
 }
 
 // attempt delivers one entry and records the outcome. It reports whether
-// the rest of the batch should wait (the server is unreachable).
-func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop bool) {
+// the rest of the batch should wait (the server is unreachable) and
+// whether this entry waits for a retry.
+func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop, retry bool) {
 	var m outboxMessage
 	if err := json.Unmarshal(e.Message, &m); err != nil {
 		o.close(ctx, e, state.OutboxFailed, "unreadable outbox entry: "+err.Error())
-		return false
+		return false, false
 	}
 	// The delivery in progress runs to its end even when shutdown begins:
 	// cutting it after the data would leave its outcome unknown.
@@ -507,17 +516,17 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop bool) {
 		}
 		o.metrics.sent.WithLabelValues(e.Kind).Inc()
 		o.log.Info("mail sent", "kind", e.Kind, "ticket", e.TicketID, "message_id", e.MessageID)
-		return false
+		return false, false
 	case errors.Is(err, mail.ErrOutcomeUnknown):
 		o.close(ctx, e, state.OutboxUnknown, err.Error())
-		return false
+		return false, false
 	case errors.Is(err, mail.ErrPermanent):
 		o.close(ctx, e, state.OutboxFailed, err.Error())
-		return false
+		return false, false
 	}
 	if o.cfg.Now().Sub(e.CreatedAt) >= o.cfg.GiveUpAfter {
 		o.close(ctx, e, state.OutboxFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, err))
-		return false
+		return false, false
 	}
 	next := o.cfg.Now().Add(o.backoff(e.Attempts + 1))
 	if rerr := o.cfg.Store.Update(func(tx *state.Tx) error { return tx.Reschedule(e.Seq, next, err.Error()) }); rerr != nil {
@@ -528,7 +537,7 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop bool) {
 	var se *mail.SendError
 	// A refused recipient concerns one message; no server (or a server
 	// refusing every command) concerns the whole queue.
-	return !errors.As(err, &se) || se.Code == 0 || se.Code == 421 || se.Op == "connect" || se.Op == "auth"
+	return !errors.As(err, &se) || se.Code == 0 || se.Code == 421 || se.Op == "connect" || se.Op == "auth", true
 }
 
 func (o *Outbox) outgoing(ctx context.Context, e state.OutboxEntry, m outboxMessage) mail.Outgoing {

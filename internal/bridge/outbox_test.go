@@ -709,3 +709,17 @@ func TestAgentAnswerByMailIsNeverMailedAgain(t *testing.T) {
 	require.NoError(t, w.Poll(context.Background()))
 	assert.Zero(t, e.store.OutboxDepth(), "nor by a later poll")
 }
+
+// A ticket's mails reach the customer in the order they were written, even
+// when the first is refused for a while: the next one waits for it.
+func TestOutboxKeepsATicketsMailsInOrder(t *testing.T) {
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
+	tk := createFirst(t, e.intakeEnv)
+	e.smtp.FailNext(1, 451, "4.3.0", "try again later")
+	e.agentReply(tk, 901, "First answer.")
+	e.agentReply(tk, 902, "Second answer.")
+	e.start()
+	got := e.waitDelivered(2)
+	assert.Contains(t, string(got[0].Data), "First answer.")
+	assert.Contains(t, string(got[1].Data), "Second answer.")
+}

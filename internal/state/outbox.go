@@ -91,13 +91,22 @@ func (t *Tx) OutboxOpen() ([]OutboxEntry, error) {
 // after now, oldest first, and the earliest next attempt of the queued
 // entries not returned (zero when there are none).
 func (t *Tx) OutboxDue(now time.Time, limit int) (due []OutboxEntry, next time.Time, err error) {
+	waiting := map[string]bool{} // tickets with an earlier entry not due yet
 	err = t.forEachOutbox(func(e OutboxEntry) bool {
 		if e.Status != OutboxQueued {
+			return true
+		}
+		if e.TicketUUID != "" && waiting[e.TicketUUID] {
+			// A customer reads a ticket's mails in the order they were
+			// written: this one waits for the one before it.
 			return true
 		}
 		if len(due) < limit && !e.NextAttempt.After(now) {
 			due = append(due, e)
 			return true
+		}
+		if e.TicketUUID != "" {
+			waiting[e.TicketUUID] = true
 		}
 		if next.IsZero() || e.NextAttempt.Before(next) {
 			next = e.NextAttempt
