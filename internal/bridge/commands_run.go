@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -212,6 +213,7 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	if body == "" {
 		return
 	}
+	body = c.nameMentions(ctx, body)
 	var err error
 	switch kind {
 	case mapping.ThreadReply:
@@ -237,6 +239,22 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 		return
 	}
 	c.changed(taskip.ID(tt.ID))
+}
+
+// bareMention is a user mention as the Events API sends it: an id only.
+var bareMention = regexp.MustCompile(`<@([UW][A-Z0-9]+)>`)
+
+// nameMentions labels bare mentions with the user's name (users.info), so
+// TaskIP and the customer read "@David Chen", not a Slack id. A user
+// Slack cannot name stays as written.
+func (c *Commands) nameMentions(ctx context.Context, text string) string {
+	return bareMention.ReplaceAllStringFunc(text, func(m string) string {
+		id := m[2 : len(m)-1]
+		if _, name, _ := c.cfg.Slack.UserEmail(ctx, id); name != "" {
+			return "<@" + id + "|" + name + ">"
+		}
+		return m
+	})
 }
 
 // reply makes an agent's customer reply in TaskIP and, in the transaction
