@@ -323,12 +323,12 @@ func (it *item) conversation() conversation {
 }
 
 // agentReplyMark is the marker an agent's reply by mail holds while in
-// flight (pendingReplyKey, shared with Slack replies).
+// flight (agentMailKey).
 func agentReplyMark(a mapping.Action) (string, bool) {
 	if (a.Kind != mapping.ActReply && a.Kind != mapping.ActReopenReply) || a.AuthorType != "team_member" || a.Ticket == nil {
 		return "", false
 	}
-	return pendingReplyKey(a.Ticket.ID, a.Text), true
+	return agentMailKey(a.Ticket.ID, a.Text), true
 }
 
 func dropAgentReplyMark(tx *state.Tx, a mapping.Action) error {

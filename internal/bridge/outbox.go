@@ -348,17 +348,26 @@ func pendingReplyKey(ticketID int64, text string) string {
 // (AckInterval) and the mark on a Slack reply in flight (seconds, unless
 // the process died during the reply).
 const (
-	ackKeyPrefix      = "acknowledged:"
-	replyingKeyPrefix = "replying:"
-	markerTTL         = 24 * time.Hour
+	ackKeyPrefix       = "acknowledged:"
+	replyingKeyPrefix  = "replying:"
+	agentMailKeyPrefix = "agent-mail:"
+	markerTTL          = 24 * time.Hour
 )
+
+// agentMailKey marks an agent's answer by mail while the intake writes it:
+// the agent sent their own mail, so the watch never mails it (unlike a
+// Slack reply, whose flow mails it).
+func agentMailKey(ticketID int64, text string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
+	return fmt.Sprintf("%s%d:%s", agentMailKeyPrefix, ticketID, hex.EncodeToString(sum[:8]))
+}
 
 // pruneMarkers deletes the markers set before cutoff, a thousand per
 // transaction, and returns how many.
 func pruneMarkers(st *state.Store, cutoff time.Time) (int, error) {
 	var stale []string
 	err := st.View(func(tx *state.Tx) error {
-		for _, prefix := range []string{ackKeyPrefix, replyingKeyPrefix} {
+		for _, prefix := range []string{ackKeyPrefix, replyingKeyPrefix, agentMailKeyPrefix} {
 			err := tx.ForEachJSONPrefix(state.BucketKV, prefix, func(key string, raw []byte) error {
 				var at time.Time
 				if json.Unmarshal(raw, &at) == nil && at.Before(cutoff) {

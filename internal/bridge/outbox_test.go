@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -722,4 +723,52 @@ func TestOutboxKeepsATicketsMailsInOrder(t *testing.T) {
 	got := e.waitDelivered(2)
 	assert.Contains(t, string(got[0].Data), "First answer.")
 	assert.Contains(t, string(got[1].Data), "Second answer.")
+}
+
+// A Slack reply whose process died between TaskIP's answer and the outbox
+// is still mailed, once, after the watch has waited for the flow long
+// enough; a flow that finished is not mailed twice.
+func TestSlackReplyInterruptedBeforeTheOutboxIsMailedLater(t *testing.T) {
+	for _, finished := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flow finished %v", finished), func(t *testing.T) {
+			var offset atomic.Int64
+			mailing, smtp := withMailingOutbox(t)
+			e := newWatchEnv(t, taskipfake.Options{}, mailing, func(c *WatchConfig) {
+				c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			})
+			e.poll()
+			tk := e.newTicket("Replacement part")
+			e.poll()
+
+			// What the Slack flow leaves when it dies after TaskIP took the
+			// reply: its marker, and the reply in TaskIP.
+			const text = "We shipped the replacement today."
+			require.NoError(t, e.store.PutJSON(state.BucketKV, pendingReplyKey(int64(tk.ID), text), time.Now().UTC()))
+			r, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", text)
+			require.NoError(t, err)
+			e.poll()
+			assert.Empty(t, smtp.Messages(), "left to the Slack flow for now")
+			if finished {
+				require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+					if err := tx.Delete(state.BucketKV, pendingReplyKey(int64(tk.ID), text)); err != nil {
+						return err
+					}
+					_, err := e.cfg.Outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID},
+						ReplyID: int64(r.ID), Origin: "slack", Text: text,
+						Customer: mail.Address{Name: tk.User.Name, Email: tk.User.Email}, Subject: tk.Subject})
+					return err
+				}))
+				e.cfg.Outbox.Wake()
+			}
+
+			offset.Add(int64(deferredReplyWait))
+			e.poll()
+			require.Eventually(t, func() bool { return len(smtp.Messages()) >= 1 }, 5*time.Second, 5*time.Millisecond)
+			e.poll()
+			time.Sleep(100 * time.Millisecond) // a second mail would be out by now
+			msgs := smtp.Messages()
+			require.Len(t, msgs, 1, "mailed once")
+			assert.Contains(t, string(msgs[0].Data), text)
+		})
+	}
 }

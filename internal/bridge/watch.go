@@ -240,6 +240,9 @@ func (w *Watch) baselineDone() (bool, error) {
 // Poll lists tickets by updated_at, newest first, down to the stored cursor,
 // and syncs each. An idle poll is one request.
 func (w *Watch) Poll(ctx context.Context) error {
+	if err := w.settleDeferred(); err != nil {
+		return err
+	}
 	cur, err := w.cursor()
 	if err != nil {
 		return err
