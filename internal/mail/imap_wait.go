@@ -14,7 +14,8 @@ const pollStep = 30 * time.Second
 
 // WaitForMail blocks until the server reports new mail (true), maxWait
 // passes (false) or ctx ends (false and ctx's error). With IDLE (server
-// capability and IMAPConfig.IDLE) it idles; the caller passes at most 29
+// capability and IMAPConfig.IDLE) it idles, after a NOOP that collects
+// what arrived since the last command; the caller passes at most 29
 // minutes (RFC 2177) and re-lists after a true. Without IDLE it sends NOOP
 // every min(maxWait, 30s). New mail reported during an earlier command
 // returns true at once.
@@ -38,6 +39,17 @@ func (b *Inbox) WaitForMail(ctx context.Context, maxWait time.Duration) (bool, e
 }
 
 func (b *Inbox) idle(ctx context.Context, s *imapSession, maxWait time.Duration) (bool, error) {
+	// Some servers (go-imap's own among them) tell an idling client only
+	// what happens after IDLE starts: mail that came since the last command
+	// would wait for the next poll. A NOOP first collects it.
+	if err := b.run(ctx, "noop", func(s *imapSession, _ *cmdGuard) error { return s.client.Noop().Wait() }); err != nil {
+		return false, err
+	}
+	select {
+	case <-b.newMail:
+		return true, nil
+	default:
+	}
 	var cmd *imapclient.IdleCommand
 	err := b.run(ctx, "idle", func(s *imapSession, _ *cmdGuard) error {
 		s.idling.Store(true)
