@@ -53,6 +53,13 @@ type commandsEnv struct {
 // Johnson by email; USTRANGER matches nobody.
 func newCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket) {
 	t.Helper()
+	return newWrappedCommandsEnv(t, nil, edit...)
+}
+
+// newWrappedCommandsEnv is newCommandsEnv with wrap around what Commands
+// asks of TaskIP (nil: nothing around it).
+func newWrappedCommandsEnv(t *testing.T, wrap func(AgentTickets) AgentTickets, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket) {
+	t.Helper()
 	w := newWatchEnv(t, taskipfake.Options{}, edit...)
 	w.slack.AddUser(slackfake.User{ID: "USARAH", Name: "sarah", RealName: "Sarah Johnson", Email: sarahEmail(t, w)})
 	w.slack.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
@@ -69,7 +76,11 @@ func newCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, tas
 		*slack.Poster
 		slack.Responder
 	}{w.poster, slack.Responder{}}
-	cmds, err := NewCommands(CommandsConfig{Tickets: w.client, Slack: side, Store: w.store, Events: w.watch,
+	var tickets AgentTickets = w.client
+	if wrap != nil {
+		tickets = wrap(tickets)
+	}
+	cmds, err := NewCommands(CommandsConfig{Tickets: tickets, Slack: side, Store: w.store, Events: w.watch,
 		Outbox: w.cfg.Outbox, Logger: testLogger(t), ReplyPrefix: "reply:", BotUserID: "UBOT", Channel: testChannel})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

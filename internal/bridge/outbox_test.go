@@ -493,8 +493,15 @@ func withMailingOutbox(t *testing.T) (func(*WatchConfig), *mailtest.SMTPServer) 
 // a go-smtp server.
 func newMailingCommandsEnv(t *testing.T, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket, *mailtest.SMTPServer) {
 	t.Helper()
+	return newWrappedMailingCommandsEnv(t, nil, edit...)
+}
+
+// newWrappedMailingCommandsEnv is newMailingCommandsEnv with wrap around
+// what Commands asks of TaskIP.
+func newWrappedMailingCommandsEnv(t *testing.T, wrap func(AgentTickets) AgentTickets, edit ...func(*WatchConfig)) (*commandsEnv, taskipfake.Ticket, *mailtest.SMTPServer) {
+	t.Helper()
 	mailing, smtp := withMailingOutbox(t)
-	e, tk := newCommandsEnv(t, append([]func(*WatchConfig){mailing}, edit...)...)
+	e, tk := newWrappedCommandsEnv(t, wrap, append([]func(*WatchConfig){mailing}, edit...)...)
 	return e, tk, smtp
 }
 
