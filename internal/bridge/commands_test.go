@@ -48,6 +48,21 @@ type commandsEnv struct {
 	cancel    context.CancelFunc
 }
 
+// newResponses records what is posted to a response_url until the test
+// ends.
+func newResponses(t *testing.T) *responses {
+	resp := &responses{}
+	resp.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var body struct{ Text string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		resp.mu.Lock()
+		resp.texts = append(resp.texts, body.Text)
+		resp.mu.Unlock()
+	}))
+	t.Cleanup(resp.srv.Close)
+	return resp
+}
+
 // newCommandsEnv wires the commands flow behind the real HTTP handler, with
 // a thread for one fresh ticket. Slack user USARAH is team member Sarah
 // Johnson by email; USTRANGER matches nobody.
@@ -63,15 +78,7 @@ func newWrappedCommandsEnv(t *testing.T, wrap func(AgentTickets) AgentTickets, e
 	w := newWatchEnv(t, taskipfake.Options{}, edit...)
 	w.slack.AddUser(slackfake.User{ID: "USARAH", Name: "sarah", RealName: "Sarah Johnson", Email: sarahEmail(t, w)})
 	w.slack.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
-	resp := &responses{}
-	resp.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		var body struct{ Text string }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		resp.mu.Lock()
-		resp.texts = append(resp.texts, body.Text)
-		resp.mu.Unlock()
-	}))
-	t.Cleanup(resp.srv.Close)
+	resp := newResponses(t)
 	side := struct {
 		*slack.Poster
 		slack.Responder

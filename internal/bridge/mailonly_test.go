@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,21 +20,7 @@ func TestWebAppRepliesAreMailedWithoutSlack(t *testing.T) {
 	tf.SeedExamples()
 	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	runDaemon(t, base, fmt.Sprintf(`mail:
-  address: %s
-  acknowledge_new: false
-  send_agent_replies: true
-  imap:
-    addr: %s
-    tls: none
-    username: %s
-    password: %s
-    idle: true
-  smtp:
-    addr: %s
-    tls: none
-    from: "Acme Support <%s>"
-`, supportAddr, imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr), DaemonOptions{})
+	runDaemon(t, base, mailSection(imap, smtp, "  acknowledge_new: false\n"), DaemonOptions{})
 
 	before := len(tf.Tickets())
 	imap.Append(t, "INBOX", mailMsg("printer-1@customers.test", "Jane Roe <jane@customers.test>", "Printer on fire", "It smokes.\n"))

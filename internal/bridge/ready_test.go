@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -44,6 +45,25 @@ func startDaemon(t *testing.T) *daemonEnv {
 `, slackfake.DefaultToken, sf.URL(), testChannel)
 	d := runDaemon(t, base, sections, DaemonOptions{Backfill: "open"})
 	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
+}
+
+// mailSection configures a daemon's mail for the support address on the
+// IMAP and SMTP servers given (IDLE on); keys are more mail keys, two
+// spaces indented.
+func mailSection(imap *mailtest.MemServer, smtp *mailtest.SMTPServer, keys string) string {
+	return fmt.Sprintf(`mail:
+  address: %s
+  imap:
+    addr: %s
+    tls: none
+    username: %s
+    password: %s
+    idle: true
+  smtp:
+    addr: %s
+    tls: none
+    from: "Acme Support <%s>"
+`, supportAddr, imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr) + keys
 }
 
 // runDaemon runs a daemon until the test ends, and checks it stops

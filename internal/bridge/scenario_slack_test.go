@@ -17,7 +17,6 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/textproto"
 	"net/url"
@@ -77,21 +76,7 @@ func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.M
 	sf.AddUser(slackfake.User{ID: "UDAVID", Name: "david", RealName: "David Chen", Email: "david@company.com"})
 	sf.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	sections := fmt.Sprintf(`mail:
-  address: %s
-  acknowledge_new: true
-  send_agent_replies: true
-  imap:
-    addr: %s
-    tls: none
-    username: %s
-    password: %s
-    idle: true
-  smtp:
-    addr: %s
-    tls: none
-    from: "Acme Support <%s>"
-%sslack:
+	sections := mailSection(imap, smtp, "  acknowledge_new: true\n"+mailExtra) + fmt.Sprintf(`slack:
   bot_token: %s
   signing_secret: %s
   api_url: %s
@@ -99,18 +84,9 @@ func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.M
   agents:
     USARAH: 7
     UDAVID: 8
-`, supportAddr, imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(), supportAddr, mailExtra,
-		slackfake.DefaultToken, signingSecret, sf.URL(), testChannel)
+`, slackfake.DefaultToken, signingSecret, sf.URL(), testChannel)
 	d := runDaemon(t, base, sections, DaemonOptions{})
-	resp := &responses{}
-	resp.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		var body struct{ Text string }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		resp.mu.Lock()
-		resp.texts = append(resp.texts, body.Text)
-		resp.mu.Unlock()
-	}))
-	t.Cleanup(resp.srv.Close)
+	resp := newResponses(t)
 	e := &scenarioDaemon{t: t, taskip: tf, slack: sf, imap: imap, smtp: smtp, d: d, resp: resp}
 	require.Eventually(t, func() bool { ok, _ := d.watch.baselineDone(); return ok }, scWait, scTick, "the watch recorded its baseline")
 	return e
