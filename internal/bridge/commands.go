@@ -110,7 +110,7 @@ func NewCommands(cfg CommandsConfig) (*Commands, error) {
 	c := &Commands{cfg: cfg, log: cfg.Logger.With("flow", "commands"),
 		jobs: make(chan func(context.Context), 256), confirms: make(chan func(context.Context), 256)}
 	for range cfg.Workers {
-		c.threads = append(c.threads, make(chan func(context.Context), 64))
+		c.threads = append(c.threads, make(chan func(context.Context), 256))
 	}
 	return c, nil
 }
