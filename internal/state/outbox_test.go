@@ -132,3 +132,38 @@ func TestMailedRepliesAndPrune(t *testing.T) {
 		return nil
 	}))
 }
+
+// A ticket's later mail waits while an earlier one of the same ticket
+// waits for its retry; other tickets' mail does not.
+func TestOutboxDueKeepsEachTicketsOrder(t *testing.T) {
+	s, clk := newStore(t)
+	first := entry("first@x")
+	first.TicketUUID = "u-1"
+	second := entry("second@x")
+	second.TicketUUID = "u-1"
+	other := entry("other@x")
+	other.TicketUUID = "u-2"
+	var seqs []uint64
+	for _, e := range []OutboxEntry{first, second, other} {
+		stored, err := s.Enqueue(e)
+		require.NoError(t, err)
+		seqs = append(seqs, stored.Seq)
+	}
+	retry := clk.Now().Add(time.Minute)
+	require.NoError(t, s.Update(func(tx *Tx) error { return tx.Reschedule(seqs[0], retry, "451 try later") }))
+
+	ids := func() []string {
+		var out []string
+		require.NoError(t, s.View(func(tx *Tx) error {
+			due, _, err := tx.OutboxDue(clk.Now(), 10)
+			for _, e := range due {
+				out = append(out, e.MessageID)
+			}
+			return err
+		}))
+		return out
+	}
+	assert.Equal(t, []string{"other@x"}, ids(), "second waits for first; the other ticket does not")
+	clk.Advance(time.Minute)
+	assert.Equal(t, []string{"first@x", "second@x", "other@x"}, ids())
+}
