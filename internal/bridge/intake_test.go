@@ -430,22 +430,24 @@ var intakeCases = []struct {
 	{"RetriedMailIsCountedOnce", testIntakeRetriedMailIsCountedOnce},
 }
 
+// intakeServers make an intake env on each IMAP server the tests use.
+var intakeServers = map[string]envMaker{
+	"mem": func(t *testing.T, opts ...envOption) *intakeEnv { return newIntakeEnv(t, nil, opts...) },
+	"dovecot": func(t *testing.T, opts ...envOption) *intakeEnv {
+		return newIntakeEnv(t, mailtest.StartDovecot(t), opts...)
+	},
+	// One message per batch: every message after the first is read
+	// ahead while the one before it is written.
+	"mem-read-ahead": func(t *testing.T, opts ...envOption) *intakeEnv {
+		return newIntakeEnv(t, nil, append([]envOption{oneMessagePerBatch}, opts...)...)
+	},
+}
+
 func TestIntake(t *testing.T) {
-	servers := map[string]envMaker{
-		"mem": func(t *testing.T, opts ...envOption) *intakeEnv { return newIntakeEnv(t, nil, opts...) },
-		"dovecot": func(t *testing.T, opts ...envOption) *intakeEnv {
-			return newIntakeEnv(t, mailtest.StartDovecot(t), opts...)
-		},
-		// One message per batch: every message after the first is read
-		// ahead while the one before it is written.
-		"mem-read-ahead": func(t *testing.T, opts ...envOption) *intakeEnv {
-			return newIntakeEnv(t, nil, append([]envOption{oneMessagePerBatch}, opts...)...)
-		},
-	}
 	for _, server := range []string{"mem", "mem-read-ahead", "dovecot"} {
 		t.Run(server, func(t *testing.T) {
 			for _, c := range intakeCases {
-				t.Run(c.name, func(t *testing.T) { c.run(t, servers[server]) })
+				t.Run(c.name, func(t *testing.T) { c.run(t, intakeServers[server]) })
 			}
 		})
 	}
