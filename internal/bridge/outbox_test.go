@@ -779,3 +779,41 @@ func TestSlackReplyInterruptedBeforeTheOutboxIsMailedLater(t *testing.T) {
 		})
 	}
 }
+
+// The first run sees tickets on list pages, which count replies without
+// showing them. When such a ticket changes, only the replies made since
+// are news: the older agent replies are neither mailed nor posted again,
+// with Slack or without it.
+func TestWebAppReplyOnATicketWithHistoryMailsOnlyTheNewReply(t *testing.T) {
+	for _, slackOn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("slack %v", slackOn), func(t *testing.T) {
+			mailing, smtp := withMailingOutbox(t)
+			e := newWatchEnv(t, taskipfake.Options{}, mailing, func(c *WatchConfig) {
+				if !slackOn {
+					c.Chat, c.Channel = nil, ""
+				}
+			})
+			const id = 45 // seeded with agent replies from before the first run
+			var old []string
+			for _, r := range e.fake.Replies(id) {
+				if r.AuthorType == "team_member" {
+					old = append(old, r.Message)
+				}
+			}
+			require.NotEmpty(t, old, "the seeded ticket has an agent reply already")
+			e.poll()
+
+			_, err := e.fake.AddAgentReply(id, "Sarah Johnson", "The queue is flushed now.")
+			require.NoError(t, err)
+			e.poll()
+			require.Eventually(t, func() bool { return len(smtp.Messages()) >= 1 }, 5*time.Second, 5*time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // an old reply would be out by now
+			msgs := smtp.Messages()
+			require.Len(t, msgs, 1, "only the new reply")
+			assert.Contains(t, string(msgs[0].Data), "The queue is flushed now.")
+			for _, text := range old {
+				assert.NotContains(t, string(msgs[0].Data), text)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 		if w.cfg.Chat == nil {
 			return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
 		}
-		return w.startThread(ctx, key, cur, link)
+		return w.startThread(ctx, key, cur, link, true)
 	}
 	replies := t.Replies
 	if cur.ReplyCount != old.ReplyCount && replies == nil && !fresh {
@@ -69,6 +70,11 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	}
 	if replies == nil {
 		cur.LastReplyID = old.LastReplyID
+	} else if old.LastReplyID == 0 && old.ReplyCount > 0 {
+		// A snapshot taken from a list page (the first run's) counted the
+		// replies without seeing them: the oldest that many are not new,
+		// and must be neither posted nor mailed now.
+		old.LastReplyID = nthReplyID(replies, old.ReplyCount)
 	}
 	changes := mapping.Diff(old, cur, replies)
 	if len(changes) == 0 {
@@ -90,7 +96,7 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	case !hasThread:
 		// Known from the baseline but never shown: it gets its thread now,
 		// with the change already in the parent.
-		if err := w.startThread(ctx, key, cur, link); err != nil {
+		if err := w.startThread(ctx, key, cur, link, false); err != nil {
 			return err
 		}
 	default:
@@ -112,6 +118,20 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	return err
 }
 
+// nthReplyID is the id of the n-th oldest reply (the newest there is, if
+// fewer).
+func nthReplyID(replies []taskip.Reply, n int) int64 {
+	ids := make([]int64, len(replies))
+	for i, r := range replies {
+		ids[i] = int64(r.ID)
+	}
+	slices.Sort(ids)
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[min(n, len(ids))-1]
+}
+
 // postChanges posts a thread reply per change and updates the parent.
 func (w *Watch) postChanges(ctx context.Context, key string, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) error {
 	for _, c := range changes {
@@ -120,7 +140,7 @@ func (w *Watch) postChanges(ctx context.Context, key string, th thread, cur mapp
 				// Someone deleted the parent: the ticket gets a new thread
 				// that shows its current state.
 				w.log.Warn("ticket thread is gone; starting a new one", "ticket", cur.ID)
-				return w.startThread(ctx, key, cur, link)
+				return w.startThread(ctx, key, cur, link, false)
 			}
 			return fmt.Errorf("post change of ticket %d: %w", cur.ID, err)
 		}
@@ -257,7 +277,11 @@ func looksLikeHTML(s string) bool {
 	return strings.Contains(l, "<p") || strings.Contains(l, "<br") || strings.Contains(l, "<div")
 }
 
-func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapshot, link string) error {
+// startThread posts the ticket's parent and links it both ways. With
+// snapshot it also stores cur; a change's caller stores it itself, in the
+// transaction that queues the change's mail, so a crash between the two
+// cannot lose that mail.
+func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapshot, link string, snapshot bool) error {
 	text, blocks := mapping.ParentMessage(cur, link)
 	ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
 	if err != nil {
@@ -274,6 +298,9 @@ func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapsho
 		}
 		if err := tx.PutJSON(state.BucketKV, uuidKey(cur.UUID), cur.ID); err != nil {
 			return err
+		}
+		if !snapshot {
+			return nil
 		}
 		return tx.PutJSON(state.BucketSnapshots, key, cur)
 	})
