@@ -87,11 +87,21 @@ func (in *Intake) finishFollowUps(ctx context.Context, intent state.Intent, p in
 	if p.Files == 0 && len(p.Action.ExtraNotes) == 0 {
 		return nil
 	}
+	// Like execute's follow-ups these are best effort: a transient error
+	// is retried with the intent, anything else is logged, so one ticket
+	// TaskIP will not take them for never holds up the mailbox.
+	giveUp := func(err error) error {
+		if taskip.IsPermanent(err) {
+			in.log.Warn("follow-ups of an interrupted write not finished", "key", intent.Key, "ticket", t.ID, "err", err)
+			return nil
+		}
+		return err
+	}
 	it := &item{key: intent.Key, act: p.Action, ticket: t, email: mapping.Email{FromEmail: p.Mail.Email}}
 	if len(p.Action.ExtraNotes) > 0 {
 		full, err := in.cfg.Tickets.GetTicket(ctx, taskip.ID(t.ID))
 		if err != nil {
-			return err
+			return giveUp(err)
 		}
 		it.act.ExtraNotes = slices.DeleteFunc(slices.Clone(p.Action.ExtraNotes), func(n string) bool {
 			return slices.ContainsFunc(full.Notes, func(have taskip.Note) bool { return strings.TrimSpace(have.Note) == strings.TrimSpace(n) })
@@ -110,11 +120,11 @@ func (in *Intake) finishFollowUps(ctx context.Context, intent state.Intent, p in
 		} else {
 			have, err := in.cfg.Tickets.ListAttachments(ctx, taskip.ID(t.ID))
 			if err != nil {
-				return err
+				return giveUp(err)
 			}
 			msg.Attachments = slices.DeleteFunc(msg.Attachments, func(a mail.Attachment) bool {
 				return slices.ContainsFunc(have.Attachments, func(h taskip.Attachment) bool {
-					return h.OriginalFilename == a.Filename || h.Filename == a.Filename
+					return (h.OriginalFilename == a.Filename || h.Filename == a.Filename) && h.FileSize == a.Size
 				})
 			})
 			it.msg = msg

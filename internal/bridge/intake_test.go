@@ -716,7 +716,7 @@ func TestIntakeReconcileFinishesAttachments(t *testing.T) {
 		// The file reached the ticket before the crash.
 		_, err := e.client.UploadAttachments(context.Background(), taskip.ID(tk.ID),
 			[]taskip.File{{Name: "log.txt", ContentType: "text/plain", Open: func() (io.ReadCloser, error) {
-				return io.NopCloser(strings.NewReader("line\n")), nil
+				return io.NopCloser(strings.NewReader(strings.Repeat("line\n", 100))), nil
 			}}}, "")
 		require.NoError(t, err)
 		e.cycle()
@@ -731,4 +731,25 @@ func TestIntakeReconcileFinishesAttachments(t *testing.T) {
 		require.Len(t, notes, 1)
 		assert.Contains(t, notes[0].Note, "1 attachment(s) of the email from john@acme.com may be missing")
 	})
+}
+
+// Follow-ups TaskIP refuses for good (the ticket deleted meanwhile) are
+// given up with a log line: the interrupted write is still recorded and
+// the mailbox moves on.
+func TestIntakeReconcileGivesUpFollowUpsTaskIPRefuses(t *testing.T) {
+	e := newIntakeEnv(t, nil)
+	e.deliver(multipartWithAttachment("att-gone@acme.com", "john@acme.com", "log.txt", []byte(strings.Repeat("line\n", 100))))
+	e.fake.DropResponseNextOn(http.MethodPost, "/support-ticket", 1)
+	require.Error(t, e.intake.Cycle(context.Background()))
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	e.fake.FailNextOn(http.MethodGet, fmt.Sprintf("/ticket/%d/attachments", tickets[0].ID), 1, http.StatusNotFound)
+
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1)
+	e.assertAllSeen()
+	rec, ok, err := e.store.MessageTicket("att-gone@acme.com")
+	require.NoError(t, err)
+	require.True(t, ok, "recorded")
+	assert.Equal(t, int64(tickets[0].ID), rec.TicketID)
 }
