@@ -309,9 +309,6 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 		if err != nil || done {
 			return false, err
 		}
-		if err := tx.MarkReplyMailed(r.Ticket.ID, r.ReplyID, r.Origin); err != nil {
-			return false, err
-		}
 	}
 	c, known, err := conversationOf(tx, r.Ticket.UUID)
 	if err != nil {
@@ -321,8 +318,15 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 		c = conversation{Name: r.Customer.Name, Email: r.Customer.Email, Subject: r.Subject}
 	}
 	if c.Email == "" {
+		// Not marked as mailed: whoever finds the reply with an address
+		// later (the watch, after a failed lookup here) may still mail it.
 		o.log.Warn("reply not mailed: the ticket has no customer address", "ticket", r.Ticket.ID)
 		return false, nil
+	}
+	if r.ReplyID > 0 {
+		if err := tx.MarkReplyMailed(r.Ticket.ID, r.ReplyID, r.Origin); err != nil {
+			return false, err
+		}
 	}
 	if c.Subject == "" {
 		c.Subject = r.Subject
