@@ -49,6 +49,12 @@ type MemOptions struct {
 	// from the first byte instead.
 	TLSConfig   *tls.Config
 	ImplicitTLS bool
+	// IdleSkipsPending keeps go-imap's own IDLE, which reports only what
+	// changes after IDLE starts. By default IDLE first reports what
+	// changed since the session's last command, as RFC 2177 servers
+	// (Dovecot among them) do; otherwise mail that lands between a
+	// client's last command and its IDLE waits for the client's next poll.
+	IdleSkipsPending bool
 }
 
 // MemServer is go-imap's imapserver + imapmemserver on 127.0.0.1, one user.
@@ -131,7 +137,10 @@ func (m *MemServer) serve(ln net.Listener) {
 	}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return m.backend.NewSession(), nil, nil
+			if m.opts.IdleSkipsPending {
+				return m.backend.NewSession(), nil, nil
+			}
+			return &pendingIdleSession{user: m.user}, nil, nil
 		},
 		Caps:         caps,
 		Logger:       m.log,
@@ -280,4 +289,26 @@ func (l *tbLogger) stop() {
 	l.mu.Lock()
 	l.done = true
 	l.mu.Unlock()
+}
+
+// pendingIdleSession is go-imap's memory session for the server's one
+// user, whose IDLE starts by reporting what changed since the last command.
+type pendingIdleSession struct {
+	*imapmemserver.UserSession // nil until login, as in go-imap's own session
+	user                       *imapmemserver.User
+}
+
+func (s *pendingIdleSession) Login(username, password string) error {
+	if err := s.user.Login(username, password); err != nil {
+		return err
+	}
+	s.UserSession = imapmemserver.NewUserSession(s.user)
+	return nil
+}
+
+func (s *pendingIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if err := s.UserSession.Poll(w, true); err != nil {
+		return err
+	}
+	return s.UserSession.Idle(w, stop)
 }
