@@ -257,10 +257,9 @@ func (w *Watch) settleDeferred() error {
 				queued = true
 				w.log.Warn("a Slack reply was not mailed by its flow; mailing it now", "ticket", d.Reply.Ticket.ID, "reply", d.Reply.ReplyID)
 			}
+			// The flow's marker is left to expire (pruneMarkers): the
+			// same text may be in flight again from a new Slack reply.
 			if err := tx.Delete(state.BucketKV, deferredReplyKey(d.Reply)); err != nil {
-				return err
-			}
-			if err := tx.Delete(state.BucketKV, pendingReplyKey(d.Reply.Ticket.ID, d.Reply.Text)); err != nil {
 				return err
 			}
 		}
