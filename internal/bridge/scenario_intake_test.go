@@ -76,9 +76,11 @@ func scenarioWithAttachment(id, from, subject, text, filename string, content []
 }
 
 // scenarioCatchAll seeds the catch-all contact that default_user_id names
-// and returns its id; tests then set e.intake.cfg.DefaultUserID to it.
+// and makes it the intake's default user; it returns its id.
 func scenarioCatchAll(e *intakeEnv) int {
-	return e.fake.SeedContact(taskipfake.Contact{Name: "Unknown sender", Email: "catchall@example.com"}).ID
+	id := e.fake.SeedContact(taskipfake.Contact{Name: "Unknown sender", Email: "catchall@example.com"}).ID
+	e.intake.cfg.DefaultUserID = int64(id)
+	return id
 }
 
 // onlyTicket asserts exactly one new ticket and returns it.
@@ -178,7 +180,6 @@ func TestScenarioIntakeWalkInHoldsAConversation(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)
 		catchAll := scenarioCatchAll(e)
-		e.intake.cfg.DefaultUserID = int64(catchAll)
 
 		e.deliver(mailMsg("order-1@shop.example", "\"Meyer, Anna\" <Anna.Meyer@shop.example>", "Order 4711 not delivered", "Where is my order 4711?"))
 		e.cycle()
@@ -253,7 +254,6 @@ func TestScenarioIntakeWalkInLaterMadeAContact(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)
 		catchAll := scenarioCatchAll(e)
-		e.intake.cfg.DefaultUserID = int64(catchAll)
 
 		e.deliver(mailMsg("lena-1@newco.example", "Lena Park <lena@newco.example>", "Trial extension", "Could you extend our trial?"))
 		e.cycle()
@@ -574,32 +574,30 @@ func TestScenarioIntakeRepliesDoNotCountTowardsTheRateLimit(t *testing.T) {
 // real answer to it (In-Reply-To our Message-ID) is their reply, and a
 // reply is never acknowledged.
 func TestScenarioIntakeAnswerToAcknowledgement(t *testing.T) {
-	onEachServer(t, func(t *testing.T, mk envMaker) {
-		e := newOutboxEnv(t, func(c *OutboxConfig) { c.AckInterval = 0 })
-		catchAll := scenarioCatchAll(e.intakeEnv)
-		e.intake.cfg.DefaultUserID = int64(catchAll)
-		e.start()
+	// The outbox env runs on the memory server only.
+	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AckInterval = 0 })
+	scenarioCatchAll(e.intakeEnv)
+	e.start()
 
-		e.deliver(mailMsg("ack-1@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Refund for order 4711", "Please refund order 4711."))
-		e.cycle()
-		tk := scenarioOnlyTicket(t, e.intakeEnv)
-		ackMail := e.waitDelivered(1)[0]
-		assert.Equal(t, []string{"anna.meyer@shop.example"}, ackMail.To, "acknowledged to the sender")
-		ack := header(t, ackMail)
+	e.deliver(mailMsg("ack-1@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Refund for order 4711", "Please refund order 4711."))
+	e.cycle()
+	tk := scenarioOnlyTicket(t, e.intakeEnv)
+	ackMail := e.waitDelivered(1)[0]
+	assert.Equal(t, []string{"anna.meyer@shop.example"}, ackMail.To, "acknowledged to the sender")
+	ack := header(t, ackMail)
 
-		e.deliver(mailMsg("ack-ooo@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Automatic reply: "+ack.Get("Subject"),
-			"I am out of the office until Monday.", "Auto-Submitted: auto-generated", "X-Auto-Response-Suppress: All",
-			"In-Reply-To: "+ack.Get("Message-ID")))
-		e.deliver(mailMsg("ack-2@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Re: "+ack.Get("Subject"),
-			"The order number is 4711-B, sorry.\n\nOn Tue, 16 Jan 2024 at 10:05, Acme Support <support@example.com> wrote:\n> We received your request.",
-			"In-Reply-To: "+ack.Get("Message-ID"), "References: <ack-1@shop.example> "+ack.Get("Message-ID")))
-		e.cycle()
-		assert.Len(t, e.newTickets(), 1)
-		assert.Equal(t, []string{"client: The order number is 4711-B, sorry."}, scenarioReplyTexts(e.fake.Replies(tk.ID)))
-		assert.Empty(t, e.fake.Notes(tk.ID))
-		e.settled()
-		assert.Len(t, e.smtp.Messages(), 1, "no acknowledgement of the reply or of the auto-reply")
-	})
+	e.deliver(mailMsg("ack-ooo@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Automatic reply: "+ack.Get("Subject"),
+		"I am out of the office until Monday.", "Auto-Submitted: auto-generated", "X-Auto-Response-Suppress: All",
+		"In-Reply-To: "+ack.Get("Message-ID")))
+	e.deliver(mailMsg("ack-2@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Re: "+ack.Get("Subject"),
+		"The order number is 4711-B, sorry.\n\nOn Tue, 16 Jan 2024 at 10:05, Acme Support <support@example.com> wrote:\n> We received your request.",
+		"In-Reply-To: "+ack.Get("Message-ID"), "References: <ack-1@shop.example> "+ack.Get("Message-ID")))
+	e.cycle()
+	assert.Len(t, e.newTickets(), 1)
+	assert.Equal(t, []string{"client: The order number is 4711-B, sorry."}, scenarioReplyTexts(e.fake.Replies(tk.ID)))
+	assert.Empty(t, e.fake.Notes(tk.ID))
+	e.settled()
+	assert.Len(t, e.smtp.Messages(), 1, "no acknowledgement of the reply or of the auto-reply")
 }
 
 // The customer sends one reply to support+<uuid>@ with support@ in Cc:
@@ -653,8 +651,7 @@ func TestScenarioIntakeRepliesWithoutMessageID(t *testing.T) {
 func TestScenarioIntakeWalkInFollowUpReadAhead(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t, oneMessagePerBatch)
-		catchAll := scenarioCatchAll(e)
-		e.intake.cfg.DefaultUserID = int64(catchAll)
+		scenarioCatchAll(e)
 		e.deliver(mailMsg("fast-1@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Wrong size delivered", "I got size M instead of L."))
 		e.deliver(mailMsg("fast-2@shop.example", "Anna Meyer <anna.meyer@shop.example>", "Re: Wrong size delivered", "Order 4711.",
 			"In-Reply-To: <fast-1@shop.example>"))
@@ -726,8 +723,7 @@ func TestScenarioIntakeAttachmentNamesWithUmlauts(t *testing.T) {
 func TestScenarioIntakeRefiledTicketKeepsTheRequester(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)
-		catchAll := scenarioCatchAll(e)
-		e.intake.cfg.DefaultUserID = int64(catchAll)
+		scenarioCatchAll(e)
 		work := e.fake.SeedContact(taskipfake.Contact{Name: "Anna Meyer", Email: "anna.meyer@shop-company.example"})
 
 		e.deliver(mailMsg("ref-1@private.example", "Anna Meyer <anna1985@private.example>", "Shop login", "I cannot log in to the shop admin."))
