@@ -343,8 +343,14 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 // recorded, so that the watch, finding it in TaskIP first, does not mail it
 // as one made in the web app.
 func pendingReplyKey(ticketID int64, text string) string {
+	return replyMarkerKey(replyingKeyPrefix, ticketID, text)
+}
+
+// replyMarkerKey names a reply in flight by its ticket and its text, which
+// is all the watch knows of it when it finds it in TaskIP.
+func replyMarkerKey(prefix string, ticketID int64, text string) string {
 	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
-	return fmt.Sprintf("%s%d:%s", replyingKeyPrefix, ticketID, hex.EncodeToString(sum[:8]))
+	return fmt.Sprintf("%s%d:%s", prefix, ticketID, hex.EncodeToString(sum[:8]))
 }
 
 // Markers in the kv bucket whose value is the time they were set, and whose
@@ -362,8 +368,7 @@ const (
 // the agent sent their own mail, so the watch never mails it (unlike a
 // Slack reply, whose flow mails it).
 func agentMailKey(ticketID int64, text string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
-	return fmt.Sprintf("%s%d:%s", agentMailKeyPrefix, ticketID, hex.EncodeToString(sum[:8]))
+	return replyMarkerKey(agentMailKeyPrefix, ticketID, text)
 }
 
 // pruneMarkers deletes the markers set before cutoff, a thousand per
