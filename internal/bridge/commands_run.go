@@ -306,8 +306,7 @@ func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files
 }
 
 func (c *Commands) hasConversation(uuid string) bool {
-	var conv conversation
-	ok, err := c.cfg.Store.GetJSON(state.BucketKV, conversationKey(uuid), &conv)
+	conv, ok, err := storedConversation(c.cfg.Store, uuid)
 	return err == nil && ok && conv.Email != ""
 }
 
