@@ -112,7 +112,8 @@ type parser struct {
 	opts ParseOptions
 	lim  *limitReader
 	msg  *Message
-	buf  []byte // the one copy buffer every attachment streams through
+	buf  []byte        // the one copy buffer every attachment streams through
+	peek *bufio.Reader // look-ahead into a base64 part, made on first use
 
 	plain, html []string
 	textBytes   int64 // Text and HTML bytes kept so far, against maxTextBytes

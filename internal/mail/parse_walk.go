@@ -163,20 +163,23 @@ func (p *parser) leaf(h textproto.Header, ct contentType, body io.Reader, alt *a
 	if name == "" {
 		name = ct.params["name"]
 	}
-	decoded := p.transferDecoder(h, body, ct.mediaType)
 	isBody := (ct.mediaType == "text/plain" || ct.mediaType == "text/html") && disp != "attachment" && name == ""
-	if isBody {
-		if alt != nil {
-			taken := &alt.plain
-			if ct.mediaType == "text/html" {
-				taken = &alt.html
-			}
-			if *taken {
-				p.drain(decoded)
-				return nil
-			}
-			*taken = true
+	if isBody && alt != nil {
+		taken := &alt.plain
+		if ct.mediaType == "text/html" {
+			taken = &alt.html
 		}
+		if *taken {
+			// Undecoded: what is wrong with the encoding of a part that is
+			// not used is nothing the operator needs to hear about.
+			p.drain(body)
+			return nil
+		}
+		*taken = true
+	}
+	decoded, checked := p.transferDecoder(h, body, ct.mediaType)
+	defer checked()
+	if isBody {
 		p.readText(ct, decoded)
 		return nil
 	}
