@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -422,16 +423,35 @@ func outcomeOf(err error) string {
 }
 
 // uploadShared streams the files shared in a thread message to the ticket.
+// Slack's size is taken as the upload's declared length; should the download
+// not match it, the upload fails rather than send a malformed body.
 func (c *Commands) uploadShared(ctx context.Context, tt threadTicket, e slack.MessageEvent, post func(string)) {
 	files := make([]taskip.File, 0, len(e.Files))
 	names := make([]string, 0, len(e.Files))
+	var spooled []func()
+	defer func() {
+		for _, remove := range spooled {
+			remove()
+		}
+	}()
 	for _, f := range e.Files {
 		if f.URLPrivateDownload == "" {
 			continue
 		}
 		u := f.URLPrivateDownload
-		files = append(files, taskip.File{Name: f.Name, ContentType: f.Mimetype,
-			Open: func() (io.ReadCloser, error) { return c.cfg.Slack.OpenFile(ctx, u) }})
+		file := taskip.File{Name: f.Name, ContentType: f.Mimetype, Size: f.Size,
+			Open: func() (io.ReadCloser, error) { return c.cfg.Slack.OpenFile(ctx, u) }}
+		if f.Size <= 0 {
+			var remove func()
+			var err error
+			if file, remove, err = spoolShared(file); err != nil {
+				c.log.Warn("shared file not downloaded", "ticket", tt.ID, "file", f.Name, "err", err)
+				post(fmt.Sprintf("Could not upload %s to the ticket: %s", f.Name, err))
+				return
+			}
+			spooled = append(spooled, remove)
+		}
+		files = append(files, file)
 		names = append(names, f.Name)
 	}
 	if len(files) == 0 {
@@ -444,6 +464,35 @@ func (c *Commands) uploadShared(ctx context.Context, tt threadTicket, e slack.Me
 	}
 	post(fmt.Sprintf("Uploaded to the ticket: %s.", strings.Join(names, ", ")))
 	c.changed(taskip.ID(tt.ID))
+}
+
+// spoolShared downloads a shared file whose size Slack did not give into a
+// temporary file: the upload must announce its length before sending, and
+// measuring by a first download would fetch the file twice and could
+// measure other bytes than the second one brings. Every attempt then reads
+// the same spooled bytes. remove deletes the spool.
+func spoolShared(f taskip.File) (spooled taskip.File, remove func(), err error) {
+	rc, err := f.Open()
+	if err != nil {
+		return taskip.File{}, nil, fmt.Errorf("download %s: %w", f.Name, err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp("", "ticketsync-shared-*")
+	if err != nil {
+		return taskip.File{}, nil, fmt.Errorf("spool %s: %w", f.Name, err)
+	}
+	remove = func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}
+	n, err := io.Copy(tmp, rc)
+	if err != nil {
+		remove()
+		return taskip.File{}, nil, fmt.Errorf("download %s: %w", f.Name, err)
+	}
+	f.Size = n
+	f.Open = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(tmp, 0, n)), nil }
+	return f, remove, nil
 }
 
 // customerOf names the ticket's customer for a confirmation, from the

@@ -339,27 +339,56 @@ func TestParentMenusAndAssignButton(t *testing.T) {
 	require.Eventually(t, func() bool { return len(e.posts("chat.update")) >= 1 }, 5*time.Second, 5*time.Millisecond, "the parent is updated afterwards")
 }
 
+// A file shared in a thread is uploaded to the ticket with its length
+// declared up front. Slack's size is that length; a file Slack gives no
+// size for is spooled first to learn it; a size that does not match the
+// download fails the upload and says so in the thread, rather than send a
+// body of the wrong length.
 func TestThreadFileShareIsUploaded(t *testing.T) {
-	e, tk := newCommandsEnv(t)
 	content := []byte(strings.Repeat("log line\n", 500))
-	fileURL := e.slack.AddFile("server.log", content)
-	ev := map[string]any{
-		"type": "event_callback", "event_id": "EvFile", "team_id": "T1",
-		"event": map[string]any{"type": "message", "subtype": "file_share", "channel": testChannel, "user": "USARAH",
-			"text": "logs attached", "ts": "1700000999.000100", "thread_ts": e.threadTS(tk.ID),
-			"files": []any{map[string]any{"id": "F1", "name": "server.log", "mimetype": "text/plain", "size": len(content),
-				"url_private_download": fileURL}}},
+	for _, tc := range []struct {
+		name    string
+		size    int
+		uploads bool
+	}{
+		{"size from Slack", len(content), true},
+		{"no size from Slack", 0, true},
+		{"wrong size from Slack", len(content) - 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, tk := newCommandsEnv(t)
+			fileURL := e.slack.AddFile("server.log", content)
+			ev := map[string]any{
+				"type": "event_callback", "event_id": "EvFile", "team_id": "T1",
+				"event": map[string]any{"type": "message", "subtype": "file_share", "channel": testChannel, "user": "USARAH",
+					"text": "logs attached", "ts": "1700000999.000100", "thread_ts": e.threadTS(tk.ID),
+					"files": []any{map[string]any{"id": "F1", "name": "server.log", "mimetype": "text/plain", "size": tc.size,
+						"url_private_download": fileURL}}},
+			}
+			body, _ := json.Marshal(ev)
+			require.Equal(t, http.StatusOK, e.post("events", "application/json", body, signingSecret, 0).StatusCode)
+			require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond, "the text is a note as usual")
+			if !tc.uploads {
+				require.Eventually(t, func() bool {
+					for _, text := range e.threadTexts(tk.ID) {
+						if strings.Contains(text, "Could not upload server.log") {
+							return true
+						}
+					}
+					return false
+				}, 5*time.Second, 5*time.Millisecond, "thread says: %q", e.threadTexts(tk.ID))
+				assert.Empty(t, e.fake.Attachments(tk.ID), "no file of the wrong length reaches the ticket")
+				return
+			}
+			require.Eventually(t, func() bool { return len(e.fake.Attachments(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond)
+			got := e.fake.Attachments(tk.ID)[0]
+			assert.Equal(t, "server.log", got.Filename)
+			assert.Equal(t, int64(len(content)), got.Size)
+			// The confirmation is posted after the note is written.
+			require.Eventually(t, func() bool { return slices.Contains(e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.") },
+				5*time.Second, 5*time.Millisecond, "thread says: %q", e.threadTexts(tk.ID))
+		})
 	}
-	body, _ := json.Marshal(ev)
-	require.Equal(t, http.StatusOK, e.post("events", "application/json", body, signingSecret, 0).StatusCode)
-	require.Eventually(t, func() bool { return len(e.fake.Attachments(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond)
-	got := e.fake.Attachments(tk.ID)[0]
-	assert.Equal(t, "server.log", got.Filename)
-	assert.Equal(t, int64(len(content)), got.Size)
-	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond, "the text is a note as usual")
-	// The confirmation is posted after the note is written.
-	require.Eventually(t, func() bool { return slices.Contains(e.threadTexts(tk.ID), "Uploaded to the ticket: server.log.") },
-		5*time.Second, 5*time.Millisecond, "thread says: %q", e.threadTexts(tk.ID))
 }
 
 // An agent can answer in a thread faster than the watch records the

@@ -121,8 +121,11 @@ type request struct {
 	query  url.Values
 	body   any // JSON-encoded when non-nil
 	// newBody, when set, streams a body and its content type; it is called
-	// again for each attempt.
+	// again for each attempt and must yield exactly length bytes each time.
+	// The length is sent as Content-Length: gateways and PHP front ends
+	// answer a chunked body with 411 or hand the application nothing.
 	newBody func() (io.ReadCloser, string, error)
+	length  int64
 	// idempotent requests may be retried after they reached the server.
 	idempotent bool
 }
@@ -229,12 +232,15 @@ func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.D
 	contentType := ""
 	switch {
 	case req.newBody != nil:
+		if req.length < 0 {
+			return 0, 0, fmt.Errorf("taskip: %s %s: body of unknown length", req.method, shown)
+		}
 		rc, ct, err := req.newBody()
 		if err != nil {
 			return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, err)
 		}
 		defer rc.Close()
-		body, contentType = rc, ct
+		body, contentType = sourceReader{rc}, ct
 	case req.body != nil:
 		buf, err := json.Marshal(req.body)
 		if err != nil {
@@ -245,6 +251,14 @@ func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.D
 	hreq, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
 	if err != nil {
 		return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, err)
+	}
+	if req.newBody != nil {
+		// NewRequest cannot know a streamed body's length, and a zero
+		// ContentLength with a body would make the transport send it chunked.
+		hreq.ContentLength = req.length
+		if req.length == 0 {
+			hreq.Body = http.NoBody
+		}
 	}
 	hreq.Header.Set(headerSecretKey, c.cfg.SecretKey)
 	hreq.Header.Set("Accept", "application/json")
@@ -262,6 +276,13 @@ func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.D
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
 			err = uerr.Err
+		}
+		var srcErr *sourceError
+		if errors.As(err, &srcErr) {
+			// The body stopped short of its Content-Length, so the server
+			// cannot have acted on it: a plain failure, not an unknown
+			// outcome, and sending it again would fail the same way.
+			return 0, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, srcErr.err)
 		}
 		if !req.idempotent && !neverSent(err) {
 			return 0, 0, &outcomeUnknownError{method: req.method, path: shown, err: err}
@@ -290,6 +311,27 @@ func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.D
 	}
 	return resp.StatusCode, 0, nil
 }
+
+// sourceReader marks failures of a streamed body's own source (a file that
+// cannot be opened, or is not the size announced), so that attempt can tell
+// them from the network failing. Close stays the body's own, for the
+// transport to stop the source as soon as it is done with the request.
+type sourceReader struct{ io.ReadCloser }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	// ErrClosedPipe is the transport having closed the body itself, after a
+	// failure of its own that must keep its classification.
+	if err != nil && err != io.EOF && !errors.Is(err, io.ErrClosedPipe) {
+		err = &sourceError{err}
+	}
+	return n, err
+}
+
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
 
 func (c *Client) observe(req request, status int, start time.Time) {
 	if c.cfg.Observe != nil {

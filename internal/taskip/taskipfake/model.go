@@ -119,7 +119,12 @@ type Request struct {
 	Path   string
 	Query  url.Values
 	Header http.Header
-	Body   []byte // the first 64 KiB the server read
+	// ContentLength and TransferEncoding are as the server parsed them:
+	// -1 and ["chunked"] for a chunked body, whose header net/http removes
+	// from Header.
+	ContentLength    int64
+	TransferEncoding []string
+	Body             []byte // the first 64 KiB the server read
 	// Status is what the client received; 0 when the connection was dropped
 	// before the request was handled. For a request handled and then dropped
 	// (DropResponseNext) it is the status that was never delivered.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 )
 
 // maxLoggedBody caps what the log keeps of a body: enough for any JSON call,
@@ -43,10 +44,12 @@ func (s *Server) ResetRequests() {
 // a client that has its answer must find the log already complete.
 func (s *Server) logStart(w http.ResponseWriter, r *http.Request) (*statusWriter, *captureBody) {
 	entry := &Request{
-		Method: r.Method,
-		Path:   r.URL.Path,
-		Query:  r.URL.Query(),
-		Header: r.Header.Clone(),
+		Method:           r.Method,
+		Path:             r.URL.Path,
+		Query:            r.URL.Query(),
+		Header:           r.Header.Clone(),
+		ContentLength:    r.ContentLength,
+		TransferEncoding: slices.Clone(r.TransferEncoding),
 	}
 	s.logMu.Lock()
 	s.log = append(s.log, entry)

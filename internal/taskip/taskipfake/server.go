@@ -39,6 +39,12 @@ type Options struct {
 	MaxUploadBytes int64
 	// DefaultPageSize is the list page size when no limit is given; default 50.
 	DefaultPageSize int
+	// RequireContentLength answers 411 Length Required, before any fault
+	// or authentication, to a body sent chunked or otherwise without
+	// Content-Length, and to a POST, PUT or PATCH without the header even
+	// when empty: what API gateways and PHP front ends that cannot take a
+	// chunked body do.
+	RequireContentLength bool
 }
 
 // Server is the fake. All methods are safe for concurrent use.
@@ -144,11 +150,13 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// ServeHTTP logs the request, then applies latency, injected faults and
-// authentication, in that order, before routing. Logging comes first so a
-// request the client abandoned during the delay still counts as an attempt;
-// faults come before authentication because they stand for a gateway or
-// load balancer in front of the application.
+// ServeHTTP logs the request, then applies latency, the length check,
+// injected faults and authentication, in that order, before routing.
+// Logging comes first so a request the client abandoned during the delay
+// still counts as an attempt; the length check and faults come before
+// authentication because they stand for a gateway or load balancer in front
+// of the application, and a front end that cannot frame a body refuses it
+// before anything else looks at the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec, body := s.logStart(w, r)
 	r.Body = body
@@ -161,11 +169,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.opts.RequireContentLength && lacksContentLength(r) {
+		body.drainForLog()
+		writeError(rec, http.StatusLengthRequired, "A request body must be sent with Content-Length", nil)
+		return
+	}
 	if f := s.takeFault(r); f != nil {
 		s.applyFault(f, rec, r)
 		return
 	}
 	s.serveAuthorized(rec, r)
+}
+
+// lacksContentLength reports a request a front end without chunked support
+// refuses. net/http has already removed a chunked Transfer-Encoding header
+// (and any Content-Length beside it), leaving r.TransferEncoding and a
+// ContentLength of -1.
+func lacksContentLength(r *http.Request) bool {
+	if len(r.TransferEncoding) > 0 || r.ContentLength < 0 {
+		return true
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return r.Header.Get("Content-Length") == ""
+	}
+	return false
 }
 
 func (s *Server) serveAuthorized(w http.ResponseWriter, r *http.Request) {
