@@ -15,11 +15,13 @@ import (
 const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Slack in step.
 
 Usage:
-  ticketsync run --config FILE [--backfill open]
+  ticketsync run --config FILE [--backfill open] [--import-existing unseen|none|all]
                                          the daemon
   ticketsync demo [--keep-running] [--verbose]
                                          the whole product in-process: a scripted story, verified
-  ticketsync check-config --config FILE  validate a configuration file
+  ticketsync check-config --config FILE [--connect [--timeout 10s]] [--quiet]
+                                         validate a configuration file; --connect also tries
+                                         TaskIP, IMAP, SMTP and Slack with it (exit 0: all work)
   ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
   ticketsync fake-taskip [--listen ADDR] [--secret-key K]
                                          an in-memory TaskIP server to try the CLI against
@@ -47,7 +49,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "ticket":
 		return ticketCmd(ctx, rest, stdout, stderr)
 	case "check-config":
-		return checkConfigCmd(rest, stdout, stderr)
+		return checkConfigCmd(ctx, rest, stdout, stderr)
 	case "fake-taskip":
 		return fakeTaskipCmd(ctx, rest, stdout, stderr)
 	case "demo":

@@ -19,6 +19,22 @@ import (
 // are missing. A refused login returns ErrAuth (permanent until the config
 // changes); everything else may be retried with backoff.
 func (b *Inbox) Connect(ctx context.Context) (MailboxStatus, error) {
+	return b.connect(ctx, &connectTrace{})
+}
+
+// connectTrace records how far a connection attempt got and which folders
+// it had to create, so that Check can say which step failed.
+type connectTrace struct {
+	step    ConnectStep
+	mailbox string   // the folder of StepCreate and StepSelect
+	created []string // folders that were missing and were created
+}
+
+func (tr *connectTrace) at(step ConnectStep, mailbox string) {
+	tr.step, tr.mailbox = step, mailbox
+}
+
+func (b *Inbox) connect(ctx context.Context, tr *connectTrace) (MailboxStatus, error) {
 	if old := b.detach(nil); old != nil {
 		_ = old.client.Close()
 	}
@@ -28,7 +44,7 @@ func (b *Inbox) Connect(ctx context.Context) (MailboxStatus, error) {
 	// A signal from an old session is stale: the SELECT below covers it.
 	b.drainSignal()
 
-	s, status, err := b.open(ctx)
+	s, status, err := b.open(ctx, tr)
 	if err != nil {
 		return MailboxStatus{}, err
 	}
@@ -57,8 +73,9 @@ func (b *Inbox) Connect(ctx context.Context) (MailboxStatus, error) {
 	return status, nil
 }
 
-func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
+func (b *Inbox) open(ctx context.Context, tr *connectTrace) (*imapSession, MailboxStatus, error) {
 	cfg := b.cfg
+	tr.at(StepDial, "")
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
 		return nil, MailboxStatus{}, fmt.Errorf("imap: connect: address %q: %w", cfg.Addr, err)
@@ -73,7 +90,7 @@ func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
 		tlsCfg.ServerName = host
 	}
 
-	conn, err := b.dial(ctx, tlsCfg)
+	conn, err := b.dial(ctx, tlsCfg, tr)
 	if err != nil {
 		return nil, MailboxStatus{}, err
 	}
@@ -94,6 +111,7 @@ func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
 	}
 	var c *imapclient.Client
 	if cfg.TLS == TLSStartTLS {
+		tr.at(StepStartTLS, "")
 		if c, err = imapclient.NewStartTLS(dc, opts); err != nil {
 			return nil, MailboxStatus{}, b.connectErr(ctx, "starttls", err)
 		}
@@ -101,7 +119,7 @@ func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
 		c = imapclient.New(dc, opts)
 	}
 	s := &imapSession{client: c, conn: dc}
-	status, err := b.setup(ctx, s)
+	status, err := b.setup(ctx, s, tr)
 	if err != nil {
 		_ = c.Close()
 		return nil, MailboxStatus{}, err
@@ -109,7 +127,7 @@ func (b *Inbox) open(ctx context.Context) (*imapSession, MailboxStatus, error) {
 	return s, status, nil
 }
 
-func (b *Inbox) dial(ctx context.Context, tlsCfg *tls.Config) (net.Conn, error) {
+func (b *Inbox) dial(ctx context.Context, tlsCfg *tls.Config, tr *connectTrace) (net.Conn, error) {
 	switch b.cfg.TLS {
 	case TLSImplicit, TLSStartTLS, TLSNone:
 	default:
@@ -125,6 +143,7 @@ func (b *Inbox) dial(ctx context.Context, tlsCfg *tls.Config) (net.Conn, error) 
 	if b.cfg.TLS != TLSImplicit {
 		return conn, nil
 	}
+	tr.at(StepTLS, "")
 	cfg := tlsCfg.Clone()
 	if cfg.NextProtos == nil {
 		cfg.NextProtos = []string{"imap"}
@@ -148,11 +167,13 @@ func (b *Inbox) connectErr(ctx context.Context, step string, err error) error {
 	return &ConnError{Op: "connect: " + step, Err: err}
 }
 
-func (b *Inbox) setup(ctx context.Context, s *imapSession) (MailboxStatus, error) {
+func (b *Inbox) setup(ctx context.Context, s *imapSession, tr *connectTrace) (MailboxStatus, error) {
 	c := s.client
+	tr.at(StepGreeting, "")
 	if err := c.WaitGreeting(); err != nil {
 		return MailboxStatus{}, b.connectErr(ctx, "greeting", err)
 	}
+	tr.at(StepLogin, "")
 	if err := b.login(ctx, c); err != nil {
 		return MailboxStatus{}, err
 	}
@@ -166,10 +187,16 @@ func (b *Inbox) setup(ctx context.Context, s *imapSession) (MailboxStatus, error
 		if name == "" || name == b.cfg.Mailbox {
 			continue
 		}
-		if err := ensureMailbox(c, name); err != nil {
+		tr.at(StepCreate, name)
+		created, err := ensureMailboxCreated(c, name)
+		if err != nil {
 			return MailboxStatus{}, b.connectErr(ctx, "create "+name, err)
 		}
+		if created {
+			tr.created = append(tr.created, name)
+		}
 	}
+	tr.at(StepSelect, b.cfg.Mailbox)
 	status, err := b.selectMailbox(s)
 	if err != nil {
 		return MailboxStatus{}, b.connectErr(ctx, "select", err)
@@ -212,27 +239,36 @@ func (b *Inbox) login(ctx context.Context, c *imapclient.Client) error {
 }
 
 func ensureMailbox(c *imapclient.Client, name string) error {
+	_, err := ensureMailboxCreated(c, name)
+	return err
+}
+
+// ensureMailboxCreated is ensureMailbox that also reports whether this call
+// created the folder.
+func ensureMailboxCreated(c *imapclient.Client, name string) (bool, error) {
 	found, err := c.List("", name, nil).Collect()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(found) > 0 {
-		return nil
+		return false, nil
 	}
+	created := true
 	if err := c.Create(name, nil).Wait(); err != nil {
 		var imapErr *imap.Error
 		if !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAlreadyExists {
-			return err
+			return false, err
 		}
+		created = false // someone else made it in between
 	}
 	// Subscribed, so a person looking with a mail client sees it.
 	if err := c.Subscribe(name).Wait(); err != nil {
 		var imapErr *imap.Error
 		if !errors.As(err, &imapErr) {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return created, nil
 }
 
 // selectMailbox (re-)selects the configured mailbox. SELECT is the only

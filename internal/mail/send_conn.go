@@ -34,23 +34,31 @@ func (x *smtpSession) quit() {
 // except a refused login, a missing mechanism and a refused cleartext
 // password, which need the configuration changed.
 func (s *Sender) connect(ctx context.Context) (*smtpSession, *SendError) {
+	sess, _, err := s.open(ctx)
+	return sess, err
+}
+
+// open is connect that also names the step a failure happened at, for
+// Check.
+func (s *Sender) open(ctx context.Context) (*smtpSession, ConnectStep, *SendError) {
 	cfg := s.cfg
-	fail := func(err error, permanent bool) *SendError {
+	step := StepConfig
+	fail := func(err error, permanent bool) (*smtpSession, ConnectStep, *SendError) {
 		e := s.classify(ctx, "", "connect", err, false, false)
 		e.Permanent = e.Permanent || permanent
-		return e
+		return nil, step, e
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return nil, fail(fmt.Errorf("address %q: %w", cfg.Addr, err), true)
+		return fail(fmt.Errorf("address %q: %w", cfg.Addr, err), true)
 	}
 	switch cfg.TLS {
 	case TLSImplicit, TLSStartTLS, TLSNone:
 	default:
-		return nil, fail(fmt.Errorf("unknown tls mode %q", cfg.TLS), true)
+		return fail(fmt.Errorf("unknown tls mode %q", cfg.TLS), true)
 	}
 	if cfg.TLS == TLSNone && cfg.Username != "" && !isLoopback(host) {
-		return nil, fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s", cfg.Username, host), true)
+		return fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s", cfg.Username, host), true)
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLSConfig != nil {
@@ -62,12 +70,13 @@ func (s *Sender) connect(ctx context.Context) (*smtpSession, *SendError) {
 		tlsCfg.ServerName = host
 	}
 
+	step = StepDial
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var d net.Dialer
 	raw, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
 	if err != nil {
-		return nil, fail(err, false)
+		return fail(err, false)
 	}
 	conn := &smtpConn{Conn: raw, idle: cfg.Timeout}
 	// The whole setup shares one deadline; ctx breaks it early.
@@ -78,18 +87,20 @@ func (s *Sender) connect(ctx context.Context) (*smtpSession, *SendError) {
 	var c *smtp.Client
 	switch cfg.TLS {
 	case TLSImplicit:
+		step = StepTLS
 		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(dialCtx); err != nil {
 			_ = raw.Close()
-			return nil, fail(fmt.Errorf("tls handshake: %w", err), false)
+			return fail(fmt.Errorf("tls handshake: %w", err), false)
 		}
 		c = newSMTPClient(tc, cfg.Timeout)
 	case TLSStartTLS:
 		// The setup limit on conn bounds go-smtp's 5-minute defaults
 		// until the timeouts are set.
+		step = StepStartTLS
 		sc, err := smtp.NewClientStartTLS(conn, tlsCfg)
 		if err != nil {
-			return nil, fail(fmt.Errorf("starttls: %w", err), false)
+			return fail(fmt.Errorf("starttls: %w", err), false)
 		}
 		c = sc
 		c.CommandTimeout = cfg.Timeout
@@ -97,22 +108,24 @@ func (s *Sender) connect(ctx context.Context) (*smtpSession, *SendError) {
 	default:
 		c = newSMTPClient(conn, cfg.Timeout)
 	}
+	step = StepGreeting
 	if err := c.Hello(s.localName); err != nil {
 		_ = c.Close()
-		return nil, fail(err, false)
+		return fail(err, false)
 	}
 	if cfg.Username != "" {
+		step = StepLogin
 		if err := s.auth(c); err != nil {
 			_ = c.Close()
-			e := fail(err, false)
+			_, _, e := fail(err, false)
 			e.Op = "auth"
 			s.log.Warn("smtp login refused", "user", cfg.Username, "err", e)
-			return nil, e
+			return nil, step, e
 		}
 	}
 	conn.setLimit(time.Time{})
 	s.log.Debug("smtp connected", "tls", cfg.TLS)
-	return &smtpSession{client: c, conn: conn}, nil
+	return &smtpSession{client: c, conn: conn}, step, nil
 }
 
 func newSMTPClient(conn net.Conn, timeout time.Duration) *smtp.Client {

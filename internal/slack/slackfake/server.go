@@ -75,6 +75,10 @@ type Server struct {
 	fail5xx    int
 	echoAuth   int
 	files      map[string][]byte // shared files by id (AddFile)
+
+	members map[string]bool   // nil: the bot is in every channel (SetMemberOf)
+	missing map[string]bool   // scopes the token lacks (SetMissingScopes)
+	names   map[string]string // channel names (NameChannel)
 }
 
 // New starts a fake on a loopback port; it is closed when the test ends.
@@ -291,6 +295,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		"chat.update":           s.update,
 		"users.info":            s.usersInfo,
 		"conversations.replies": s.replies,
+		"conversations.info":    s.conversationInfo,
 	}[method]
 	if !ok {
 		answer(http.StatusOK, fail("unknown_method"))
