@@ -18,7 +18,14 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
 	backfill := fs.String("backfill", "", `"open": post the open tickets to Slack once on the first run`)
+	importExisting := fs.String("import-existing", "", `first start only: "unseen" (default: unread mail within mail.imap.import_window), "none" or "all"`)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch *importExisting {
+	case "", bridge.ImportUnseen, bridge.ImportNone, bridge.ImportAll:
+	default:
+		fmt.Fprintln(stderr, `ticketsync run: --import-existing takes "unseen", "none" or "all"`)
 		return 2
 	}
 	if *backfill != "" && *backfill != "open" {
@@ -36,7 +43,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	tuneGC()
-	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, Backfill: *backfill})
+	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, Backfill: *backfill, ImportExisting: *importExisting})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

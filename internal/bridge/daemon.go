@@ -43,6 +43,9 @@ type DaemonOptions struct {
 	ShutdownTimeout time.Duration
 	// Backfill "open" posts the open tickets to Slack on the first run.
 	Backfill string
+	// ImportExisting is what a first start does with the mail already in
+	// the mailbox (ImportUnseen, ImportNone, ImportAll); "" is ImportUnseen.
+	ImportExisting string
 }
 
 // Daemon is ticketsync assembled from its configuration: the state store,
@@ -58,6 +61,7 @@ type Daemon struct {
 	sender   *mail.Sender
 	watch    *Watch
 	digest   *Digest
+	alerts   *Alerts
 	commands *Commands
 	socket   *slack.SocketConfig
 	registry *prometheus.Registry
@@ -123,6 +127,12 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	if sc := cfg.Slack; sc != nil {
+		if d.alerts, err = NewAlerts(AlertsConfig{Chat: poster, Channel: sc.Channel, Store: store, Logger: d.log}); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	if m := cfg.Mail; m != nil && m.SMTP.Addr != "" {
 		if err := d.buildOutbox(m, poster, opts); err != nil {
 			store.Close()
@@ -173,6 +183,8 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	}
 	d.intake, err = NewIntake(IntakeConfig{
 		Inbox: d.inbox, Tickets: d.tickets, Store: d.store, Logger: d.log, Metrics: NewIntakeMetrics(d.registry),
+		Alerts: d.alerts, FailedMailbox: m.IMAP.FailedMailbox,
+		ImportExisting: opts.ImportExisting, ImportWindow: m.IMAP.ImportWindow, AcknowledgeMaxAge: m.AcknowledgeMaxAge,
 		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
 		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
@@ -399,6 +411,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 				errs <- fmt.Errorf("slack socket mode: %w", err)
 				stopFlows()
 			}
+		}()
+	}
+	if d.alerts != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.alerts.Run(flows) // failures are logged and retried inside
 		}()
 	}
 	if d.digest != nil {

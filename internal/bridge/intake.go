@@ -27,8 +27,13 @@ type Inbox interface {
 	// Connect (re)establishes the session and selects the mailbox.
 	Connect(ctx context.Context) (mail.MailboxStatus, error)
 	// List returns messages with a UID above afterUID in UID order, at most
-	// limit, and the mailbox status seen while doing so.
+	// limit, and the mailbox status seen while doing so. ListSet does the
+	// same for the given UIDs (ascending), skipping those that are gone.
 	List(ctx context.Context, afterUID uint32, limit int) ([]mail.Envelope, mail.MailboxStatus, error)
+	ListSet(ctx context.Context, uids []uint32) ([]mail.Envelope, mail.MailboxStatus, error)
+	// Survey finds the mail already in the mailbox that matches opts and
+	// where new mail starts, changing nothing.
+	Survey(ctx context.Context, opts mail.SurveyOptions) (mail.History, error)
 	// Fetch streams the whole message to w; FetchHeader only its header.
 	// FetchMany streams several whole messages in one command and returns
 	// the UIDs that no longer exist; FetchHeader reads one message's header.
@@ -79,15 +84,19 @@ type IntakeConfig struct {
 	Store   *state.Store
 	Events  IntakeEvents
 	// Outbox queues acknowledgements of new tickets; nil sends none.
-	Outbox  *Outbox
+	Outbox *Outbox
+	// Alerts tells the agents' channel about mail that could not be
+	// imported; nil leaves it to the log.
+	Alerts  *Alerts
 	Logger  *slog.Logger
 	Metrics *IntakeMetrics
 
-	Mailbox      string // the cursor's name; default INBOX
-	Address      string // support address: replies come to address+<uuid>@
-	SubjectTag   string
-	PollSchedule string // cron spec; the fallback poll and IDLE watchdog
-	IDLE         bool
+	Mailbox       string // the cursor's name; default INBOX
+	FailedMailbox string // where quarantined mail goes, for the alert's text; "" flags it in place
+	Address       string // support address: replies come to address+<uuid>@
+	SubjectTag    string
+	PollSchedule  string // cron spec; the fallback poll and IDLE watchdog
+	IDLE          bool
 
 	MaxMessageBytes int64
 	SpoolDir        string
@@ -98,6 +107,17 @@ type IntakeConfig struct {
 	BatchBytes        int64
 	MaxTicketsPerHour int // per sender; default 20
 	AllowedListIDs    []string
+
+	// ImportExisting is what the first start for a mailbox (no cursor yet)
+	// does with the mail already in it: ImportUnseen (the default),
+	// ImportNone or ImportAll. A mailbox with a cursor ignores it.
+	ImportExisting string
+	// ImportWindow: with ImportUnseen, and after a UIDVALIDITY change, mail
+	// the server received longer ago than this is history. Default 168h.
+	ImportWindow time.Duration
+	// AcknowledgeMaxAge: a new ticket is acknowledged only when its mail
+	// was received at most this long before the intake read it. Default 24h.
+	AcknowledgeMaxAge time.Duration
 
 	Senders        map[string]int64 // static email -> user id
 	DefaultUserID  int64
@@ -148,6 +168,17 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	if cfg.ItemTimeout <= 0 {
 		cfg.ItemTimeout = 2 * time.Minute
 	}
+	switch cfg.ImportExisting {
+	case "", ImportUnseen, ImportNone, ImportAll:
+	default:
+		return nil, fmt.Errorf("intake: import of existing mail %q: want %s, %s or %s", cfg.ImportExisting, ImportUnseen, ImportNone, ImportAll)
+	}
+	if cfg.ImportWindow <= 0 {
+		cfg.ImportWindow = 7 * 24 * time.Hour
+	}
+	if cfg.AcknowledgeMaxAge <= 0 {
+		cfg.AcknowledgeMaxAge = 24 * time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -184,6 +215,12 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 // failures are retried with capped backoff; Run returns nil on shutdown.
 func (in *Intake) Run(ctx context.Context) error {
 	defer in.cfg.Inbox.Close()
+	if in.cfg.ImportExisting != "" {
+		if cur, err := in.cfg.Store.Cursor(in.cfg.Mailbox); err == nil && cur.UIDValidity != 0 {
+			in.log.Info("--import-existing applies to a first start only; this mailbox has been read before, so it is ignored",
+				"mailbox", in.cfg.Mailbox, "import_existing", in.cfg.ImportExisting)
+		}
+	}
 	backoff := mail.Backoff{Min: time.Second, Max: 2 * time.Minute}
 	for ctx.Err() == nil {
 		if !in.cfg.Inbox.Connected() {

@@ -32,6 +32,8 @@ type item struct {
 	// userRefused: TaskIP refused the customer id the lookup gave, so the
 	// ticket went to the default user and the remembered id is dropped.
 	userRefused bool
+	// ack: a new ticket gets an acknowledgement, decided with its intent.
+	ack bool
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -65,6 +67,9 @@ func (in *Intake) Cycle(ctx context.Context) (err error) {
 	var (
 		b    *batch   // to be written next; read ahead by the previous round, if any
 		prev *written // written by the previous round; its mail not yet marked
+		// position is the cursor the batches were listed from; the
+		// read-ahead lists on from it.
+		position state.Cursor
 	)
 	defer func() {
 		if prev != nil {
@@ -89,25 +94,40 @@ func (in *Intake) Cycle(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			envs, status, err := in.cfg.Inbox.List(ctx, cur.LastUID, in.cfg.BatchSize)
+			if cur.UIDValidity == 0 {
+				// No position in this mailbox yet: the mail already in
+				// it is mostly history (startCursor).
+				if err := in.startCursor(ctx, cur); err != nil {
+					return err
+				}
+				continue
+			}
+			envs, status, pending, err := in.list(ctx, cur, 0)
 			if err != nil {
 				return fmt.Errorf("list %s: %w", in.cfg.Mailbox, err)
 			}
 			if status.UIDValidity != cur.UIDValidity {
-				// UIDs of the old validity mean nothing now: start over at the
-				// beginning; Message-ID dedupe keeps anything from repeating.
-				if cur.UIDValidity != 0 {
-					in.log.Warn("UIDVALIDITY changed; rescanning the mailbox", "old", cur.UIDValidity, "new", status.UIDValidity)
-				}
-				if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: status.UIDValidity}); err != nil {
+				// UIDs of the old validity mean nothing now.
+				in.log.Warn("UIDVALIDITY changed; rescanning recent mail", "old", cur.UIDValidity, "new", status.UIDValidity)
+				if err := in.startCursor(ctx, cur); err != nil {
 					return err
 				}
 				continue
 			}
 			if len(envs) == 0 {
+				if len(pending) > 0 {
+					// Mail waiting to be imported is gone (moved or
+					// deleted by someone meanwhile): nothing to do for it.
+					last := pending[len(pending)-1]
+					if err := in.cfg.Store.SetCursor(in.cfg.Mailbox, state.Cursor{UIDValidity: cur.UIDValidity, LastUID: last}); err != nil {
+						return err
+					}
+					continue
+				}
 				in.metrics.lastPoll.SetToCurrentTime()
 				return nil
 			}
+			position = cur
 			b = in.read(ctx, status, envs, nil)
 		} else if !b.intentsWritten {
 			// b was looked up while prev was written (see stale): record
@@ -128,7 +148,7 @@ func (in *Intake) Cycle(ctx context.Context) (err error) {
 		}
 		var ahead *readAhead
 		if b.err == nil && b.more(in.cfg.BatchSize) {
-			ahead = in.startReadAhead(ctx, b, prev)
+			ahead = in.startReadAhead(ctx, position, b, prev)
 			prev = nil // the read-ahead records and marks it
 		} else if prev != nil {
 			err := in.settle(ctx, prev, nil)
@@ -251,7 +271,7 @@ type mark struct {
 	err error
 }
 
-func (in *Intake) startReadAhead(ctx context.Context, cur *batch, prev *written) *readAhead {
+func (in *Intake) startReadAhead(ctx context.Context, position state.Cursor, cur *batch, prev *written) *readAhead {
 	touched := ticketsOf(cur.items)
 	ra := &readAhead{done: make(chan struct{})}
 	go func() {
@@ -264,7 +284,7 @@ func (in *Intake) startReadAhead(ctx context.Context, cur *batch, prev *written)
 				return
 			}
 		}
-		envs, status, err := in.cfg.Inbox.List(ctx, cur.lastUID(), in.cfg.BatchSize)
+		envs, status, _, err := in.list(ctx, position, cur.lastUID())
 		if err != nil || status.UIDValidity != cur.validity || len(envs) == 0 {
 			return // the owner lists again from the cursor and sees for itself
 		}
@@ -311,6 +331,7 @@ func (in *Intake) record(w *written, drop *batch) error {
 	}
 	w.recorded = true
 	in.cfg.Outbox.Wake() // acknowledgements were queued with the outcomes
+	in.cfg.Alerts.Wake()
 	return nil
 }
 
@@ -755,7 +776,9 @@ func attachmentFiles(m *mail.Message) []taskip.File {
 		if name == "" {
 			name = fmt.Sprintf("attachment-%d", i+1)
 		}
-		files = append(files, taskip.File{Name: name, ContentType: a.ContentType, Open: a.Open})
+		// Size is what the spool wrote, so it is the exact length Open
+		// yields and the upload can announce it.
+		files = append(files, taskip.File{Name: name, ContentType: a.ContentType, Size: a.Size, Open: a.Open})
 	}
 	return files
 }

@@ -84,9 +84,9 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 		if it.msg != nil {
 			files = len(it.msg.Attachments)
 		}
+		it.ack = in.acknowledges(it)
 		payload, err := json.Marshal(intentPayload{Action: stored, ReplyCountBefore: it.replyCountBefore,
-			Mail: it.conversation(), Acknowledge: it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email),
-			Files: files})
+			Mail: it.conversation(), Acknowledge: it.ack, Files: files})
 		if err != nil {
 			return err
 		}
@@ -255,8 +255,7 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 				err = tx.LearnSender(it.email.FromEmail, it.act.UserID)
 			}
 			if err == nil {
-				err = in.recordMail(tx, it.act, it.ticket, it.replyID, it.conversation(),
-					it.act.Kind == mapping.ActCreate && mapping.ShouldAcknowledge(it.email))
+				err = in.recordMail(tx, it.act, it.ticket, it.replyID, it.conversation(), it.ack)
 			}
 		case skipped:
 			in.metrics.skipped.WithLabelValues(it.reason).Inc()
@@ -267,6 +266,14 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 			rec.Action = "failed"
 			if err = tx.RecordMessage(rec); err == nil {
 				err = tx.DropIntent(it.key)
+			}
+			if err == nil {
+				// Queued with the record: a restart that sees the mail
+				// again finds it recorded and alerts nobody twice.
+				err = in.cfg.Alerts.Queue(tx, "quarantined:"+it.key, mapping.QuarantineAlert(mapping.QuarantinedMail{
+					From: it.email.FromEmail, Subject: it.email.Subject, Reason: it.reason,
+					Folder: in.cfg.FailedMailbox, Mailbox: in.cfg.Mailbox,
+				}))
 			}
 		case pending:
 			if it.reason != "outcome unknown" && it.key != "" {
@@ -368,7 +375,8 @@ func (in *Intake) markAll(ctx context.Context, items []*item) (int, error) {
 		default:
 			run = append(run, it.env.UID)
 		}
-		in.log.Debug("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
+		// One line per mail, so the log alone tells what became of each.
+		in.log.Info("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
 	}
 	if err := flush(); err != nil {
 		return 0, err

@@ -291,7 +291,7 @@ func testIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T, mk envMake
 	err := e.intake.Cycle(context.Background())
 	require.Error(t, err)
 	assert.Empty(t, e.newTickets(), "the second mail does not overtake the first")
-	assert.Zero(t, e.cursor().LastUID)
+	assert.Zero(t, e.cursor().HandledThrough())
 	intents, _ := e.store.Intents()
 	assert.Len(t, intents, 1, "the create may have landed: its intent waits for reconciliation")
 
@@ -543,7 +543,7 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
 	require.Error(t, e.intake.Cycle(context.Background()))
 	assert.Empty(t, e.newTickets())
-	assert.Zero(t, e.cursor().LastUID)
+	assert.Zero(t, e.cursor().HandledThrough())
 	intents, err := e.store.Intents()
 	require.NoError(t, err)
 	var keys []string
@@ -636,7 +636,7 @@ func TestIntakeMarkFailureKeepsTheCursorBeforeUnmarkedMail(t *testing.T) {
 	intents, err := e.store.Intents()
 	require.NoError(t, err)
 	assert.Empty(t, intents)
-	assert.Zero(t, e.cursor().LastUID, "the first message is not marked")
+	assert.Zero(t, e.cursor().HandledThrough(), "the first message is not marked")
 	for _, m := range e.imap.Messages(t, "INBOX") {
 		assert.False(t, hasFlag(m.Flags, `\Seen`), "uid %d", m.UID)
 	}

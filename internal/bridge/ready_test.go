@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func startDaemon(t *testing.T) *daemonEnv {
 // mailSection configures a daemon's mail for the support address on the
 // IMAP and SMTP servers given (IDLE on); keys are more mail keys, two
 // spaces indented.
-func mailSection(imap *mailtest.MemServer, smtp *mailtest.SMTPServer, keys string) string {
+func mailSection(imap mailServer, smtp *mailtest.SMTPServer, keys string) string {
 	return fmt.Sprintf(`mail:
   address: %s
   imap:
@@ -72,6 +73,15 @@ func mailSection(imap *mailtest.MemServer, smtp *mailtest.SMTPServer, keys strin
 // sections given.
 func runDaemon(t *testing.T, base, sections string, opts DaemonOptions) *Daemon {
 	t.Helper()
+	d, stop := startDaemonAt(t, base, filepath.Join(t.TempDir(), "state.db"), sections, opts)
+	t.Cleanup(stop)
+	return d
+}
+
+// startDaemonAt starts a daemon like runDaemon on the state file given;
+// stop ends it (checking it stops cleanly), as a restart would.
+func startDaemonAt(t *testing.T, base, statePath, sections string, opts DaemonOptions) (*Daemon, func()) {
+	t.Helper()
 	yaml := fmt.Sprintf(`taskip:
   base_url: %s
   secret_key: %s
@@ -80,7 +90,7 @@ state:
   path: %s
 http:
   listen: "127.0.0.1:0"
-`, base, testKey, filepath.Join(t.TempDir(), "state.db")) + sections
+`, base, testKey, statePath) + sections
 	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
 		Getenv:   func(string) (string, bool) { return "", false },
 		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
@@ -92,16 +102,18 @@ http:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop")
-		}
-	})
-	return d
+	var once sync.Once
+	return d, func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				t.Error("daemon did not stop")
+			}
+		})
+	}
 }
 
 // get returns the status and body of a GET to the daemon's listener.

@@ -75,6 +75,10 @@ type Mail struct {
 	// MaxTicketsPerHour is how many new tickets one sender may open in an
 	// hour; more are skipped as a mail loop.
 	MaxTicketsPerHour int `yaml:"max_tickets_per_hour"`
+	// AcknowledgeMaxAge: mail the server received longer ago than this when
+	// the daemon reads it is not acknowledged (old mail imported on purpose,
+	// a backlog after an outage).
+	AcknowledgeMaxAge time.Duration `yaml:"acknowledge_max_age"`
 }
 
 // TLSMode says how a mail connection is secured.
@@ -101,6 +105,9 @@ type IMAP struct {
 	ProcessedMailbox string `yaml:"processed_mailbox"`
 	// FailedMailbox empty means failed mail is flagged \Seen in place.
 	FailedMailbox string `yaml:"failed_mailbox"`
+	// ImportWindow: on the first start for a mailbox, mail it received
+	// longer ago than this is history and is left alone.
+	ImportWindow time.Duration `yaml:"import_window"`
 }
 
 // SMTP is the sending side of the mailbox. Username and Password are both
@@ -159,6 +166,11 @@ const (
 	// DefaultMaxTicketsPerHour is generous for a person and stops a loop
 	// with a machine within minutes.
 	DefaultMaxTicketsPerHour = 20
+	// DefaultImportWindow is a week: unread mail older than that has
+	// been dealt with some other way, or not at all, and a ticket with an
+	// acknowledgement now would be news to nobody.
+	DefaultImportWindow      = 7 * 24 * time.Hour
+	DefaultAcknowledgeMaxAge = 24 * time.Hour
 	DefaultCommand           = "/ticket"
 	DefaultReplyPrefix       = "reply:"
 )
@@ -185,6 +197,7 @@ func DefaultMail() Mail {
 			Mailbox:      DefaultMailbox,
 			IDLE:         true,
 			PollSchedule: DefaultIMAPPoll,
+			ImportWindow: DefaultImportWindow,
 		},
 		SubjectTag:        DefaultSubjectTag,
 		MaxMessageBytes:   DefaultMaxMessageBytes,
@@ -192,6 +205,7 @@ func DefaultMail() Mail {
 		AcknowledgeNew:    true,
 		SendAgentReplies:  true,
 		MaxTicketsPerHour: DefaultMaxTicketsPerHour,
+		AcknowledgeMaxAge: DefaultAcknowledgeMaxAge,
 	}
 }
 

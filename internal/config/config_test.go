@@ -79,6 +79,7 @@ mail:
     poll_schedule: "@every 5m"
     processed_mailbox: Support/Done
     failed_mailbox: Support/Failed
+    import_window: 48h
   smtp:
     addr: smtp.acme.test:465
     tls: implicit
@@ -97,6 +98,7 @@ mail:
   send_agent_replies: false
   allowed_list_ids: ["team.customer.example", "<ops.customer.example>"]
   max_tickets_per_hour: 50
+  acknowledge_max_age: 2h
 slack:
   bot_token: xoxb-bot
   signing_secret: signing
@@ -130,7 +132,7 @@ func fullConfig() Config {
 			IMAP: IMAP{
 				Addr: "imap.acme.test:143", TLS: TLSStartTLS, Username: "helpuser", Password: "imap-pw",
 				Mailbox: "Support", IDLE: false, PollSchedule: "@every 5m",
-				ProcessedMailbox: "Support/Done", FailedMailbox: "Support/Failed",
+				ProcessedMailbox: "Support/Done", FailedMailbox: "Support/Failed", ImportWindow: 48 * time.Hour,
 			},
 			SMTP: SMTP{
 				Addr: "smtp.acme.test:465", TLS: TLSImplicit, Username: "smtpuser", Password: "smtp-pw",
@@ -143,6 +145,7 @@ func fullConfig() Config {
 			CreateContacts:    true,
 			AllowedListIDs:    []string{"team.customer.example", "<ops.customer.example>"},
 			MaxTicketsPerHour: 50,
+			AcknowledgeMaxAge: 2 * time.Hour,
 		},
 		Slack: &Slack{
 			BotToken: "xoxb-bot", SigningSecret: "signing", AppToken: "xapp-app",
@@ -247,7 +250,7 @@ slack:
 			Address: "support@example.com",
 			IMAP: IMAP{
 				Addr: "imap.example.com:993", TLS: TLSImplicit, Username: "u", Password: "p",
-				Mailbox: "INBOX", IDLE: true, PollSchedule: "@every 1m",
+				Mailbox: "INBOX", IDLE: true, PollSchedule: "@every 1m", ImportWindow: DefaultImportWindow,
 			},
 			SMTP:              SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
 			SubjectTag:        "[#{{.UUID}}]",
@@ -257,6 +260,7 @@ slack:
 			AcknowledgeNew:    true,
 			SendAgentReplies:  true,
 			MaxTicketsPerHour: DefaultMaxTicketsPerHour,
+			AcknowledgeMaxAge: DefaultAcknowledgeMaxAge,
 		}, cfg.Mail)
 		assert.Equal(t, &Slack{
 			BotToken: "xoxb-1", SigningSecret: "s", Channel: "C0123",

@@ -183,6 +183,12 @@ func (ch *checker) mail(m *Mail) {
 	if m.MaxTicketsPerHour <= 0 {
 		ch.add("mail.max_tickets_per_hour", "must be greater than 0")
 	}
+	if m.IMAP.ImportWindow <= 0 {
+		ch.add("mail.imap.import_window", "must be a duration greater than 0, such as 168h")
+	}
+	if m.AcknowledgeMaxAge <= 0 {
+		ch.add("mail.acknowledge_max_age", "must be a duration greater than 0, such as 24h")
+	}
 	for i, id := range m.AllowedListIDs {
 		if strings.TrimSpace(id) == "" {
 			ch.add(fmt.Sprintf("mail.allowed_list_ids[%d]", i), "must not be empty")

@@ -66,6 +66,9 @@ type Envelope struct {
 	// authoritative.
 	MessageID string
 	Flags     []string
+	// Received is the server's INTERNALDATE: when the message arrived in
+	// the mailbox. Zero when the server did not say.
+	Received time.Time
 }
 
 var (

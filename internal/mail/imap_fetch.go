@@ -119,7 +119,7 @@ var messageIDField = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHea
 
 func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
 	msgs, err := c.Fetch(uids, &imap.FetchOptions{
-		UID: true, RFC822Size: true, Flags: true, BodySection: []*imap.FetchItemBodySection{messageIDField},
+		UID: true, RFC822Size: true, Flags: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{messageIDField},
 	}).Collect()
 	if err != nil {
 		return nil, err
@@ -129,7 +129,8 @@ func envelopes(c *imapclient.Client, uids imap.UIDSet) ([]Envelope, error) {
 		if m.UID == 0 {
 			continue // an unsolicited FETCH (flag change) that slipped in
 		}
-		e := Envelope{UID: uint32(m.UID), Size: m.RFC822Size, MessageID: headerMessageID(m.FindBodySection(messageIDField))}
+		e := Envelope{UID: uint32(m.UID), Size: m.RFC822Size, MessageID: headerMessageID(m.FindBodySection(messageIDField)),
+			Received: m.InternalDate}
 		for _, f := range m.Flags {
 			e.Flags = append(e.Flags, string(f))
 		}

@@ -26,11 +26,12 @@ type PruneStats struct {
 	SenderRate   int // loop-guard rate entries
 	OutboxDone   int // closed outbox entries
 	Mailed       int // marks of replies already mailed
+	Alerts       int // keys of alerts posted or dropped
 	Transactions int // write transactions used
 }
 
 // Prune deletes inbound message records, outbound Message-IDs, rate
-// entries, closed outbox entries and mailed-reply marks older than
+// entries, closed outbox entries, mailed-reply marks and settled alerts older than
 // olderThan, in transactions of at most 1000 deletions. It never touches
 // intents (each is unfinished work), open outbox entries (mail still to
 // send), cursors (losing one re-reads the mailbox) or learned senders
@@ -66,6 +67,9 @@ func (s *Store) Prune(olderThan time.Duration) (PruneStats, error) {
 	}
 	if st.Mailed, err = s.pruneByAt(bucketMailed, cutoff, &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketMailed, err)
+	}
+	if st.Alerts, err = s.pruneByAt(bucketAlertsDone, cutoff, &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketAlertsDone, err)
 	}
 	return st, nil
 }

@@ -26,6 +26,8 @@ const (
 	bucketOutbox     = "outbox"      // mail waiting to be sent, by sequence
 	bucketOutboxDone = "outbox_done" // what became of each, kept for retention
 	bucketMailed     = "mailed"      // replies already mailed or never to be
+	bucketAlerts     = "alerts"      // lines for the agents' channel, not yet posted
+	bucketAlertsDone = "alerts_done" // keys of alerts posted or dropped, for dedupe
 )
 
 var keySchemaVersion = []byte("schema_version")
@@ -35,7 +37,7 @@ var keySchemaVersion = []byte("schema_version")
 var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
-	bucketOutbox, bucketOutboxDone, bucketMailed,
+	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone,
 	string(BucketSnapshots), string(BucketThreads), string(BucketSlackEvents),
 	string(BucketKV),
 }

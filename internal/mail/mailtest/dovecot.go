@@ -197,6 +197,11 @@ func (d *Dovecot) Append(t testing.TB, mailbox string, raw []byte) uint32 {
 	return d.admin.appendMsg(t, mailbox, raw)
 }
 
+func (d *Dovecot) AppendAt(t testing.TB, mailbox string, raw []byte, received time.Time, flags ...string) uint32 {
+	t.Helper()
+	return d.admin.appendAt(t, mailbox, raw, received, flags...)
+}
+
 func (d *Dovecot) Messages(t testing.TB, mailbox string) []MemMessage {
 	t.Helper()
 	return d.admin.messages(t, mailbox)

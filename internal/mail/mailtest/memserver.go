@@ -169,6 +169,11 @@ func (m *MemServer) Append(t testing.TB, mailbox string, raw []byte) uint32 {
 	return uid
 }
 
+func (m *MemServer) AppendAt(t testing.TB, mailbox string, raw []byte, received time.Time, flags ...string) uint32 {
+	t.Helper()
+	return m.admin.appendAt(t, mailbox, raw, received, flags...)
+}
+
 // Deliver is Append for callers without a test: it stores raw in mailbox
 // over IMAP and returns its UID.
 func (m *MemServer) Deliver(mailbox string, raw []byte) (uint32, error) {

@@ -30,6 +30,10 @@ type Server interface {
 	// Append stores raw in mailbox over IMAP, as a delivery would (other
 	// sessions get EXISTS, IDLE wakes up), and returns its UID.
 	Append(t testing.TB, mailbox string, raw []byte) uint32
+	// AppendAt is Append with the date the server received the mail
+	// (INTERNALDATE) and flags, as a mailbox that already holds old mail
+	// has them.
+	AppendAt(t testing.TB, mailbox string, raw []byte, received time.Time, flags ...string) uint32
 	// Messages lists mailbox in UID order without changing any flag.
 	Messages(t testing.TB, mailbox string) []MemMessage
 	UIDValidity(t testing.TB, mailbox string) uint32
@@ -105,9 +109,26 @@ func (a *admin) appendMsg(t testing.TB, mailbox string, raw []byte) uint32 {
 }
 
 func (a *admin) appendRaw(mailbox string, raw []byte) (uint32, error) {
+	return a.appendWith(mailbox, raw, nil)
+}
+
+func (a *admin) appendAt(t testing.TB, mailbox string, raw []byte, received time.Time, flags ...string) uint32 {
+	t.Helper()
+	opts := &imap.AppendOptions{Time: received}
+	for _, f := range flags {
+		opts.Flags = append(opts.Flags, imap.Flag(f))
+	}
+	uid, err := a.appendWith(mailbox, raw, opts)
+	if err != nil {
+		t.Fatalf("mailtest: append to %s: %v", mailbox, err)
+	}
+	return uid
+}
+
+func (a *admin) appendWith(mailbox string, raw []byte, opts *imap.AppendOptions) (uint32, error) {
 	var uid uint32
 	err := a.try(func(c *imapclient.Client) error {
-		cmd := c.Append(mailbox, int64(len(raw)), nil)
+		cmd := c.Append(mailbox, int64(len(raw)), opts)
 		if _, err := cmd.Write(raw); err != nil {
 			return err
 		}
