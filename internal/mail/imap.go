@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ type TLSMode string
 const (
 	TLSImplicit TLSMode = "implicit" // TLS from the first byte (port 993)
 	TLSStartTLS TLSMode = "starttls" // plain greeting, then STARTTLS (port 143)
-	TLSNone     TLSMode = "none"     // cleartext: loopback and tests only
+	TLSNone     TLSMode = "none"     // cleartext: loopback only, unless AllowInsecure
 )
 
 // IMAPConfig configures one Inbox. Zero durations take the defaults noted.
@@ -43,6 +44,10 @@ type IMAPConfig struct {
 	// TLSConfig overrides the system roots (tests trust a self-signed cert
 	// here). ServerName defaults to the host of Addr.
 	TLSConfig *tls.Config
+	// AllowInsecure permits logging in over TLSNone to a host other than
+	// loopback, which sends the password in clear. Without it Connect
+	// refuses before dialling (ErrCleartextLogin).
+	AllowInsecure bool
 
 	DialTimeout    time.Duration // default 15s: TCP connect plus TLS handshake
 	CommandTimeout time.Duration // default 60s: every command except IDLE
@@ -82,6 +87,10 @@ var (
 	// ErrGone: the UID no longer exists in the mailbox (another client moved
 	// or expunged it).
 	ErrGone = errors.New("imap: message no longer exists")
+	// ErrCleartextLogin: the configuration would send the password without
+	// TLS to a host other than loopback, and AllowInsecure is off. Nothing
+	// was sent; retrying cannot help until the configuration changes.
+	ErrCleartextLogin = errors.New("imap: refusing to log in without TLS to a host other than loopback")
 )
 
 // ConnError is a connection-level failure: the connection closed, timed out,
@@ -131,6 +140,10 @@ type Inbox struct {
 	sess      *imapSession // nil when disconnected
 	closes    uint64       // Close calls, so a Connect racing one gives up
 	connected atomic.Bool
+
+	// dialContext replaces net.Dialer in tests, which need a host name
+	// other than loopback to reach a loopback server without DNS.
+	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // imapSession is one logged-in connection and what was learnt on it.

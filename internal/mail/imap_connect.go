@@ -80,6 +80,13 @@ func (b *Inbox) open(ctx context.Context, tr *connectTrace) (*imapSession, Mailb
 	if err != nil {
 		return nil, MailboxStatus{}, fmt.Errorf("imap: connect: address %q: %w", cfg.Addr, err)
 	}
+	// Every session logs in, and without TLS LOGIN and AUTHENTICATE PLAIN
+	// carry the password as it is. Refused before dialling, like SMTP's
+	// guard, so not even the greeting exchange reaches such a host.
+	if cfg.TLS == TLSNone && !cfg.AllowInsecure && !isLoopback(host) {
+		tr.at(StepConfig, "")
+		return nil, MailboxStatus{}, fmt.Errorf("%w: %s (tls is none and allow_insecure is off)", ErrCleartextLogin, host)
+	}
 	var tlsCfg *tls.Config
 	if cfg.TLSConfig != nil {
 		tlsCfg = cfg.TLSConfig.Clone()
@@ -135,8 +142,11 @@ func (b *Inbox) dial(ctx context.Context, tlsCfg *tls.Config, tr *connectTrace) 
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dialCtx, "tcp", b.cfg.Addr)
+	dial := b.dialContext
+	if dial == nil {
+		dial = new(net.Dialer).DialContext
+	}
+	conn, err := dial(dialCtx, "tcp", b.cfg.Addr)
 	if err != nil {
 		return nil, b.connectErr(ctx, "dial", err)
 	}

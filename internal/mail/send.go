@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -17,10 +18,12 @@ import (
 type SMTPConfig struct {
 	Addr string // host:port
 	// TLS defaults to TLSImplicit (port 465, preferred by RFC 8314);
-	// TLSStartTLS for port 587; TLSNone only towards loopback.
+	// TLSStartTLS for port 587; TLSNone only towards loopback, unless
+	// AllowInsecure.
 	TLS TLSMode
 	// Username enables AUTH (PLAIN, else LOGIN). The password is never
-	// sent over a cleartext connection to a host other than loopback.
+	// sent over a cleartext connection to a host other than loopback,
+	// unless AllowInsecure says so.
 	Username, Password string
 	// TLSConfig overrides the system roots (tests trust a self-signed
 	// cert here). ServerName defaults to the host of Addr.
@@ -33,6 +36,9 @@ type SMTPConfig struct {
 	// EHLO before TLS says "localhost" (a go-smtp limit).
 	LocalName string
 	Logger    *slog.Logger
+	// AllowInsecure permits AUTH over TLSNone to a host other than
+	// loopback, which sends the password in clear.
+	AllowInsecure bool
 }
 
 // Classes of SendError. Exactly one matches a SendError:
@@ -122,6 +128,10 @@ type Sender struct {
 
 	mu   sync.Mutex
 	sess *smtpSession // nil when disconnected
+
+	// dialContext replaces net.Dialer in tests, which need a host name
+	// other than loopback to reach a loopback server without DNS.
+	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 const (

@@ -57,8 +57,8 @@ func (s *Sender) open(ctx context.Context) (*smtpSession, ConnectStep, *SendErro
 	default:
 		return fail(fmt.Errorf("unknown tls mode %q", cfg.TLS), true)
 	}
-	if cfg.TLS == TLSNone && cfg.Username != "" && !isLoopback(host) {
-		return fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s", cfg.Username, host), true)
+	if cfg.TLS == TLSNone && cfg.Username != "" && !cfg.AllowInsecure && !isLoopback(host) {
+		return fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s (tls is none and allow_insecure is off)", cfg.Username, host), true)
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLSConfig != nil {
@@ -73,8 +73,11 @@ func (s *Sender) open(ctx context.Context) (*smtpSession, ConnectStep, *SendErro
 	step = StepDial
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(dialCtx, "tcp", cfg.Addr)
+	dial := s.dialContext
+	if dial == nil {
+		dial = new(net.Dialer).DialContext
+	}
+	raw, err := dial(dialCtx, "tcp", cfg.Addr)
 	if err != nil {
 		return fail(err, false)
 	}

@@ -22,6 +22,7 @@ func (c *checker) imap(ctx context.Context) []Result {
 			Addr: i.Addr, TLS: mail.TLSMode(i.TLS), Username: i.Username, Password: i.Password.Reveal(),
 			Mailbox: i.Mailbox, ProcessedMailbox: i.ProcessedMailbox, FailedMailbox: i.FailedMailbox,
 			TLSConfig: c.opts.IMAPTLS, DialTimeout: c.opts.Timeout, CommandTimeout: c.opts.Timeout,
+			AllowInsecure: i.AllowInsecure,
 		})
 		got, err := inbox.Check(ctx)
 		if err != nil {
@@ -102,7 +103,7 @@ func (c *checker) smtp(ctx context.Context) []Result {
 		s := m.SMTP
 		sender := mail.NewSender(mail.SMTPConfig{
 			Addr: s.Addr, TLS: mail.TLSMode(s.TLS), Username: s.Username, Password: s.Password.Reveal(),
-			TLSConfig: c.opts.SMTPTLS, Timeout: c.opts.Timeout,
+			TLSConfig: c.opts.SMTPTLS, Timeout: c.opts.Timeout, AllowInsecure: s.AllowInsecure,
 		})
 		got, err := sender.Check(ctx)
 		if err != nil {

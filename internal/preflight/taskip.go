@@ -16,7 +16,7 @@ func (c *checker) taskip(ctx context.Context) []Result {
 		t := c.cfg.TaskIP
 		where, hostPort := showURL(t.BaseURL)
 		client, err := taskip.New(taskip.Config{
-			BaseURL: t.BaseURL, SecretKey: t.SecretKey.Reveal(), Timeout: c.opts.Timeout,
+			BaseURL: t.BaseURL, SecretKey: t.SecretKey.Reveal(), Timeout: c.opts.Timeout, MaxResponseBytes: t.MaxResponseBytes,
 			// One attempt: a retried 5xx would spend the whole timeout
 			// and still be the answer.
 			MaxAttempts: 1,

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -73,6 +74,10 @@ type PosterConfig struct {
 	// "unknown" (see the errors of the same names) or "canceled". Retries
 	// are in Observe; this counts what the caller was left with.
 	Finished func(method, outcome string)
+
+	// MaxFileBytes bounds one OpenFile download; a larger file fails with
+	// ErrFileTooLarge. 0 means DefaultMaxFileBytes.
+	MaxFileBytes int64
 }
 
 const (
@@ -96,10 +101,14 @@ type Poster struct {
 	redact     redactor
 	lanes      lanes
 	token      string
-	http       *http.Client
 	burst      float64
 	observeFn  func(method, outcome string, d time.Duration)
 	finishedFn func(method, outcome string)
+
+	// OpenFile's own client and limits (see files.go).
+	files        *http.Client
+	apiOrigin    *url.URL // nil when APIURL does not parse
+	maxFileBytes int64
 }
 
 // NewPoster checks cfg and builds a Poster. It makes no network call; use
@@ -164,7 +173,11 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 	// slack-go's own retries stay off: it would retry a postMessage after a
 	// 5xx, and its sleeps could not be observed or ordered per channel.
 	p.api = slackapi.New(cfg.Token, opts...)
-	p.token, p.http = cfg.Token, hc
+	p.token = cfg.Token
+	p.files, p.apiOrigin, p.maxFileBytes = fileClient(hc), apiOriginOf(cfg.APIURL), cfg.MaxFileBytes
+	if p.maxFileBytes <= 0 {
+		p.maxFileBytes = DefaultMaxFileBytes
+	}
 	return p, nil
 }
 

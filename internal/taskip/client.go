@@ -29,9 +29,16 @@ type Config struct {
 	SecretKey string        // sent as X-Secret-Key; never logged
 	Timeout   time.Duration // per attempt; default 15s
 	// HTTPClient defaults to a client with a tuned transport; its own Timeout
-	// should be zero since Timeout above bounds each attempt.
+	// should be zero since Timeout above bounds each attempt. It is copied,
+	// never changed: the copy follows redirects only within the base URL's
+	// scheme, host and port (see sameOriginRedirects), whatever the
+	// original's CheckRedirect allows.
 	HTTPClient *http.Client
 	UserAgent  string
+	// MaxResponseBytes bounds the body of one successful answer; a larger
+	// one fails with ErrResponseTooLarge instead of being held in memory.
+	// Default DefaultMaxResponseBytes.
+	MaxResponseBytes int64
 
 	// Retry policy for 429 and 5xx: capped exponential backoff with full
 	// jitter, at most MaxAttempts tries in all. Retry-After is honoured up to
@@ -49,6 +56,21 @@ type Config struct {
 	// Observe, when set, is called after every attempt (for metrics).
 	Observe func(method, route string, status int, d time.Duration)
 }
+
+const (
+	// DefaultMaxResponseBytes is the default of taskip.max_response_bytes:
+	// a hundred times the largest list page TaskIP answers with, so that
+	// only a runaway answer reaches it.
+	DefaultMaxResponseBytes = 16 << 20
+	// maxErrorBodyBytes bounds the body of a 4xx or 5xx read for its
+	// message: the envelope is a few hundred bytes, and what a proxy puts
+	// in an error page is of no use beyond that.
+	maxErrorBodyBytes = 64 << 10
+	// maxRedirects bounds a chain of same-origin redirects: a moved route
+	// needs one, a loop is stopped after a few instead of Go's ten, each
+	// of which would carry the key again.
+	maxRedirects = 5
+)
 
 // Client talks to one TaskIP account. It is safe for concurrent use.
 type Client struct {
@@ -94,13 +116,66 @@ func New(cfg Config) (*Client, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "ticketsync"
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient // the caller's client is not ours to change
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 16
-		hc = &http.Client{Transport: tr}
+		hc.Transport = tr
 	}
-	return &Client{base: base, cfg: cfg, http: hc}, nil
+	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
+	return &Client{base: base, cfg: cfg, http: &hc}, nil
+}
+
+// sameOriginRedirects refuses a redirect that leaves the scheme, host or
+// port of the first request, then defers to next (the caller's policy) if
+// any. net/http drops Authorization on a redirect to another domain, but
+// not X-Secret-Key, and follows https to http: without this a 302 from a
+// compromised or misconfigured front end would hand the key to whoever it
+// names, possibly in clear. Refusing before the request is made means the
+// other host is never even connected to.
+func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if !sameOrigin(from, req.URL) {
+			return &redirectError{from: origin(from), to: origin(req.URL)}
+		}
+		if len(via) > maxRedirects {
+			return &redirectError{from: origin(from), limit: maxRedirects}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// port is u's port, or the scheme's default when the URL leaves it out.
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// origin names u by scheme, host and port only. User info could be a
+// password, and a path or query a token, so neither goes into an error.
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + u.Host
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -177,7 +252,8 @@ func (c *Client) retryDecision(req request, status int, retryAfter time.Duration
 		}
 		return -1, true
 	}
-	if errors.Is(err, errDecode) {
+	// An unreadable, oversized or redirected answer would come back the same.
+	if errors.Is(err, errDecode) || errors.Is(err, ErrResponseTooLarge) || errors.Is(err, ErrRedirectRefused) {
 		return 0, false
 	}
 	if req.idempotent || neverSent(err) {
@@ -302,14 +378,62 @@ func (c *Client) attempt(ctx context.Context, req request, out any) (int, time.D
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return resp.StatusCode, 0, nil
 	}
-	if err := decodeBody(resp.Body, out); err != nil {
+	capped := &cappedReader{r: resp.Body, left: c.cfg.MaxResponseBytes}
+	var decodeErr error
+	if resp.ContentLength > c.cfg.MaxResponseBytes {
+		capped.exceeded = true // announced: not a byte of it need be read
+	} else {
+		decodeErr = decodeBody(capped, out)
+	}
+	switch {
+	case capped.exceeded:
+		// Treated like an unreadable answer, and for the same reasons. A
+		// read simply failed. A write was applied (2xx) but what it made is
+		// unknown: for a create that is ErrOutcomeUnknown, whose callers
+		// look for what they meant to create before creating it again;
+		// reporting a plain failure would have them create a duplicate,
+		// reporting success would hand them a zero ticket. An idempotent
+		// write is a plain failure: repeating it later is harmless.
+		tooLarge := &responseTooLargeError{limit: c.cfg.MaxResponseBytes}
 		if !req.idempotent {
-			// The write happened; only its answer is unreadable.
-			return resp.StatusCode, 0, &outcomeUnknownError{method: req.method, path: shown, err: fmt.Errorf("%w: %v", errDecode, err)}
+			return resp.StatusCode, 0, &outcomeUnknownError{method: req.method, path: shown, err: tooLarge}
 		}
-		return resp.StatusCode, 0, fmt.Errorf("%w: %s %s: %v", errDecode, req.method, shown, err)
+		return resp.StatusCode, 0, fmt.Errorf("taskip: %s %s: %w", req.method, shown, tooLarge)
+	case decodeErr != nil && !req.idempotent:
+		// The write happened; only its answer is unreadable.
+		return resp.StatusCode, 0, &outcomeUnknownError{method: req.method, path: shown, err: fmt.Errorf("%w: %v", errDecode, decodeErr)}
+	case decodeErr != nil:
+		return resp.StatusCode, 0, fmt.Errorf("%w: %s %s: %v", errDecode, req.method, shown, decodeErr)
 	}
 	return resp.StatusCode, 0, nil
+}
+
+// cappedReader reads at most left bytes and notes whether the body had
+// more, so that a huge answer costs the limit and not its whole size. It
+// reads one byte past the limit to tell a body of exactly the limit from a
+// longer one.
+type cappedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+var errCapped = errors.New("response body over the limit")
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.exceeded {
+		return 0, errCapped
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	if int64(n) > c.left {
+		n, c.left, c.exceeded = int(c.left), 0, true
+		return n, errCapped
+	}
+	c.left -= int64(n)
+	return n, err
 }
 
 // sourceReader marks failures of a streamed body's own source (a file that
@@ -365,7 +489,7 @@ type errorEnvelope struct {
 
 func decodeError(resp *http.Response) *APIError {
 	e := &APIError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	var env errorEnvelope
 	if json.Unmarshal(body, &env) == nil {
 		e.Type, e.Message, e.Fields = env.Error, env.Message, env.Errors

@@ -34,14 +34,15 @@ func (t *Ticket) decode(d *jsontext.Decoder, in *interner) error {
 }
 
 // decodeMember reads the value of one member, given its raw quoted name.
+// Strings are capped as they are read (see maxTextBytes and its siblings).
 func (t *Ticket) decodeMember(d *jsontext.Decoder, name jsontext.Value, in *interner) (err error) {
 	switch string(name) {
 	case `"id"`:
 		err = t.ID.UnmarshalJSONFrom(d)
 	case `"uuid"`:
-		t.UUID, err = readString(d)
+		t.UUID, err = readCapped(d, maxShortBytes)
 	case `"subject"`:
-		t.Subject, err = readString(d)
+		t.Subject, err = readCapped(d, maxSubjectBytes)
 	case `"created_by"`:
 		err = t.CreatedBy.decode(d, in)
 	case `"user"`:
@@ -51,15 +52,15 @@ func (t *Ticket) decodeMember(d *jsontext.Decoder, name jsontext.Value, in *inte
 	case `"status"`:
 		err = t.Status.UnmarshalJSONFrom(d)
 	case `"description"`:
-		t.Description, err = readString(d)
+		t.Description, err = readCapped(d, maxTextBytes)
 	case `"attachment"`:
 		t.Attachment, err = readMedia(d, in)
 	case `"createAt"`:
-		t.CreateAt, err = in.readString(d)
+		t.CreateAt, err = in.readCapped(d, maxShortBytes)
 	case `"date"`:
-		t.Date, err = in.readString(d)
+		t.Date, err = in.readCapped(d, maxShortBytes)
 	case `"time"`:
-		t.Time, err = in.readString(d)
+		t.Time, err = in.readCapped(d, maxShortBytes)
 	case `"created_at"`:
 		err = t.CreatedAt.decode(d, in)
 	case `"updated_at"`:
@@ -69,25 +70,27 @@ func (t *Ticket) decodeMember(d *jsontext.Decoder, name jsontext.Value, in *inte
 	case `"assigned_to"`:
 		err = t.AssignedTo.UnmarshalJSONFrom(d)
 	case `"assigned_to_name"`:
-		t.AssignedToName, err = in.readString(d)
+		t.AssignedToName, err = in.readCapped(d, maxShortBytes)
 	case `"category"`:
-		t.Category, err = in.readString(d)
+		t.Category, err = in.readCapped(d, maxShortBytes)
 	case `"tags"`:
-		err = json.UnmarshalDecode(d, &t.Tags)
+		if err = json.UnmarshalDecode(d, &t.Tags); err == nil {
+			t.Tags = capStrings(t.Tags, maxTags, maxShortBytes)
+		}
 	case `"replies"`:
 		err = json.UnmarshalDecode(d, &t.Replies)
 	case `"notes"`:
 		err = json.UnmarshalDecode(d, &t.Notes)
 	case `"ticket_number"`:
-		t.TicketNumber, err = readString(d)
+		t.TicketNumber, err = readCapped(d, maxShortBytes)
 	case `"title"`:
-		t.Title, err = readString(d)
+		t.Title, err = readCapped(d, maxSubjectBytes)
 	case `"client_id"`:
 		err = t.ClientID.UnmarshalJSONFrom(d)
 	case `"client_name"`:
-		t.ClientName, err = readString(d)
+		t.ClientName, err = readCapped(d, maxShortBytes)
 	case `"client_email"`:
-		t.ClientEmail, err = readString(d)
+		t.ClientEmail, err = readCapped(d, maxShortBytes)
 	default:
 		err = d.SkipValue()
 	}
@@ -106,9 +109,9 @@ func readMedia(d *jsontext.Decoder, in *interner) (*Media, error) {
 		case `"id"`:
 			err = m.ID.UnmarshalJSONFrom(d)
 		case `"url"`:
-			m.URL, err = in.readString(d)
+			m.URL, err = in.readCapped(d, maxURLBytes)
 		case `"name"`:
-			m.Name, err = in.readString(d)
+			m.Name, err = in.readCapped(d, maxFileNameBytes)
 		case `"size"`:
 			var n int
 			n, err = readInt(d)
@@ -167,6 +170,12 @@ func readString(d *jsontext.Decoder) (string, error) {
 		return tok.String(), nil
 	}
 	return "", fmt.Errorf("want a string, got %s", tok.Kind())
+}
+
+// readCapped is readString with the result capped to limit bytes.
+func readCapped(d *jsontext.Decoder, limit int) (string, error) {
+	s, err := readString(d)
+	return capString(s, limit), err
 }
 
 // readInt reads a number, a numeric string or null (as 0).
@@ -238,6 +247,13 @@ func (in *interner) readString(d *jsontext.Decoder) (string, error) {
 		return readString(jsontext.NewDecoder(bytes.NewReader(v)))
 	}
 	return in.intern(raw), nil
+}
+
+// readCapped is readString with the result capped to limit bytes. Only
+// strings of up to 64 bytes are interned, so a capped one never is.
+func (in *interner) readCapped(d *jsontext.Decoder, limit int) (string, error) {
+	s, err := in.readString(d)
+	return capString(s, limit), err
 }
 
 func (in *interner) intern(b []byte) string {

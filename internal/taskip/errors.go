@@ -23,6 +23,16 @@ var (
 	// the server: it was not retried, and the caller must reconcile (search
 	// for what it meant to create) before trying again.
 	ErrOutcomeUnknown = errors.New("taskip: outcome unknown")
+	// ErrRedirectRefused marks an answer that redirected to another scheme,
+	// host or port (where the secret key must not go), or too many times.
+	// The request is not retried: the server would answer the same way.
+	ErrRedirectRefused = errors.New("taskip: redirect refused")
+	// ErrResponseTooLarge marks a successful answer whose body is larger
+	// than Config.MaxResponseBytes. It is not retried, since the same
+	// answer would come again. A non-idempotent write that got one also
+	// matches ErrOutcomeUnknown: it was applied, but what it created is
+	// unknown.
+	ErrResponseTooLarge = errors.New("taskip: response too large")
 )
 
 // APIError is a non-2xx answer from TaskIP.
@@ -130,3 +140,28 @@ func (e *outcomeUnknownError) Error() string {
 }
 
 func (e *outcomeUnknownError) Unwrap() []error { return []error{ErrOutcomeUnknown, e.err} }
+
+// redirectError is a redirect sameOriginRedirects refused. It names
+// origins only: the target's user info or query could hold a secret.
+type redirectError struct {
+	from, to string
+	limit    int // set when the chain was too long rather than off-origin
+}
+
+func (e *redirectError) Error() string {
+	if e.to == "" {
+		return fmt.Sprintf("redirect refused: more than %d redirects within %s", e.limit, e.from)
+	}
+	return fmt.Sprintf("redirect to %s refused: the secret key is only sent to %s (fix taskip.base_url if the API has moved)", e.to, e.from)
+}
+
+func (e *redirectError) Is(target error) bool { return target == ErrRedirectRefused }
+
+// responseTooLargeError is a 2xx body over the configured limit.
+type responseTooLargeError struct{ limit int64 }
+
+func (e *responseTooLargeError) Error() string {
+	return fmt.Sprintf("response body larger than %d bytes (raise taskip.max_response_bytes if such answers are expected)", e.limit)
+}
+
+func (e *responseTooLargeError) Is(target error) bool { return target == ErrResponseTooLarge }

@@ -2,8 +2,11 @@ package taskip
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -39,9 +42,9 @@ func (p *Person) decode(d *jsontext.Decoder, in *interner) error {
 		case `"id"`:
 			err = p.ID.UnmarshalJSONFrom(d)
 		case `"name"`:
-			p.Name, err = in.readString(d)
+			p.Name, err = in.readCapped(d, maxShortBytes)
 		case `"email"`:
-			p.Email, err = in.readString(d)
+			p.Email, err = in.readCapped(d, maxShortBytes)
 		default:
 			err = d.SkipValue()
 		}
@@ -64,7 +67,7 @@ func (p *Person) unmarshalScalar(data []byte) error {
 		if err := json.Unmarshal(data, &s); err != nil {
 			return err
 		}
-		*p = Person{Name: s}
+		*p = Person{Name: capString(s, maxShortBytes)}
 	default:
 		var id ID
 		if err := id.UnmarshalJSON(data); err != nil {
@@ -101,6 +104,13 @@ type Media struct {
 	Size int64  `json:"size"`
 }
 
+func (m *Media) capFields() {
+	if m != nil {
+		m.URL = capString(m.URL, maxURLBytes)
+		m.Name = capString(m.Name, maxFileNameBytes)
+	}
+}
+
 // Timestamp is an API time. Servers send RFC 3339, "2006-01-02 15:04:05" or
 // nothing at all; an unparseable value is kept raw rather than failing the
 // response it is part of.
@@ -119,7 +129,7 @@ func (t *Timestamp) decode(d *jsontext.Decoder, in *interner) error {
 	if err != nil {
 		return err
 	}
-	if raw := unquoteFast(v); raw != nil && in != nil {
+	if raw := unquoteFast(v); raw != nil && in != nil && len(raw) <= maxShortBytes {
 		*t = Timestamp{Raw: in.intern(raw)}
 		t.parse()
 		return nil
@@ -134,9 +144,9 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 		return nil // null or a number: treat as absent
 	}
 	if raw := unquoteFast(data); raw != nil {
-		t.Raw = string(raw)
+		t.Raw = capString(string(raw), maxShortBytes)
 	} else if s, err := strconv.Unquote(string(data)); err == nil {
-		t.Raw = s
+		t.Raw = capString(s, maxShortBytes)
 	} else {
 		return nil
 	}
@@ -241,6 +251,21 @@ type Reply struct {
 	CreateAt    string    `json:"createAt,omitempty"`
 }
 
+// UnmarshalJSONFrom decodes by reflection and caps the strings (see
+// maxTextBytes).
+func (r *Reply) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	type plain Reply // without this method, so no recursion
+	if err := json.UnmarshalDecode(d, (*plain)(r)); err != nil {
+		return err
+	}
+	r.Message = capString(r.Message, maxTextBytes)
+	r.Description = capString(r.Description, maxTextBytes)
+	r.AuthorType = capString(r.AuthorType, maxShortBytes)
+	r.CreateAt = capString(r.CreateAt, maxShortBytes)
+	r.Attachment.capFields()
+	return nil
+}
+
 // Normalize folds the alternative field names together.
 func (r *Reply) Normalize() {
 	if r.ID == 0 {
@@ -262,6 +287,16 @@ type Note struct {
 	CreatedAt Timestamp `json:"created_at,omitzero"`
 }
 
+// UnmarshalJSONFrom decodes by reflection and caps the text.
+func (n *Note) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	type plain Note
+	if err := json.UnmarshalDecode(d, (*plain)(n)); err != nil {
+		return err
+	}
+	n.Note = capString(n.Note, maxTextBytes)
+	return nil
+}
+
 // Attachment is a file stored on a ticket (the /ticket/{id}/attachments family).
 type Attachment struct {
 	ID               ID        `json:"id"`
@@ -272,6 +307,19 @@ type Attachment struct {
 	DownloadURL      string    `json:"download_url,omitempty"`
 	UploadedBy       Person    `json:"uploaded_by,omitzero"`
 	UploadedAt       Timestamp `json:"uploaded_at,omitzero"`
+}
+
+// UnmarshalJSONFrom decodes by reflection and caps the strings.
+func (a *Attachment) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	type plain Attachment
+	if err := json.UnmarshalDecode(d, (*plain)(a)); err != nil {
+		return err
+	}
+	a.Filename = capString(a.Filename, maxFileNameBytes)
+	a.OriginalFilename = capString(a.OriginalFilename, maxFileNameBytes)
+	a.MimeType = capString(a.MimeType, maxShortBytes)
+	a.DownloadURL = capString(a.DownloadURL, maxURLBytes)
+	return nil
 }
 
 // AttachmentList is the answer of ListAttachments.
@@ -348,6 +396,18 @@ type Contact struct {
 	UpdatedAt   Timestamp `json:"updated_at,omitzero"`
 }
 
+// UnmarshalJSONFrom decodes by reflection and caps the strings.
+func (c *Contact) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	type plain Contact
+	if err := json.UnmarshalDecode(d, (*plain)(c)); err != nil {
+		return err
+	}
+	for _, f := range []*string{&c.Name, &c.Email, &c.Phone, &c.CompanyName, &c.Position, &c.Status} {
+		*f = capString(*f, maxShortBytes)
+	}
+	return nil
+}
+
 // TeamMember is a TaskIP team member (an agent).
 type TeamMember struct {
 	ID         ID     `json:"id"`
@@ -361,10 +421,91 @@ type TeamMember struct {
 	Timezone   string `json:"timezone,omitempty"`
 }
 
+// UnmarshalJSONFrom decodes by reflection and caps the strings.
+func (m *TeamMember) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	type plain TeamMember
+	if err := json.UnmarshalDecode(d, (*plain)(m)); err != nil {
+		return err
+	}
+	for _, f := range []*string{&m.Name, &m.Email, &m.Username, &m.Role, &m.Department, &m.Position, &m.Status, &m.Timezone} {
+		*f = capString(*f, maxShortBytes)
+	}
+	return nil
+}
+
 // PageInfo is the paging metadata of list responses, when the server sends it.
 type PageInfo struct {
 	CurrentPage int `json:"current_page"`
 	PerPage     int `json:"per_page"`
 	Total       int `json:"total"`
 	TotalPages  int `json:"total_pages"`
+}
+
+// Limits on one decoded string field. What TaskIP answers is copied into
+// the state file (watch snapshots, conversations, mappings) and into Slack
+// and mail, so a field of absurd length must not travel on from here: a
+// server once answered with a 121 MB subject. Each limit is far above any
+// legitimate value, so only such answers are ever cut; a cut string ends in
+// truncationMark, which also keeps a cut email address from passing for a
+// different, valid one.
+const (
+	// maxSubjectBytes holds 1,000 characters even of four-byte UTF-8, ten
+	// times what a mail client or a Slack header shows of a subject.
+	maxSubjectBytes = 4 << 10
+	// maxShortBytes is for names, emails, uuids, labels and raw dates. An
+	// email address is at most 254 bytes (RFC 5321's 256-byte path less
+	// its brackets); 320 is the often quoted 64+1+255 bound, and a person's
+	// or company's name longer than that is not a name.
+	maxShortBytes = 320
+	// maxFileNameBytes holds a 255-unit NTFS name in three-byte UTF-8.
+	maxFileNameBytes = 1 << 10
+	// maxURLBytes: common servers and proxies refuse request lines beyond
+	// 8 KiB, so a longer URL could not be fetched anyway.
+	maxURLBytes = 8 << 10
+	// maxTextBytes is for descriptions, replies and notes: some hundred
+	// thousand words, so no reply a person wrote is cut on its way to a
+	// customer's mailbox, while one record stays a bounded size.
+	maxTextBytes = 1 << 20
+	// maxTags: labels on a ticket are a handful; hundreds are a bug.
+	maxTags = 256
+
+	truncationMark = "…"
+)
+
+// capString returns s cut to at most limit bytes of valid UTF-8, marked
+// with truncationMark when cut. The result never shares memory with a cut
+// s, so the prefix kept does not pin the whole string.
+func capString(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	mark := truncationMark
+	if limit < len(mark) {
+		mark = ""
+	}
+	cut := max(limit-len(mark), 0)
+	// A valid rune is at most utf8.UTFMax bytes: back up to its start
+	// rather than split it.
+	for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	// Dropping (not replacing) invalid bytes removes what is left of a
+	// split or malformed sequence and can only shorten the result.
+	head := strings.ToValidUTF8(s[:cut], "")
+	if mark == "" {
+		return strings.Clone(head)
+	}
+	return head + mark
+}
+
+// capStrings caps every element of list to limit bytes and the list to n
+// elements.
+func capStrings(list []string, n, limit int) []string {
+	if len(list) > n {
+		list = slices.Clone(list[:n])
+	}
+	for i := range list {
+		list[i] = capString(list[i], limit)
+	}
+	return list
 }
