@@ -49,6 +49,9 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "ticketsync check-config: %v\n", err)
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", *path, w)
+	}
 	if *connect {
 		return connectChecks(ctx, cfg, *path, *timeout, *quiet, stdout, stderr)
 	}

@@ -61,6 +61,17 @@ func TestCheckConfig(t *testing.T) {
 	if code, _, _ := run(t, "check-config"); code != 2 {
 		t.Fatalf("missing --config: %d", code)
 	}
+
+	// Valid, but a mail section without sender authentication is worth
+	// a warning that does not fail the check.
+	withMail := filepath.Join(dir, "mail.yaml")
+	writeFile(t, withMail, "taskip:\n  base_url: http://127.0.0.1:1/api\n  secret_key: "+secret+"\n"+
+		"mail:\n  address: support@example.com\n  acknowledge_new: false\n  send_agent_replies: false\n"+
+		"  imap: {addr: \"127.0.0.1:143\", tls: none, username: u, password: p}\n")
+	code, _, errOut = run(t, "check-config", "--config", withMail)
+	if code != 0 || !strings.Contains(errOut, "warning: mail.authentication: sender authentication is off") {
+		t.Fatalf("no sender authentication: %d %q", code, errOut)
+	}
 }
 
 func writeFile(t *testing.T, path, content string) {

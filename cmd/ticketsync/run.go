@@ -42,6 +42,9 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: "+w.Message, "key", w.Path)
+	}
 	tuneGC()
 	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, Backfill: *backfill, ImportExisting: *importExisting})
 	if err != nil {

@@ -115,6 +115,14 @@ type IntakeConfig struct {
 	// ImportWindow: with ImportUnseen, and after a UIDVALIDITY change, mail
 	// the server received longer ago than this is history. Default 168h.
 	ImportWindow time.Duration
+	// Authentication decides whether a sender's From is believed; the
+	// zero value believes it, as mail always did.
+	Authentication SenderAuthentication
+	// AcknowledgeUnauthenticated: with Authentication on, also acknowledge
+	// senders it could not check. A failing sender never is.
+	AcknowledgeUnauthenticated bool
+	// ReplyKey signs reply addresses; mail that carries one answers ours.
+	ReplyKey []byte
 	// AcknowledgeMaxAge: a new ticket is acknowledged only when its mail
 	// was received at most this long before the intake read it. Default 24h.
 	AcknowledgeMaxAge time.Duration
@@ -191,6 +199,9 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
 	if err != nil {
 		return nil, fmt.Errorf("intake: %w", err)
+	}
+	if cfg.ReplyKey != nil {
+		th = th.WithReplyKey(cfg.ReplyKey)
 	}
 	sched, err := cron.ParseStandard(cfg.PollSchedule)
 	if err != nil {

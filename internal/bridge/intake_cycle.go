@@ -34,6 +34,8 @@ type item struct {
 	userRefused bool
 	// ack: a new ticket gets an acknowledgement, decided with its intent.
 	ack bool
+	// auth is what sender authentication found, once looked up.
+	auth *mapping.SenderAuth
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -648,7 +650,8 @@ func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32
 			whole = append(whole, env.UID)
 		}
 	}
-	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir}
+	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir,
+		KeepRaw: in.cfg.Authentication.Checker != nil}
 	parsed := map[uint32]error{}
 	missing, err := in.cfg.Inbox.FetchMany(ctx, whole, func(uid uint32, r io.Reader) error {
 		it := loaded[uid]
@@ -762,7 +765,7 @@ func toEmail(m *mail.Message, tooLarge bool, size int64) mapping.Email {
 		e.Attachments = append(e.Attachments, mapping.File{Name: a.Filename, Size: a.Size})
 	}
 	for _, r := range m.Refused {
-		e.Refused = append(e.Refused, mapping.File{Name: r.Filename, Size: r.Size})
+		e.Refused = append(e.Refused, mapping.File{Name: r.Filename, Size: r.Size, Reason: r.Reason})
 	}
 	return e
 }

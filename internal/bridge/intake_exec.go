@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,6 +188,11 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 	case mapping.ActNote:
 		it.ticket = *a.Ticket
 		_, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text)
+		if errors.Is(err, taskip.ErrConflict) && a.Ticket.Status == taskip.StatusClosed && a.NoReopen {
+			// Mail from an unverified sender reopens nothing; the
+			// quarantine and its alert bring it before a person.
+			return fmt.Errorf("note on closed ticket %d for %s, from an unverified sender that may not reopen it: %w", a.Ticket.ID, it.key, err)
+		}
 		if errors.Is(err, taskip.ErrConflict) && a.Ticket.Status == taskip.StatusClosed {
 			// TaskIP takes nothing on a closed ticket. Mail about one is
 			// news for the agents (like a customer's reply, it reopens the
@@ -376,7 +382,11 @@ func (in *Intake) markAll(ctx context.Context, items []*item) (int, error) {
 			run = append(run, it.env.UID)
 		}
 		// One line per mail, so the log alone tells what became of each.
-		in.log.Info("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
+		log := in.log
+		if it.auth != nil {
+			log = log.With("sender_auth", cmp.Or(string(it.auth.Verdict), "none"))
+		}
+		log.Info("email handled", "uid", it.env.UID, "outcome", it.outcomeName(), "ticket", it.ticket.ID)
 	}
 	if err := flush(); err != nil {
 		return 0, err

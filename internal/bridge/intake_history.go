@@ -107,6 +107,14 @@ func (in *Intake) acknowledges(it *item) bool {
 	if it.act.Kind != mapping.ActCreate || !mapping.ShouldAcknowledge(it.email) {
 		return false
 	}
+	// A forged From would aim our mail at whoever it names: only a sender
+	// authentication vouches for is answered, once it is on.
+	switch auth := it.ictx.Auth.Verdict; {
+	case auth == mapping.AuthFail:
+		return false
+	case it.ictx.AuthOn && auth != mapping.AuthPass && !in.cfg.AcknowledgeUnauthenticated:
+		return false
+	}
 	received := it.env.Received
 	if received.IsZero() {
 		received = it.email.Date

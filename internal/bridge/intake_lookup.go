@@ -15,7 +15,7 @@ import (
 // lookup finds the ticket the message belongs to and who sent it, leaving
 // the decision itself to writeIntents (the rate window is counted there).
 func (in *Intake) lookup(ctx context.Context, it *item) error {
-	t, replies, err := in.resolveThread(ctx, it.email)
+	t, replies, proof, err := in.resolveThread(ctx, it.email)
 	if err != nil {
 		return err
 	}
@@ -24,8 +24,17 @@ func (in *Intake) lookup(ctx context.Context, it *item) error {
 		MaxTicketsPerHour: in.cfg.MaxTicketsPerHour,
 		CreatedBy:         in.cfg.AgentID,
 		MaxMessageBytes:   in.cfg.MaxMessageBytes,
+		Auth:              in.authenticate(ctx, it),
+		AuthOn:            in.cfg.Authentication.on(),
+		ThreadProof:       proof,
 	}
 	it.replyCountBefore = replies
+	if t == nil && it.ictx.Auth.Verdict == mapping.AuthFail {
+		// A forged From must not file the ticket under the contact it
+		// names (nor teach the intake that sender).
+		it.ictx.UserID = in.cfg.DefaultUserID
+		return nil
+	}
 	if t == nil {
 		uid, err := in.userFor(ctx, it.email.FromEmail)
 		if err != nil {
@@ -45,26 +54,31 @@ func (in *Intake) lookup(ctx context.Context, it *item) error {
 }
 
 // resolveThread tries the thread keys in order; the first naming a ticket
-// that still exists wins. It returns the ticket and its reply count.
-func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.Ticket, int, error) {
+// that still exists wins. It returns the ticket, its reply count, and
+// whether the link proves the mail answers one of ours: our reply token,
+// or one of the Message-IDs we sent (a Message-ID of mail we received, a
+// bare uuid or a subject tag may be known to anyone the customer copied).
+func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.Ticket, int, bool, error) {
 	for _, k := range in.threading.Keys(e) {
 		var id int64
+		proof := false
 		switch k.Kind {
 		case mapping.KeyMessageID:
 			if rec, ok, err := in.cfg.Store.MessageTicket(k.Value); err != nil {
-				return nil, 0, err
+				return nil, 0, false, err
 			} else if ok && rec.TicketID != 0 {
 				id = rec.TicketID
 			} else if _, oid, ok, err := in.cfg.Store.OutboundTicket(k.Value); err != nil {
-				return nil, 0, err
+				return nil, 0, false, err
 			} else if ok {
-				id = oid
+				id, proof = oid, true
 			}
 		default:
 			var err error
 			if id, err = in.ticketIDForUUID(ctx, k.Value); err != nil {
-				return nil, 0, err
+				return nil, 0, false, err
 			}
+			proof = k.Kind == mapping.KeyReplyToken
 		}
 		if id == 0 {
 			continue
@@ -74,15 +88,16 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 			continue // deleted: the mail starts a new conversation
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("thread to ticket %d: %w", id, err)
+			return nil, 0, false, fmt.Errorf("thread to ticket %d: %w", id, err)
 		}
 		c, _, err := storedConversation(in.cfg.Store, t.UUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
-		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.requester().Email}, t.ReplyCount, nil
+		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.requester().Email},
+			t.ReplyCount, proof, nil
 	}
-	return nil, 0, nil
+	return nil, 0, false, nil
 }
 
 func uuidKey(uuid string) string { return "ticket-uuid:" + strings.ToLower(uuid) }

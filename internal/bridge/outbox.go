@@ -55,6 +55,14 @@ type OutboxConfig struct {
 
 	AcknowledgeNew   bool
 	SendAgentReplies bool
+	// MaxAcknowledgementsPerHour caps acknowledgements to all senders
+	// together (default 60): forged senders by the hundred cannot turn the
+	// support address into a spam source. Beyond it none are sent, and
+	// Alerts tells the channel once an hour.
+	MaxAcknowledgementsPerHour int
+	Alerts                     *Alerts
+	// ReplyKey signs the Reply-To addresses (address+<uuid>.<token>@).
+	ReplyKey []byte
 
 	// MinBackoff and MaxBackoff bound the wait between attempts after a
 	// temporary failure (default 2s and 10m); after GiveUpAfter (default
@@ -100,6 +108,12 @@ func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
 	th, err := mapping.NewThreading(cfg.Address, cfg.SubjectTag)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	if cfg.ReplyKey != nil {
+		th = th.WithReplyKey(cfg.ReplyKey)
+	}
+	if cfg.MaxAcknowledgementsPerHour <= 0 {
+		cfg.MaxAcknowledgementsPerHour = 60
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 2 * time.Second
@@ -276,10 +290,24 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 	if err := tx.PutJSON(state.BucketKV, key, now.UTC()); err != nil {
 		return err
 	}
-	subject, text := mapping.Acknowledgement(t.ID, c.Subject, c.Name)
+	n, err := tx.CountAcknowledgement(now)
+	if err != nil {
+		return err
+	}
+	if n > o.cfg.MaxAcknowledgementsPerHour {
+		o.metrics.acksSuppressed.Inc()
+		hour := now.UTC().Truncate(time.Hour)
+		o.log.Warn("acknowledgement not sent: the hourly cap is reached", "ticket", t.ID, "cap", o.cfg.MaxAcknowledgementsPerHour)
+		return o.cfg.Alerts.Queue(tx, "acknowledgement-cap:"+hour.Format(time.RFC3339), fmt.Sprintf(
+			":warning: More than %d acknowledgements within an hour: no more are sent until the rate drops (mail.max_acknowledgements_per_hour). "+
+				"A flood of new senders, often with forged From lines, causes this; tickets are still made.", o.cfg.MaxAcknowledgementsPerHour))
+	}
+	subject, text := mapping.Acknowledgement(t.ID, c.Subject)
 	in, refs := c.thread()
+	// No display name: a forged From's name would be the first thing the
+	// person it names reads from us.
 	return o.enqueue(tx, kindAcknowledgement, t, outboxMessage{
-		To: mail.Address{Name: c.Name, Email: c.Email}, Subject: subject, Text: text,
+		To: mail.Address{Email: c.Email}, Subject: subject, Text: text,
 		InReplyTo: in, References: refs, AutoReply: true,
 	})
 }

@@ -34,6 +34,12 @@ type TaskIP struct {
 	BaseURL   string        `yaml:"base_url"`
 	SecretKey Secret        `yaml:"secret_key"`
 	Timeout   time.Duration `yaml:"timeout"`
+	// AllowInsecure permits an http:// base_url to a host other than
+	// loopback, which sends the secret key in clear.
+	AllowInsecure bool `yaml:"allow_insecure"`
+	// MaxResponseBytes bounds one response body: a larger one is an error,
+	// not a memory spike.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
 	// PollSchedule is a robfig/cron standard spec ("@every 30s", "*/5 * * * *").
 	PollSchedule string `yaml:"poll_schedule"`
 	// AgentID is the TaskIP user the daemon acts as (created_by) when no
@@ -52,6 +58,13 @@ type State struct {
 // HTTP is the listener for Slack callbacks, health and metrics.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// MetricsListen, when set, serves /metrics, /healthz and /readyz on a
+	// second address and takes them off Listen, so that only /slack/*
+	// need be reachable from the internet.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MaxConnections caps the connections open on Listen at once; beyond
+	// it the longest-idle one is closed to make room.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Mail configures the support mailbox. Present only when mail flows are on.
@@ -75,11 +88,43 @@ type Mail struct {
 	// MaxTicketsPerHour is how many new tickets one sender may open in an
 	// hour; more are skipped as a mail loop.
 	MaxTicketsPerHour int `yaml:"max_tickets_per_hour"`
+	// Authentication says whose word on a sender's identity is trusted.
+	Authentication Authentication `yaml:"authentication"`
+	// AcknowledgeUnauthenticated: with sender authentication on, also
+	// acknowledge new tickets whose sender could not be authenticated (a
+	// sender that fails is never acknowledged). With it off, every sender
+	// is acknowledged as before and this key does nothing.
+	AcknowledgeUnauthenticated bool `yaml:"acknowledge_unauthenticated"`
+	// MaxAcknowledgementsPerHour caps acknowledgements to all senders
+	// together: a flood of forged senders cannot turn the support address
+	// into a spam source.
+	MaxAcknowledgementsPerHour int `yaml:"max_acknowledgements_per_hour"`
 	// AcknowledgeMaxAge: mail the server received longer ago than this when
 	// the daemon reads it is not acknowledged (old mail imported on purpose,
 	// a backlog after an outage).
 	AcknowledgeMaxAge time.Duration `yaml:"acknowledge_max_age"`
 }
+
+// Authentication configures sender authentication: whether a mail's From
+// can be believed before it writes to a ticket as that person.
+type Authentication struct {
+	// TrustedAuthservIDs are the authserv-ids of the receiving servers
+	// whose Authentication-Results headers (RFC 8601) are believed, e.g.
+	// mx.google.com. MicrosoftAuthservID stands for Microsoft 365, which
+	// writes its results without an id.
+	TrustedAuthservIDs []string `yaml:"trusted_authserv_ids"`
+	// Verify checks DKIM signatures and DMARC alignment in ticketsync
+	// itself, with DNS lookups, for servers that write no results.
+	Verify bool `yaml:"verify"`
+}
+
+// MicrosoftAuthservID in trusted_authserv_ids trusts the topmost
+// Authentication-Results header that names no authserv-id, as Microsoft
+// 365 (Exchange Online) writes it.
+const MicrosoftAuthservID = "microsoft365"
+
+// On reports whether any source of sender authentication is configured.
+func (a Authentication) On() bool { return len(a.TrustedAuthservIDs) > 0 || a.Verify }
 
 // TLSMode says how a mail connection is secured.
 type TLSMode string
@@ -108,6 +153,9 @@ type IMAP struct {
 	// ImportWindow: on the first start for a mailbox, mail it received
 	// longer ago than this is history and is left alone.
 	ImportWindow time.Duration `yaml:"import_window"`
+	// AllowInsecure permits tls: none to a host other than loopback, which
+	// sends the password in clear.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // SMTP is the sending side of the mailbox. Username and Password are both
@@ -119,6 +167,9 @@ type SMTP struct {
 	Password Secret  `yaml:"password"`
 	// From may carry a display name; it defaults to Mail.Address.
 	From string `yaml:"from"`
+	// AllowInsecure permits tls: none with AUTH to a host other than
+	// loopback, which sends the password in clear.
+	AllowInsecure bool `yaml:"allow_insecure"`
 }
 
 // ThreadMode says what a plain human message in a ticket thread becomes.
@@ -171,20 +222,30 @@ const (
 	// acknowledgement now would be news to nobody.
 	DefaultImportWindow      = 7 * 24 * time.Hour
 	DefaultAcknowledgeMaxAge = 24 * time.Hour
-	DefaultCommand           = "/ticket"
-	DefaultReplyPrefix       = "reply:"
+	// DefaultMaxAcknowledgementsPerHour is far above what a support inbox
+	// receives from new senders and far below what makes a spam run.
+	DefaultMaxAcknowledgementsPerHour = 60
+	// DefaultMaxResponseBytes is a hundred times the largest page TaskIP
+	// answers with.
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultMaxConnections leaves room for Slack's bursts and keeps the
+	// file descriptors of IMAP, SMTP, TaskIP and Slack calls free.
+	DefaultMaxConnections = 256
+	DefaultCommand        = "/ticket"
+	DefaultReplyPrefix    = "reply:"
 )
 
 // Default returns the configuration an empty file means: mail and Slack off.
 func Default() Config {
 	return Config{
 		TaskIP: TaskIP{
-			BaseURL:      DefaultBaseURL,
-			Timeout:      DefaultTimeout,
-			PollSchedule: DefaultPollSchedule,
+			BaseURL:          DefaultBaseURL,
+			Timeout:          DefaultTimeout,
+			PollSchedule:     DefaultPollSchedule,
+			MaxResponseBytes: DefaultMaxResponseBytes,
 		},
 		State: State{Path: DefaultStatePath},
-		HTTP:  HTTP{Listen: DefaultListen},
+		HTTP:  HTTP{Listen: DefaultListen, MaxConnections: DefaultMaxConnections},
 		Log:   Log{Level: "info", Format: "text"},
 	}
 }
@@ -199,13 +260,14 @@ func DefaultMail() Mail {
 			PollSchedule: DefaultIMAPPoll,
 			ImportWindow: DefaultImportWindow,
 		},
-		SubjectTag:        DefaultSubjectTag,
-		MaxMessageBytes:   DefaultMaxMessageBytes,
-		LookupContacts:    true,
-		AcknowledgeNew:    true,
-		SendAgentReplies:  true,
-		MaxTicketsPerHour: DefaultMaxTicketsPerHour,
-		AcknowledgeMaxAge: DefaultAcknowledgeMaxAge,
+		SubjectTag:                 DefaultSubjectTag,
+		MaxMessageBytes:            DefaultMaxMessageBytes,
+		LookupContacts:             true,
+		AcknowledgeNew:             true,
+		SendAgentReplies:           true,
+		MaxTicketsPerHour:          DefaultMaxTicketsPerHour,
+		AcknowledgeMaxAge:          DefaultAcknowledgeMaxAge,
+		MaxAcknowledgementsPerHour: DefaultMaxAcknowledgementsPerHour,
 	}
 }
 

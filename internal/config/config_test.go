@@ -60,10 +60,14 @@ taskip:
   poll_schedule: "*/2 * * * *"
   agent_id: 7
   ticket_url_template: "https://desk.test/t/{{.UUID}}"
+  allow_insecure: true
+  max_response_bytes: 1048576
 state:
   path: /data/ts.db
 http:
   listen: 127.0.0.1:9090
+  metrics_listen: 127.0.0.1:9091
+  max_connections: 64
 log:
   level: DEBUG
   format: json
@@ -80,12 +84,14 @@ mail:
     processed_mailbox: Support/Done
     failed_mailbox: Support/Failed
     import_window: 48h
+    allow_insecure: true
   smtp:
     addr: smtp.acme.test:465
     tls: implicit
     username: smtpuser
     password: smtp-pw
     from: "Acme Help <help@acme.test>"
+    allow_insecure: true
   subject_tag: "(ticket {{.UUID}})"
   max_message_bytes: 1048576
   senders:
@@ -99,6 +105,11 @@ mail:
   allowed_list_ids: ["team.customer.example", "<ops.customer.example>"]
   max_tickets_per_hour: 50
   acknowledge_max_age: 2h
+  authentication:
+    trusted_authserv_ids: [mx.acme.test, microsoft365]
+    verify: true
+  acknowledge_unauthenticated: true
+  max_acknowledgements_per_hour: 30
 slack:
   bot_token: xoxb-bot
   signing_secret: signing
@@ -123,9 +134,11 @@ func fullConfig() Config {
 			PollSchedule:      "*/2 * * * *",
 			AgentID:           7,
 			TicketURLTemplate: "https://desk.test/t/{{.UUID}}",
+			AllowInsecure:     true,
+			MaxResponseBytes:  1048576,
 		},
 		State: State{Path: "/data/ts.db"},
-		HTTP:  HTTP{Listen: "127.0.0.1:9090"},
+		HTTP:  HTTP{Listen: "127.0.0.1:9090", MetricsListen: "127.0.0.1:9091", MaxConnections: 64},
 		Log:   Log{Level: "debug", Format: "json"},
 		Mail: &Mail{
 			Address: "help@acme.test",
@@ -133,10 +146,11 @@ func fullConfig() Config {
 				Addr: "imap.acme.test:143", TLS: TLSStartTLS, Username: "helpuser", Password: "imap-pw",
 				Mailbox: "Support", IDLE: false, PollSchedule: "@every 5m",
 				ProcessedMailbox: "Support/Done", FailedMailbox: "Support/Failed", ImportWindow: 48 * time.Hour,
+				AllowInsecure: true,
 			},
 			SMTP: SMTP{
 				Addr: "smtp.acme.test:465", TLS: TLSImplicit, Username: "smtpuser", Password: "smtp-pw",
-				From: "Acme Help <help@acme.test>",
+				From: "Acme Help <help@acme.test>", AllowInsecure: true,
 			},
 			SubjectTag:        "(ticket {{.UUID}})",
 			MaxMessageBytes:   1048576,
@@ -146,6 +160,11 @@ func fullConfig() Config {
 			AllowedListIDs:    []string{"team.customer.example", "<ops.customer.example>"},
 			MaxTicketsPerHour: 50,
 			AcknowledgeMaxAge: 2 * time.Hour,
+			Authentication: Authentication{
+				TrustedAuthservIDs: []string{"mx.acme.test", MicrosoftAuthservID}, Verify: true,
+			},
+			AcknowledgeUnauthenticated: true,
+			MaxAcknowledgementsPerHour: 30,
 		},
 		Slack: &Slack{
 			BotToken: "xoxb-bot", SigningSecret: "signing", AppToken: "xapp-app",
@@ -219,10 +238,10 @@ func TestDefaults(t *testing.T) {
 		want := Config{
 			TaskIP: TaskIP{
 				BaseURL: "https://taskip.test/api", SecretKey: "s3cret",
-				Timeout: 15 * time.Second, PollSchedule: "@every 30s",
+				Timeout: 15 * time.Second, PollSchedule: "@every 30s", MaxResponseBytes: DefaultMaxResponseBytes,
 			},
 			State: State{Path: "/var/lib/ticketsync/state.db"},
-			HTTP:  HTTP{Listen: ":8080"},
+			HTTP:  HTTP{Listen: ":8080", MaxConnections: DefaultMaxConnections},
 			Log:   Log{Level: "info", Format: "text"},
 		}
 		assert.Equal(t, want, *cfg)
@@ -252,15 +271,16 @@ slack:
 				Addr: "imap.example.com:993", TLS: TLSImplicit, Username: "u", Password: "p",
 				Mailbox: "INBOX", IDLE: true, PollSchedule: "@every 1m", ImportWindow: DefaultImportWindow,
 			},
-			SMTP:              SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
-			SubjectTag:        "[#{{.UUID}}]",
-			MaxMessageBytes:   26214400,
-			LookupContacts:    true,
-			CreateContacts:    false,
-			AcknowledgeNew:    true,
-			SendAgentReplies:  true,
-			MaxTicketsPerHour: DefaultMaxTicketsPerHour,
-			AcknowledgeMaxAge: DefaultAcknowledgeMaxAge,
+			SMTP:                       SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
+			SubjectTag:                 "[#{{.UUID}}]",
+			MaxMessageBytes:            26214400,
+			LookupContacts:             true,
+			CreateContacts:             false,
+			AcknowledgeNew:             true,
+			SendAgentReplies:           true,
+			MaxTicketsPerHour:          DefaultMaxTicketsPerHour,
+			AcknowledgeMaxAge:          DefaultAcknowledgeMaxAge,
+			MaxAcknowledgementsPerHour: DefaultMaxAcknowledgementsPerHour,
 		}, cfg.Mail)
 		assert.Equal(t, &Slack{
 			BotToken: "xoxb-1", SigningSecret: "s", Channel: "C0123",

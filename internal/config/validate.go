@@ -86,6 +86,12 @@ func (c *Config) problems() []Problem {
 	var ch checker
 	t := c.TaskIP
 	ch.httpURL("taskip.base_url", t.BaseURL, true)
+	if u, err := url.Parse(t.BaseURL); err == nil && u.Scheme == "http" && u.Host != "" && !t.AllowInsecure && !isLoopbackHost(u.Hostname()) {
+		ch.add("taskip.base_url", "http:// would send taskip.secret_key in clear to a host other than loopback: use https, or set taskip.allow_insecure: true")
+	}
+	if t.MaxResponseBytes < 64<<10 {
+		ch.add("taskip.max_response_bytes", "must be at least 65536")
+	}
 	ch.required("taskip.secret_key", string(t.SecretKey))
 	if t.Timeout <= 0 {
 		ch.add("taskip.timeout", "must be greater than 0")
@@ -101,6 +107,15 @@ func (c *Config) problems() []Problem {
 	}
 	ch.required("state.path", c.State.Path)
 	ch.hostPort("http.listen", c.HTTP.Listen, true)
+	if ml := c.HTTP.MetricsListen; ml != "" {
+		ch.hostPort("http.metrics_listen", ml, true)
+		if ml == c.HTTP.Listen {
+			ch.add("http.metrics_listen", "must differ from http.listen")
+		}
+	}
+	if c.HTTP.MaxConnections < 16 {
+		ch.add("http.max_connections", "must be at least 16")
+	}
 	if c.Mail != nil {
 		ch.mail(c.Mail)
 	}
@@ -132,6 +147,9 @@ func (ch *checker) mail(m *Mail) {
 	ch.required("mail.imap.password", string(i.Password))
 	ch.required("mail.imap.mailbox", i.Mailbox)
 	ch.schedule("mail.imap.poll_schedule", i.PollSchedule, true)
+	if i.TLS == TLSNone && !i.AllowInsecure && !isLoopbackAddr(i.Addr) {
+		ch.add("mail.imap.tls", `"none" would send the password in clear to a host other than loopback: use implicit or starttls, or set mail.imap.allow_insecure: true`)
+	}
 	if i.ProcessedMailbox != "" && i.ProcessedMailbox == i.Mailbox {
 		ch.add("mail.imap.processed_mailbox", "must differ from mail.imap.mailbox")
 	}
@@ -144,6 +162,9 @@ func (ch *checker) mail(m *Mail) {
 	if s.Addr != "" || m.AcknowledgeNew || m.SendAgentReplies {
 		ch.hostPort("mail.smtp.addr", s.Addr, false)
 		ch.tls("mail.smtp.tls", s.TLS)
+		if s.TLS == TLSNone && s.Username != "" && !s.AllowInsecure && !isLoopbackAddr(s.Addr) {
+			ch.add("mail.smtp.tls", `"none" would send the password in clear to a host other than loopback: use implicit or starttls, or set mail.smtp.allow_insecure: true`)
+		}
 		// One without the other is a half-configured AUTH, never intended.
 		switch {
 		case s.Username != "" && s.Password == "":
@@ -189,6 +210,15 @@ func (ch *checker) mail(m *Mail) {
 	if m.AcknowledgeMaxAge <= 0 {
 		ch.add("mail.acknowledge_max_age", "must be a duration greater than 0, such as 24h")
 	}
+	if m.MaxAcknowledgementsPerHour <= 0 {
+		ch.add("mail.max_acknowledgements_per_hour", "must be greater than 0")
+	}
+	for i, id := range m.Authentication.TrustedAuthservIDs {
+		if id == "" || strings.ContainsAny(id, " \t;") {
+			ch.add(fmt.Sprintf("mail.authentication.trusted_authserv_ids[%d]", i),
+				"must be an authserv-id such as mx.google.com, or %s", MicrosoftAuthservID)
+		}
+	}
 	for i, id := range m.AllowedListIDs {
 		if strings.TrimSpace(id) == "" {
 			ch.add(fmt.Sprintf("mail.allowed_list_ids[%d]", i), "must not be empty")
@@ -230,6 +260,33 @@ func (ch *checker) slack(s *Slack) {
 		}
 	}
 	ch.schedule("slack.digest_schedule", s.DigestSchedule, false)
+}
+
+// Warnings are settings that are valid but leave ticketsync exposed; they
+// are printed by check-config and logged at start, and do not stop either.
+func (c *Config) Warnings() []Problem {
+	var ch checker
+	if m := c.Mail; m != nil && !m.Authentication.On() {
+		ch.add("mail.authentication", "sender authentication is off: anyone can write to a ticket as its customer or an agent "+
+			"by forging From; list the receiving server in trusted_authserv_ids (or set verify: true)")
+	}
+	return ch
+}
+
+// isLoopbackAddr reports whether host:port names this machine; an address
+// that does not parse is left to hostPort's problem.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err != nil || isLoopbackHost(host)
+}
+
+// isLoopbackHost takes only what needs no DNS: localhost and loopback IPs.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // required records a problem for an empty value and reports whether it is set.

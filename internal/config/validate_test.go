@@ -80,6 +80,19 @@ func TestValidateRules(t *testing.T) {
 		{"agents bad key", func(c *Config) { c.Slack.Agents["alice"] = 3 }, "slack.agents[alice]", "Slack user id"},
 		{"agents zero id", func(c *Config) { c.Slack.Agents["U0CCC"] = 0 }, "slack.agents[U0CCC]", "greater than 0"},
 		{"digest_schedule bad", func(c *Config) { c.Slack.DigestSchedule = "9am weekdays" }, "slack.digest_schedule", "not a cron schedule"},
+		{"http base_url off loopback", func(c *Config) { c.TaskIP.BaseURL = "http://taskip.test/api"; c.TaskIP.AllowInsecure = false },
+			"taskip.base_url", "secret_key in clear"},
+		{"max_response_bytes tiny", func(c *Config) { c.TaskIP.MaxResponseBytes = 100 }, "taskip.max_response_bytes", "at least 65536"},
+		{"metrics_listen same as listen", func(c *Config) { c.HTTP.MetricsListen = c.HTTP.Listen }, "http.metrics_listen", "must differ"},
+		{"metrics_listen no port", func(c *Config) { c.HTTP.MetricsListen = "localhost" }, "http.metrics_listen", "host:port"},
+		{"max_connections tiny", func(c *Config) { c.HTTP.MaxConnections = 2 }, "http.max_connections", "at least 16"},
+		{"imap cleartext off loopback", func(c *Config) { c.Mail.IMAP.TLS = TLSNone; c.Mail.IMAP.AllowInsecure = false },
+			"mail.imap.tls", "password in clear"},
+		{"smtp cleartext with AUTH off loopback", func(c *Config) { c.Mail.SMTP.TLS = TLSNone; c.Mail.SMTP.AllowInsecure = false },
+			"mail.smtp.tls", "password in clear"},
+		{"max_acknowledgements_per_hour zero", func(c *Config) { c.Mail.MaxAcknowledgementsPerHour = 0 }, "mail.max_acknowledgements_per_hour", "greater than 0"},
+		{"trusted_authserv_ids blank", func(c *Config) { c.Mail.Authentication.TrustedAuthservIDs = []string{"mx.google.com", " x"} },
+			"mail.authentication.trusted_authserv_ids[1]", "authserv-id"},
 		{"log.level unknown", func(c *Config) { c.Log.Level = "verbose" }, "log.level", "must be one of"},
 		{"log.format unknown", func(c *Config) { c.Log.Format = "logfmt" }, "log.format", `"text" or "json"`},
 	}
@@ -115,6 +128,14 @@ func TestValidateAccepts(t *testing.T) {
 		{"enterprise user", func(c *Config) { c.Slack.Agents = map[string]int{"W0123": 1} }},
 		{"subject tag with spaces in the action", func(c *Config) { c.Mail.SubjectTag = "[{{ .ID }}/{{ .UUID }}]" }},
 		{"no sections", func(c *Config) { c.Mail, c.Slack = nil, nil }},
+		{"http base_url on loopback", func(c *Config) { c.TaskIP.BaseURL = "http://127.0.0.1:8081/api"; c.TaskIP.AllowInsecure = false }},
+		{"http base_url allowed in clear", func(c *Config) { c.TaskIP.BaseURL = "http://taskip.test/api" }},
+		{"imap cleartext to localhost", func(c *Config) {
+			c.Mail.IMAP.TLS, c.Mail.IMAP.Addr, c.Mail.IMAP.AllowInsecure = TLSNone, "localhost:143", false
+		}},
+		{"smtp cleartext without AUTH", func(c *Config) {
+			c.Mail.SMTP.TLS, c.Mail.SMTP.Username, c.Mail.SMTP.Password, c.Mail.SMTP.AllowInsecure = TLSNone, "", "", false
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,4 +163,18 @@ func TestValidationErrorFormat(t *testing.T) {
 		{Path: "a", Message: "x", Line: 3}, {Path: "b", Message: "y"}, {Message: "z"},
 	}}
 	assert.Equal(t, "a: x (ts.yaml:3)\nb: y (ts.yaml)\n(document): z (ts.yaml)", withFile.Error())
+}
+
+// Sender authentication off is valid but worth a warning; on, it is not.
+func TestWarningsSayAuthenticationIsOff(t *testing.T) {
+	cfg := fullConfig()
+	cfg.Mail.Authentication = Authentication{}
+	w := cfg.Warnings()
+	require.Len(t, w, 1)
+	assert.Equal(t, "mail.authentication", w[0].Path)
+	assert.Contains(t, w[0].Message, "sender authentication is off")
+	cfg.Mail.Authentication.TrustedAuthservIDs = []string{"mx.google.com"}
+	assert.Empty(t, cfg.Warnings())
+	cfg.Mail = nil
+	assert.Empty(t, cfg.Warnings(), "no mail, nothing to authenticate")
 }

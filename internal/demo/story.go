@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ type story struct {
 	parentTS   string
 	replyID    string // Message-ID of the reply we mailed
 	replySubj  string
+	replyTo    string // where the customer's answer goes: the reply's Reply-To
 	commandAck string // the slash command's immediate answer
 }
 
@@ -239,23 +241,26 @@ func (s *story) replyMailed() (string, error) {
 		return "", errNotYet("the SMTP sink has no mail to %s with the reply", CustomerEmail)
 	}
 	m := replies[0]
-	replyTo := strings.Replace(SupportAddress, "@", "+"+s.ticket.UUID+"@", 1)
+	// The ticket's address with the token that shows a reply answers ours.
+	local, domain, _ := strings.Cut(SupportAddress, "@")
+	replyTo := regexp.MustCompile(`(?i)^` + regexp.QuoteMeta(local+"+"+s.ticket.UUID) + `\.[a-z2-7]{10}@` + regexp.QuoteMeta(domain) + `$`)
 	switch {
 	case m.header.Get("Auto-Submitted") != "":
 		return "", fmt.Errorf("the reply is marked Auto-Submitted: %s", m.header.Get("Auto-Submitted"))
 	case !slices.Contains(m.inReplyTo, s.customerID):
 		return "", fmt.Errorf("reply In-Reply-To %v, want <%s>", m.inReplyTo, s.customerID)
-	case !strings.EqualFold(m.replyTo, replyTo):
-		return "", fmt.Errorf("reply has Reply-To %q, want %s", m.replyTo, replyTo)
+	case !replyTo.MatchString(m.replyTo):
+		return "", fmt.Errorf("reply has Reply-To %q, want %s+%s.<token>@%s", m.replyTo, local, s.ticket.UUID, domain)
 	case m.messageID == "":
 		return "", errors.New("reply has no Message-ID")
 	}
-	s.replyID, s.replySubj = m.messageID, m.subject
+	s.replyID, s.replySubj, s.replyTo = m.messageID, m.subject, m.replyTo
 	return fmt.Sprintf("reply mailed to %s, threaded under his email", CustomerEmail), nil
 }
 
 func (s *story) customerAnswers() error {
-	replyTo := strings.Replace(SupportAddress, "@", "+"+s.ticket.UUID+"@", 1)
+	// As a mail client does: the answer goes to the reply's Reply-To.
+	replyTo := s.replyTo
 	body := customerBack + "\n\nJohn\n\nOn " + time.Now().Format("Mon, 2 Jan 2006 at 15:04") + ", Acme Support wrote:\n> " + agentReply + "\n"
 	return s.w.SendMail(CustomerMail{MessageID: NewMessageID(), To: replyTo, Subject: "Re: " + s.replySubj, Body: body,
 		InReplyTo: s.replyID, References: []string{s.customerID, s.replyID}})

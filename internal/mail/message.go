@@ -13,6 +13,10 @@ package mail
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	// Without this only UTF-8 and US-ASCII decode (SPEC 8); with it every
@@ -54,6 +58,16 @@ type Header struct {
 	// (canonical name -> first value); non-nil means the message carries our
 	// own tag and is an echo of something we sent.
 	XTicketsync map[string]string `json:"x_ticketsync,omitempty"`
+	// AuthResults are the Authentication-Results fields (RFC 8601), topmost
+	// first, each with its position among all header fields: whose word
+	// they are depends on where they sit (internal/senderauth).
+	AuthResults []AuthResult `json:"auth_results,omitempty"`
+}
+
+// AuthResult is one Authentication-Results header field.
+type AuthResult struct {
+	Value string `json:"value"`
+	Pos   int    `json:"pos"` // 0 is the topmost header field
 }
 
 // Message is a parsed inbound email. Attachments live in temporary files
@@ -98,6 +112,23 @@ type Message struct {
 	Problems []string
 	// Size is the number of raw bytes read from the input.
 	Size int64
+
+	// raw is the spooled copy of the whole message (ParseOptions.KeepRaw),
+	// "" when none was kept.
+	raw string
+}
+
+// OpenRaw opens the message as received, when ParseOptions.KeepRaw kept
+// it; ok is false otherwise (not asked for, or over the size limit).
+func (m *Message) OpenRaw() (rc io.ReadCloser, ok bool, err error) {
+	if m == nil || m.raw == "" {
+		return nil, false, nil
+	}
+	f, err := os.Open(m.raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("mail: open raw message: %w", err)
+	}
+	return f, true, nil
 }
 
 // Cleanup removes every spooled attachment file. It is safe to call more
@@ -109,6 +140,12 @@ func (m *Message) Cleanup() error {
 	var errs []error
 	for i := range m.Attachments {
 		errs = append(errs, m.Attachments[i].Remove())
+	}
+	if m.raw != "" {
+		if err := os.Remove(m.raw); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("mail: remove raw message: %w", err))
+		}
+		m.raw = ""
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,8 @@ const (
 	maxProblems        = 50
 	maxFilenameBytes   = 255
 	maxIDs             = 100 // ids kept from References
+	maxAuthResults     = 20  // Authentication-Results fields kept; the trusted ones are on top
+	maxAuthResultBytes = 4096
 	copyBufferBytes    = 32 << 10
 	// multipartPeek is go-message's multipart read-ahead: the budget must
 	// leave room for it or a small header could trip the limit.
@@ -47,6 +49,10 @@ type ParseOptions struct {
 	MaxAttachmentBytes int64
 	// SpoolDir receives the attachment files; default os.TempDir().
 	SpoolDir string
+	// KeepRaw spools a copy of the message as received, for checks that
+	// need its exact bytes (DKIM); Message.OpenRaw reads it back. Nothing
+	// is kept of a message over MaxMessageBytes.
+	KeepRaw bool
 }
 
 func (o ParseOptions) withDefaults() ParseOptions {
@@ -85,6 +91,15 @@ func Parse(r io.Reader, opts ParseOptions) (*Message, error) {
 	opts = opts.withDefaults()
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
+	var raw *os.File
+	if opts.KeepRaw {
+		f, err := os.CreateTemp(opts.SpoolDir, "ticketsync-raw-*")
+		if err != nil {
+			return nil, fmt.Errorf("mail: spool raw message: %w", err)
+		}
+		raw = f
+		r = io.TeeReader(r, spoolWriter{f})
+	}
 	p := &parser{
 		opts: opts,
 		lim:  &limitReader{r: r, max: opts.MaxMessageBytes},
@@ -93,6 +108,17 @@ func Parse(r io.Reader, opts ParseOptions) (*Message, error) {
 	}
 	err := p.run()
 	p.msg.Size = p.lim.n
+	if raw != nil {
+		closeErr := raw.Close()
+		p.msg.raw = raw.Name()
+		if closeErr != nil || p.lim.exceeded {
+			_ = os.Remove(raw.Name())
+			p.msg.raw = ""
+		}
+		if closeErr != nil && err == nil && p.lim.err == nil {
+			err = fmt.Errorf("mail: spool raw message: %w", closeErr)
+		}
+	}
 	switch {
 	case p.lim.err != nil:
 		p.msg.Cleanup()

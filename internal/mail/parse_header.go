@@ -71,8 +71,17 @@ func (p *parser) readHeader(h textproto.Header) {
 		Importance:            get("Importance"),
 		XAutoResponseSuppress: get("X-Auto-Response-Suppress"),
 	}
+	pos := -1
 	for f := h.Fields(); f.Next(); {
+		pos++
 		k := nettextproto.CanonicalMIMEHeaderKey(f.Key())
+		if k == "Authentication-Results" {
+			// Bounded: a sender can add any number of its own.
+			if len(m.Header.AuthResults) < maxAuthResults {
+				m.Header.AuthResults = append(m.Header.AuthResults, AuthResult{Value: clip(f.Value(), maxAuthResultBytes), Pos: pos})
+			}
+			continue
+		}
 		if !strings.HasPrefix(k, "X-Ticketsync") {
 			continue
 		}

@@ -52,4 +52,6 @@ type Email struct {
 type File struct {
 	Name string
 	Size int64
+	// Reason says why a refused file was refused, as the parser saw it.
+	Reason string
 }

@@ -56,6 +56,40 @@ type IntakeContext struct {
 	CreatedBy         int64
 	// MaxMessageBytes is named in the text of a message over the limit.
 	MaxMessageBytes int64
+
+	// Auth is what sender authentication found about the From line, and
+	// AuthOn whether any source of it is configured: without one, From is
+	// believed as mail always was.
+	Auth   SenderAuth
+	AuthOn bool
+	// ThreadProof says the ticket was found through what only mail that
+	// answers ours carries (the reply token, one of our Message-IDs),
+	// not a subject tag or uuid that anyone the customer copied knows.
+	ThreadProof bool
+}
+
+// AuthVerdict is what sender authentication says of a From line.
+type AuthVerdict string
+
+// Verdicts of sender authentication.
+const (
+	AuthNone AuthVerdict = ""     // nothing trusted says either way
+	AuthPass AuthVerdict = "pass" // the From domain is authenticated
+	AuthFail AuthVerdict = "fail" // the From line is likely forged
+)
+
+// SenderAuth is a verdict and what decided it, e.g. "dmarc=fail
+// (mx.google.com)".
+type SenderAuth struct {
+	Verdict AuthVerdict
+	Reason  string
+}
+
+// unverified says the mail must not write as the person its From names:
+// it fails authentication, or authentication is on and neither it nor
+// the way the mail found its ticket vouches for the sender.
+func (c IntakeContext) unverified() bool {
+	return c.Auth.Verdict == AuthFail || (c.AuthOn && c.Auth.Verdict != AuthPass && !c.ThreadProof)
 }
 
 // Action is the decision for one email: the TaskIP writes to make, in order.
@@ -79,6 +113,10 @@ type Action struct {
 	// an agent answering by mail.
 	AuthorType string
 
+	// NoReopen: the note must not reopen a closed ticket to be taken;
+	// mail from an unverified sender reopens nothing.
+	NoReopen bool
+
 	// ExtraNotes are internal notes added after the main write: refused
 	// attachments and parse problems, so nothing is dropped silently.
 	ExtraNotes []string
@@ -95,10 +133,14 @@ func DecideIntake(e Email, c IntakeContext) Action {
 		if c.MaxTicketsPerHour > 0 && c.TicketsFromSender > c.MaxTicketsPerHour {
 			return Action{Kind: ActSkip, Reason: string(SkipRateLimited)}
 		}
+		desc := describeNew(e, c)
+		if c.Auth.Verdict == AuthFail {
+			desc = fmt.Sprintf("(Unverified sender: %s. The From line may be forged; the ticket is not filed under that contact and no acknowledgement was sent.)\n\n", whyUnverified(c)) + desc
+		}
 		return Action{
 			Kind:        ActCreate,
 			Subject:     TicketSubject(e.Subject),
-			Description: describeNew(e, c),
+			Description: desc,
 			Priority:    MailPriority(e.XPriority, e.Importance),
 			UserID:      c.UserID,
 			CreatedBy:   c.CreatedBy,
@@ -108,11 +150,26 @@ func DecideIntake(e Email, c IntakeContext) Action {
 	t := c.Ticket
 	text := replyText(e, c)
 	isCustomer := t.IsCustomer(e.FromEmail)
+	agentUnproven := c.SenderIsAgent && !isCustomer && c.AuthOn && c.Auth.Verdict != AuthPass
+	if (isCustomer || c.SenderIsAgent) && (c.unverified() || agentUnproven) {
+		// Whoever wrote it may not be who From names: their words are
+		// kept, internally, and the ticket's state is left alone. An
+		// agent's answer goes to the customer only on a pass.
+		return Action{
+			Kind:       ActNote,
+			Ticket:     t,
+			Reason:     "unverified sender",
+			Text:       fmt.Sprintf("Email from %s (unverified sender: %s; the From line may be forged, nothing was sent to the customer):\n\n%s", sender(e), whyUnverified(c), text),
+			NoReopen:   true,
+			ExtraNotes: extra,
+		}
+	}
 	if !isCustomer && !c.SenderIsAgent {
 		// A third party (a colleague in Cc, a forward) must not speak for
 		// the customer: their words are kept, internally.
 		return Action{
 			Kind:       ActNote,
+			NoReopen:   c.Auth.Verdict == AuthFail,
 			Ticket:     t,
 			Reason:     "sender is neither the customer nor an agent",
 			Text:       fmt.Sprintf("Email from %s (not the ticket's customer):\n\n%s", sender(e), text),
@@ -128,6 +185,14 @@ func DecideIntake(e Email, c IntakeContext) Action {
 		a.ReopenTo = taskip.StatusOpen
 	}
 	return a
+}
+
+// whyUnverified says in a note why a sender was not believed.
+func whyUnverified(c IntakeContext) string {
+	if c.Auth.Reason != "" {
+		return c.Auth.Reason
+	}
+	return "no authentication result for its sender, and it names its ticket only by a subject tag or address anyone copied may know"
 }
 
 // needsReopen: a customer answering a ticket that is closed (SPEC 6), or
@@ -236,15 +301,37 @@ func bodyOrPlaceholder(e Email, c IntakeContext, text string) string {
 	return "(no text)"
 }
 
+// maxRefusedListed bounds the files one note names: a hostile mail may
+// carry hundreds, and the agent needs the reasons, not the whole list.
+const maxRefusedListed = 20
+
 func extraNotes(e Email, c IntakeContext) []string {
 	var notes []string
-	for _, f := range e.Refused {
-		why := fmt.Sprintf("it is over the %s limit", humanBytes(c.MaxMessageBytes))
-		if e.TooLarge {
-			why = fmt.Sprintf("the email (%s) is over the %s limit", humanBytes(e.Size), humanBytes(c.MaxMessageBytes))
+	if len(e.Refused) > 0 {
+		// One note per mail, however many files: a note per file made a
+		// mail of tiny attachments cost hundreds of TaskIP calls.
+		var b strings.Builder
+		if len(e.Refused) == 1 {
+			fmt.Fprintf(&b, "1 attachment of the email from %s was not uploaded", e.FromEmail)
+		} else {
+			fmt.Fprintf(&b, "%d attachments of the email from %s were not uploaded", len(e.Refused), e.FromEmail)
 		}
-		notes = append(notes, fmt.Sprintf("Attachment %q from %s was not uploaded: %s. The original email stays in the support mailbox.",
-			f.Name, e.FromEmail, why))
+		b.WriteString("; the original email stays in the support mailbox:")
+		for i, f := range e.Refused {
+			if i == maxRefusedListed {
+				fmt.Fprintf(&b, "\n- and %d more", len(e.Refused)-i)
+				break
+			}
+			why := f.Reason
+			switch {
+			case e.TooLarge:
+				why = fmt.Sprintf("the email (%s) is over the %s limit", humanBytes(e.Size), humanBytes(c.MaxMessageBytes))
+			case why == "":
+				why = fmt.Sprintf("it is over the %s limit", humanBytes(c.MaxMessageBytes))
+			}
+			fmt.Fprintf(&b, "\n- %q (%s): %s", f.Name, humanBytes(f.Size), why)
+		}
+		notes = append(notes, b.String())
 	}
 	if len(e.Problems) > 0 {
 		notes = append(notes, "The email from "+e.FromEmail+" was imported with problems:\n- "+strings.Join(e.Problems, "\n- "))

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -203,9 +204,23 @@ func TestDecideIntake(t *testing.T) {
 			e.Problems = []string{"unknown charset x-foo"}
 		}, IntakeContext{MaxMessageBytes: 25 << 20}, func(t *testing.T, a Action) {
 			require.Len(t, a.ExtraNotes, 2)
-			assert.Contains(t, a.ExtraNotes[0], `"video.mp4" from john@acme.com`)
-			assert.Contains(t, a.ExtraNotes[0], "25.0 MiB limit")
+			assert.Contains(t, a.ExtraNotes[0], `1 attachment of the email from john@acme.com was not uploaded`)
+			assert.Contains(t, a.ExtraNotes[0], `"video.mp4" (40.0 MiB): it is over the 25.0 MiB limit`)
 			assert.Contains(t, a.ExtraNotes[1], "unknown charset x-foo")
+		}},
+		{"many refused files make one note, each with its own reason", func(e *Email) {
+			e.Refused = []File{{Name: "huge.iso", Size: 30 << 20, Reason: "larger than the 26214400 byte attachment limit"}}
+			for i := range 400 {
+				e.Refused = append(e.Refused, File{Name: fmt.Sprintf("tiny-%d.txt", i), Size: 1, Reason: "more than 100 attachments in one message"})
+			}
+		}, IntakeContext{MaxMessageBytes: 25 << 20}, func(t *testing.T, a Action) {
+			require.Len(t, a.ExtraNotes, 1, "one note, not one per file")
+			n := a.ExtraNotes[0]
+			assert.Contains(t, n, "401 attachments of the email from john@acme.com were not uploaded")
+			assert.Contains(t, n, `"huge.iso" (30.0 MiB): larger than the 26214400 byte attachment limit`)
+			assert.Contains(t, n, `"tiny-0.txt" (1 bytes): more than 100 attachments in one message`)
+			assert.NotContains(t, n, "over the 25.0 MiB limit", "each file's real reason")
+			assert.Contains(t, n, "- and 381 more")
 		}},
 		{"a message over the size limit says so", func(e *Email) { e.TooLarge = true; e.Size = 30 << 20; e.Text = "" }, IntakeContext{MaxMessageBytes: 25 << 20}, func(t *testing.T, a Action) {
 			assert.Contains(t, a.Description, "30.0 MiB, over the 25.0 MiB limit")

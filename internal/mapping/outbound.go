@@ -39,18 +39,18 @@ func isNoReply(email string) bool {
 
 // Acknowledgement is the subject (tag still to be added) and text of the
 // mail that tells a customer their request became a ticket.
-func Acknowledgement(ticketID int64, subject, customerName string) (string, string) {
-	greeting := "Hello,"
-	if name := strings.TrimSpace(customerName); name != "" {
-		greeting = "Hello " + name + ","
-	}
-	text := fmt.Sprintf(`%s
+//
+// Nothing the sender wrote is in the text: the display name and anything
+// else of theirs could carry a forger's words and links to whoever a
+// forged From names. The subject is only in the Subject line.
+func Acknowledgement(ticketID int64, subject string) (string, string) {
+	text := fmt.Sprintf(`Hello,
 
 thank you for your message. We have opened ticket #%d for it and will get back to you as soon as we can.
 
 To add anything, simply reply to this email and keep the ticket number in the subject.
 
-This is an automatic message.`, greeting, ticketID)
+This is an automatic message.`, ticketID)
 	return ReplySubject(subject), text
 }
 

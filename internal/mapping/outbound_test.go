@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -55,12 +56,16 @@ func TestReplySubject(t *testing.T) {
 }
 
 func TestAcknowledgement(t *testing.T) {
-	subject, text := Acknowledgement(42, "Printer broken", "John Smith")
+	subject, text := Acknowledgement(42, "Printer broken")
 	assert.Equal(t, "Re: Printer broken", subject)
-	assert.Contains(t, text, "Hello John Smith,")
+	assert.True(t, strings.HasPrefix(text, "Hello,\n"), "no name: a forged display name is never reflected")
 	assert.Contains(t, text, "ticket #42")
 	assert.Contains(t, text, "automatic message")
-	_, text = Acknowledgement(7, "", " ")
+	hostile := "You won! Claim at https://evil.example/claim"
+	subject, text = Acknowledgement(7, hostile)
+	assert.Equal(t, "Re: "+hostile, subject, "the subject line is kept")
+	assert.NotContains(t, text, "evil.example", "nothing the sender wrote is in the body")
+	_, text = Acknowledgement(7, "")
 	assert.Contains(t, text, "Hello,\n")
 }
 

@@ -2,6 +2,9 @@ package mapping
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,8 +16,11 @@ type ThreadKeyKind string
 
 // Kinds of thread keys, in the order SPEC 6 step 2 tries them.
 const (
-	KeyMessageID   ThreadKeyKind = "message_id"   // In-Reply-To / References
-	KeyPlusAddress ThreadKeyKind = "plus_address" // address+<uuid>@domain
+	KeyMessageID ThreadKeyKind = "message_id" // In-Reply-To / References
+	// KeyReplyToken is address+<uuid>.<token>@domain with the token our
+	// key signs: only mail that answers ours knows it.
+	KeyReplyToken  ThreadKeyKind = "reply_token"
+	KeyPlusAddress ThreadKeyKind = "plus_address" // address+<uuid>@domain, no valid token
 	KeySubjectTag  ThreadKeyKind = "subject_tag"  // [#<uuid>] in the subject
 )
 
@@ -33,6 +39,29 @@ type Threading struct {
 	local, domain string
 	tmpl          *template.Template
 	tag           *regexp.Regexp
+	// key signs reply addresses (WithReplyKey); nil writes bare ones.
+	key []byte
+}
+
+// WithReplyKey returns a Threading whose reply addresses carry a token
+// keyed by key: address+<uuid>.<token>@domain. A subject tag or a bare
+// uuid can be copied from anything the customer forwarded; the token
+// shows a mail answers one of ours, whoever wrote its From line.
+func (t *Threading) WithReplyKey(key []byte) *Threading {
+	c := *t
+	c.key = append([]byte(nil), key...)
+	return &c
+}
+
+// replyTokenLen is how much of the HMAC the address carries: 50 bits,
+// far beyond guessing by sending mail, short enough for an address.
+const replyTokenLen = 10
+
+// replyToken signs a ticket uuid.
+func (t *Threading) replyToken(uuid string) string {
+	mac := hmac.New(sha256.New, t.key)
+	mac.Write([]byte(strings.ToLower(uuid)))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(mac.Sum(nil)))[:replyTokenLen]
 }
 
 var uuidPattern = `[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`
@@ -98,9 +127,14 @@ func (t *Threading) Tag(subject string, id int64, uuid string) string {
 	return strings.TrimSpace(subject + " " + tag)
 }
 
-// ReplyAddress is address+<uuid>@domain, where replies to a ticket go.
+// ReplyAddress is address+<uuid>.<token>@domain (address+<uuid>@domain
+// without a reply key), where replies to a ticket go.
 func (t *Threading) ReplyAddress(uuid string) string {
-	return t.local + "+" + strings.ToLower(uuid) + "@" + t.domain
+	tag := strings.ToLower(uuid)
+	if t.key != nil {
+		tag += "." + t.replyToken(uuid)
+	}
+	return t.local + "+" + tag + "@" + t.domain
 }
 
 // Keys lists the ticket links in e, most specific first: the Message-IDs it
@@ -121,12 +155,18 @@ func (t *Threading) Keys(e Email) []ThreadKey {
 	for i := len(e.References) - 1; i >= 0; i-- {
 		add(ThreadKey{KeyMessageID, e.References[i]})
 	}
+	var bare []ThreadKey
 	for _, group := range [][]string{e.To, e.Cc, e.DeliveredTo} {
 		for _, addr := range group {
-			if uuid, ok := t.plusUUID(addr); ok {
-				add(ThreadKey{KeyPlusAddress, uuid})
+			if uuid, signed, ok := t.plusUUID(addr); ok && signed {
+				add(ThreadKey{KeyReplyToken, uuid})
+			} else if ok {
+				bare = append(bare, ThreadKey{KeyPlusAddress, uuid})
 			}
 		}
+	}
+	for _, k := range bare {
+		add(k)
 	}
 	if m := t.tag.FindStringSubmatch(e.Subject); m != nil {
 		add(ThreadKey{KeySubjectTag, strings.ToLower(m[1])})
@@ -136,14 +176,21 @@ func (t *Threading) Keys(e Email) []ThreadKey {
 
 var uuidRE = regexp.MustCompile(`^` + uuidPattern + `$`)
 
-func (t *Threading) plusUUID(addr string) (string, bool) {
+// plusUUID reads address+<uuid>[.<token>]@domain; signed says the token
+// is the one our key gives that uuid. A wrong token counts as none.
+func (t *Threading) plusUUID(addr string) (uuid string, signed, ok bool) {
 	local, domain, ok := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), "@")
 	if !ok || domain != t.domain {
-		return "", false
+		return "", false, false
 	}
 	base, tag, ok := strings.Cut(local, "+")
-	if !ok || base != t.local || !uuidRE.MatchString(tag) {
-		return "", false
+	if !ok || base != t.local {
+		return "", false, false
 	}
-	return tag, true
+	uuid, token, _ := strings.Cut(tag, ".")
+	if !uuidRE.MatchString(uuid) {
+		return "", false, false
+	}
+	signed = t.key != nil && token != "" && hmac.Equal([]byte(token), []byte(t.replyToken(uuid)))
+	return uuid, signed, true
 }

@@ -63,6 +63,10 @@ func (s *Store) Dump(w io.Writer) error {
 func dumpBucket(b *bolt.Bucket) (map[string]any, error) {
 	out := map[string]any{}
 	err := b.ForEach(func(k, v []byte) error {
+		if bytes.Equal(k, keyReplyKey) {
+			out[string(k)] = "(secret, not shown)"
+			return nil
+		}
 		if v == nil {
 			sub, err := dumpBucket(b.Bucket(k))
 			out[string(k)] = sub

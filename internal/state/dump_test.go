@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 	"time"
@@ -56,4 +57,20 @@ func TestDumpEmptyStoreIsValidJSON(t *testing.T) {
 	var got map[string]map[string]any
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &got), buf.String())
 	assert.Len(t, got, len(allBuckets))
+}
+
+// The reply key is made once, kept across restarts, and never dumped.
+func TestReplyKeyKeptAndNotDumped(t *testing.T) {
+	s, clk := newStore(t)
+	k1, err := s.ReplyKey()
+	require.NoError(t, err)
+	require.Len(t, k1, 32)
+	s = reopen(t, s, clk)
+	k2, err := s.ReplyKey()
+	require.NoError(t, err)
+	assert.Equal(t, k1, k2)
+	var out bytes.Buffer
+	require.NoError(t, s.Dump(&out))
+	assert.Contains(t, out.String(), `"reply_key": "(secret, not shown)"`)
+	assert.NotContains(t, out.String(), base64.StdEncoding.EncodeToString(k1))
 }

@@ -82,6 +82,24 @@ func (t *Tx) CountSenderTicket(email string, at time.Time) (int, error) {
 	return n, nil
 }
 
+// acknowledgementsKey is the rate window of all acknowledgements
+// together; no normalised address starts with "@".
+const acknowledgementsKey = "@acknowledgements"
+
+// CountAcknowledgement records one acknowledgement at time at (zero means
+// now) and returns how many were recorded in (at-RateWindow, at], this one
+// included: the window of the global acknowledgement cap.
+func (t *Tx) CountAcknowledgement(at time.Time) (int, error) {
+	if at.IsZero() {
+		at = t.now()
+	}
+	n, err := t.countSenderTicket(acknowledgementsKey, at)
+	if err != nil {
+		return 0, fmt.Errorf("state: count acknowledgement: %w", err)
+	}
+	return n, nil
+}
+
 func (t *Tx) countSenderTicket(key string, at time.Time) (int, error) {
 	root, err := t.writeBucket(bucketSenderRate)
 	if err != nil {
