@@ -33,7 +33,12 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 			return 1
 		}
-		if url, err = health.ReadyURL(cfg.HTTP.Listen); err != nil {
+		// /readyz lives on metrics_listen when one is set.
+		listen := cfg.HTTP.Listen
+		if cfg.HTTP.MetricsListen != "" {
+			listen = cfg.HTTP.MetricsListen
+		}
+		if url, err = health.ReadyURL(listen); err != nil {
 			fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 			return 1
 		}

@@ -38,6 +38,13 @@ func TestHealthcheck(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "http://127.0.0.1:"+port+"/readyz") {
 		t.Fatalf("--config, ready: %d %q %q", code, out, errOut)
 	}
+	// With metrics_listen, /readyz is only there.
+	withMetrics := filepath.Join(dir, "metrics.yaml")
+	writeFile(t, withMetrics, "taskip:\n  secret_key: test-secret-value-1234\nhttp:\n  listen: \"127.0.0.1:1\"\n  metrics_listen: \":"+port+"\"\n")
+	code, out, errOut = run(t, "healthcheck", "--config", withMetrics)
+	if code != 0 || !strings.Contains(out, "http://127.0.0.1:"+port+"/readyz") {
+		t.Fatalf("--config with metrics_listen: %d %q %q", code, out, errOut)
+	}
 	ready.Store(false)
 	code, _, errOut = run(t, "healthcheck", "--config", cfg)
 	if code != 1 || !strings.Contains(errOut, "503 Service Unavailable: imap: not connected") {

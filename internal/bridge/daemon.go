@@ -22,9 +22,11 @@ import (
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/senderauth"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
+	"github.com/ticketsync/ticketsync/internal/webserver"
 )
 
 // DaemonOptions carry what does not come from the configuration file.
@@ -38,6 +40,13 @@ type DaemonOptions struct {
 	SMTPTLS *tls.Config
 	// Listener, when set, is used instead of listening on http.listen.
 	Listener net.Listener
+	// MetricsListener, when set, is used instead of listening on
+	// http.metrics_listen, and takes /metrics, /healthz and /readyz off
+	// the public listener as that key does.
+	MetricsListener net.Listener
+	// HTTPTimeouts override the listeners' timeouts; zero fields keep
+	// webserver's defaults (tests shorten them).
+	HTTPTimeouts webserver.Timeouts
 	// ShutdownTimeout bounds the drain on shutdown; default 8s, inside the
 	// 10 s a container runtime waits after SIGTERM.
 	ShutdownTimeout time.Duration
@@ -46,28 +55,38 @@ type DaemonOptions struct {
 	// ImportExisting is what a first start does with the mail already in
 	// the mailbox (ImportUnseen, ImportNone, ImportAll); "" is ImportUnseen.
 	ImportExisting string
+	// LookupTXT replaces the DNS resolver of mail.authentication.verify
+	// (tests answer from a map).
+	LookupTXT senderauth.LookupTXT
 }
 
 // Daemon is ticketsync assembled from its configuration: the state store,
 // the TaskIP client, the flows that are configured, and the HTTP listener.
 type Daemon struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	store    *state.Store
-	tickets  *taskip.Client
-	inbox    *mail.Inbox
-	intake   *Intake
-	outbox   *Outbox
-	sender   *mail.Sender
-	watch    *Watch
-	digest   *Digest
-	alerts   *Alerts
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *state.Store
+	tickets *taskip.Client
+	inbox   *mail.Inbox
+	intake  *Intake
+	outbox  *Outbox
+	sender  *mail.Sender
+	watch   *Watch
+	digest  *Digest
+	alerts  *Alerts
+	// replyKey signs reply addresses; it lives in the state file.
+	replyKey []byte
 	commands *Commands
 	socket   *slack.SocketConfig
 	registry *prometheus.Registry
-	http     *http.Server
-	ln       net.Listener
-	shutdown time.Duration
+	rejected *httpRejections
+	// public serves /slack/* (and health and metrics when no metrics
+	// listener is configured); private serves health and metrics alone.
+	public    *webserver.Server
+	ln        net.Listener
+	private   *webserver.Server
+	privateLn net.Listener
+	shutdown  time.Duration
 }
 
 // NewDaemon opens the state file (failing at once when another instance holds
@@ -88,6 +107,12 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 		return nil, err
 	}
 	d.store = store
+	if cfg.Mail != nil {
+		if d.replyKey, err = store.ReplyKey(); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	apiLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "ticketsync_taskip_request_duration_seconds", Help: "TaskIP API requests by route and status.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
@@ -102,6 +127,7 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	d.registry.MustRegister(apiLatency, slackLatency, slackPosts)
 	d.tickets, err = taskip.New(taskip.Config{
 		BaseURL: cfg.TaskIP.BaseURL, SecretKey: cfg.TaskIP.SecretKey.Reveal(), Timeout: cfg.TaskIP.Timeout,
+		MaxResponseBytes: cfg.TaskIP.MaxResponseBytes,
 		Observe: func(method, route string, status int, dur time.Duration) {
 			apiLatency.WithLabelValues(method, route, fmt.Sprint(status)).Observe(dur.Seconds())
 		},
@@ -151,23 +177,68 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	ln := opts.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
+	if err := d.buildHTTP(opts); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// buildHTTP opens the listeners and builds their servers. Both have the
+// same timeouts and connection cap; only the public one has Slack's routes.
+func (d *Daemon) buildHTTP(opts DaemonOptions) error {
+	d.rejected = newHTTPRejections(d.registry, d.log)
+	var opened []net.Listener
+	fail := func(err error) error {
+		for _, ln := range opened {
+			_ = ln.Close()
+		}
+		return err
+	}
+	listen := func(given net.Listener, key, addr string) (net.Listener, error) {
+		if given != nil {
+			return given, nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listen on %s: %w", key, addr, err)
+		}
+		opened = append(opened, ln)
+		return ln, nil
+	}
+	var err error
+	if d.ln, err = listen(opts.Listener, "http.listen", d.cfg.HTTP.Listen); err != nil {
+		return fail(err)
+	}
+	if opts.MetricsListener != nil || d.cfg.HTTP.MetricsListen != "" {
+		if d.privateLn, err = listen(opts.MetricsListener, "http.metrics_listen", d.cfg.HTTP.MetricsListen); err != nil {
+			return fail(err)
 		}
 	}
-	d.ln = ln
-	d.http = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
-	return d, nil
+	server := func(h http.Handler) (*webserver.Server, error) {
+		return webserver.New(webserver.Config{
+			Handler: h, Timeouts: opts.HTTPTimeouts, MaxConnections: d.cfg.HTTP.MaxConnections, Logger: d.log,
+			Rejected: func(reason string) { d.rejected.reject(reason, nil) },
+		})
+	}
+	if d.public, err = server(d.publicRoutes()); err != nil {
+		return fail(err)
+	}
+	if d.privateLn != nil {
+		mux := http.NewServeMux()
+		d.healthRoutes(mux)
+		if d.private, err = server(mux); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
 }
 
 func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	imapCfg := mail.IMAPConfig{
 		Addr: m.IMAP.Addr, TLS: mail.TLSMode(m.IMAP.TLS), Username: m.IMAP.Username, Password: m.IMAP.Password.Reveal(),
 		Mailbox: m.IMAP.Mailbox, ProcessedMailbox: m.IMAP.ProcessedMailbox, FailedMailbox: m.IMAP.FailedMailbox,
-		IDLE: m.IMAP.IDLE, Logger: d.log,
+		IDLE: m.IMAP.IDLE, Logger: d.log, AllowInsecure: m.IMAP.AllowInsecure,
 	}
 	if o := opts.IMAPTLS; o != nil {
 		imapCfg.TLSConfig = o.TLSConfig
@@ -176,6 +247,10 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	spool, err := prepareSpool(filepath.Join(filepath.Dir(d.cfg.State.Path), "spool"))
 	if err != nil {
 		return err
+	}
+	auth := SenderAuthentication{TrustedAuthservIDs: m.Authentication.TrustedAuthservIDs}
+	if m.Authentication.Verify {
+		auth.Checker = senderauth.NewChecker(senderauth.CheckerConfig{LookupTXT: opts.LookupTXT})
 	}
 	senders := make(map[string]int64, len(m.Senders))
 	for k, v := range m.Senders {
@@ -190,6 +265,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID), Outbox: d.outbox,
 		AllowedListIDs: m.AllowedListIDs, MaxTicketsPerHour: m.MaxTicketsPerHour,
+		Authentication: auth, AcknowledgeUnauthenticated: m.AcknowledgeUnauthenticated, ReplyKey: d.replyKey,
 	})
 	if err == nil && d.watch != nil {
 		d.intake.cfg.Events = d.watch
@@ -206,12 +282,13 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOp
 	}
 	d.sender = mail.NewSender(mail.SMTPConfig{
 		Addr: m.SMTP.Addr, TLS: mail.TLSMode(m.SMTP.TLS), Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
-		TLSConfig: opts.SMTPTLS, Logger: d.log,
+		TLSConfig: opts.SMTPTLS, Logger: d.log, AllowInsecure: m.SMTP.AllowInsecure,
 	})
 	cfg := OutboxConfig{
 		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: NewOutboxMetrics(d.registry),
 		From: mail.Address{Name: from.Name, Email: from.Address}, Address: m.Address, SubjectTag: m.SubjectTag,
 		AcknowledgeNew: m.AcknowledgeNew, SendAgentReplies: m.SendAgentReplies,
+		MaxAcknowledgementsPerHour: m.MaxAcknowledgementsPerHour, Alerts: d.alerts, ReplyKey: d.replyKey,
 	}
 	if poster != nil {
 		cfg.Threads, cfg.Files = poster, poster
@@ -305,25 +382,50 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 	return nil
 }
 
-func (d *Daemon) routes() http.Handler {
+// publicRoutes are what http.listen serves: Slack's request URLs, and
+// health and metrics unless they have a listener of their own. Anything
+// else is refused without reading its body (webserver.Refuse says why).
+func (d *Daemon) publicRoutes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	if d.privateLn == nil {
+		d.healthRoutes(mux)
+	} else {
+		mux.Handle("/", d.notFound())
+	}
+	if d.commands != nil && d.cfg.Slack.SigningSecret != "" {
+		mux.Handle("POST /slack/", http.StripPrefix("/slack", slack.NewHTTPHandler(slack.InboundConfig{
+			Verifier: slack.Verifier{Secret: d.cfg.Slack.SigningSecret.Reveal()}, Handler: d.commands, Logger: d.log,
+			Refused: d.rejected.reject,
+		})))
+	}
+	return mux
+}
+
+// healthRoutes adds /healthz, /readyz, /metrics and the catch-all to mux.
+// None of them takes a body.
+func (d *Daemon) healthRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /healthz", webserver.NoBody(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	})))
+	mux.Handle("GET /readyz", webserver.NoBody(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if problems := d.notReady(); len(problems) > 0 {
 			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
+	})))
+	mux.Handle("GET /metrics", webserver.NoBody(promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{})))
+	mux.Handle("/", d.notFound())
+}
+
+// notFound is the catch-all: counted, since on the public listener it is
+// what scanners get.
+func (d *Daemon) notFound() http.Handler {
+	nf := webserver.NotFound()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.rejected.reject(slack.RefusedNotFound, nil)
+		nf.ServeHTTP(w, r)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
-	if d.commands != nil && d.cfg.Slack.SigningSecret != "" {
-		mux.Handle("POST /slack/", http.StripPrefix("/slack", slack.NewHTTPHandler(slack.InboundConfig{
-			Verifier: slack.Verifier{Secret: d.cfg.Slack.SigningSecret.Reveal()}, Handler: d.commands, Logger: d.log,
-		})))
-	}
-	return mux
 }
 
 // Retention of Message-ID links and similar records. A customer replying to
@@ -366,8 +468,17 @@ func (d *Daemon) notReady() []string {
 	return problems
 }
 
-// Addr is the HTTP listener's address.
+// Addr is the public HTTP listener's address.
 func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// MetricsAddr is the address of the listener serving /metrics, /healthz
+// and /readyz apart from the public one; "" when they are on Addr.
+func (d *Daemon) MetricsAddr() string {
+	if d.privateLn == nil {
+		return ""
+	}
+	return d.privateLn.Addr().String()
+}
 
 // Run serves until ctx ends, then stops the flows (each finishes the item
 // in flight), closes the state file and returns. The error is nil on a clean
@@ -375,17 +486,23 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	var wg sync.WaitGroup
-	errs := make(chan error, 5)
+	errs := make(chan error, 6)
 	flows, stopFlows := context.WithCancel(ctx)
 	defer stopFlows()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := d.http.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("http: %w", err)
-			stopFlows()
-		}
-	}()
+	serve := func(name string, srv *webserver.Server, ln net.Listener) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				stopFlows()
+			}
+		}()
+	}
+	serve("http", d.public, d.ln)
+	if d.private != nil {
+		serve("http metrics", d.private, d.privateLn)
+	}
 	if d.watch != nil {
 		wg.Add(1)
 		go func() {
@@ -453,12 +570,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.pruneDaily(flows)
 	}()
-	d.log.Info("ticketsync running", "http", d.Addr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
+	d.log.Info("ticketsync running", "http", d.Addr(), "metrics", d.MetricsAddr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
 	<-flows.Done()
 	d.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.shutdown)
 	defer cancel()
-	_ = d.http.Shutdown(shutdownCtx)
+	_ = d.public.Shutdown(shutdownCtx)
+	if d.private != nil {
+		_ = d.private.Shutdown(shutdownCtx)
+	}
 	if d.inbox != nil {
 		// Unblocks an IDLE; the intake returns after its item in flight.
 		go func() {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -22,15 +22,26 @@ type InboundConfig struct {
 	Handler    Handler
 	Logger     *slog.Logger
 	AckTimeout time.Duration // 0: DefaultAckTimeout
+	// MaxUnverified bounds the bodies being read before verification;
+	// beyond it a request gets 503 at once. 0: DefaultMaxUnverified.
+	MaxUnverified int
+	// Refused, when set, is called once per refused request with one of
+	// the Refused* reasons and the error; the handler itself logs
+	// refusals at Debug only. It must not block.
+	Refused func(reason string, err error)
 }
 
 // NewHTTPHandler serves Slack's three request URLs. Mount it at "/slack/":
 // it routes on the last path element only (…/commands, …/events,
 // …/interactive), so the prefix is the caller's choice.
 //
-// Every request is read once, capped at the Verifier's MaxBody, and verified
-// before anything is parsed; a refused request reaches no Handler method.
-// Slack gets its answer within AckTimeout even when the Handler is slow.
+// The signature and timestamp headers are checked before the body is read,
+// and a request without them is refused (401) and its connection closed
+// without reading the rest. The body is then read once, capped at the
+// Verifier's MaxBody with at most MaxUnverified being read at a time, and
+// verified before anything is parsed; a refused request reaches no Handler
+// method. Slack gets its answer within AckTimeout even when the Handler is
+// slow.
 func NewHTTPHandler(cfg InboundConfig) http.Handler {
 	if cfg.Handler == nil {
 		panic("slack: NewHTTPHandler without a Handler")
@@ -41,12 +52,16 @@ func NewHTTPHandler(cfg InboundConfig) http.Handler {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
 	}
-	return &inbound{cfg: cfg, log: cfg.Logger}
+	if cfg.MaxUnverified <= 0 {
+		cfg.MaxUnverified = DefaultMaxUnverified
+	}
+	return &inbound{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxUnverified)}
 }
 
 type inbound struct {
-	cfg InboundConfig
-	log *slog.Logger
+	cfg   InboundConfig
+	log   *slog.Logger
+	slots chan struct{} // one per body being read and verified
 }
 
 func (s *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -59,12 +74,12 @@ func (s *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "interactive":
 		serve = s.interactive
 	default:
-		http.NotFound(w, r)
+		s.refuse(w, r, http.StatusNotFound, RefusedNotFound, errors.New("slack: no such endpoint"))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		s.refuse(w, r, http.StatusMethodNotAllowed, RefusedNotFound, fmt.Errorf("slack: method %s", cutASCII(r.Method, 10)))
 		return
 	}
 	body, ok := s.read(w, r)
@@ -72,42 +87,6 @@ func (s *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serve(w, r, body)
-}
-
-// read returns the verified body, or answers the request itself.
-func (s *inbound) read(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	limit := s.cfg.Verifier.maxBody()
-	log := s.log.With("path", r.URL.Path, "remote", r.RemoteAddr)
-	if r.ContentLength > limit {
-		log.Warn("slack: request refused", "err", ErrTooLarge, "length", r.ContentLength)
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-		return nil, false
-	}
-	// One read, capped; verified and parsed from the same bytes (SPEC 8:
-	// slack-go's parsers would otherwise consume the body first).
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-		log.Warn("slack: request refused", "err", ErrTooLarge)
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-		return nil, false
-	}
-	if err != nil {
-		log.Debug("slack: reading request failed", "err", err)
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return nil, false
-	}
-	if err := s.cfg.Verifier.Verify(r.Header, body); err != nil {
-		status := http.StatusUnauthorized
-		if errors.Is(err, ErrTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		// Warn, not Error: scanners hit public endpoints all day. A
-		// wrong signing secret shows up as a steady stream of these.
-		log.Warn("slack: request refused", "err", err)
-		http.Error(w, http.StatusText(status), status)
-		return nil, false
-	}
-	return body, true
 }
 
 // handlerCtx outlives the acknowledgement: the request's own context ends

@@ -1,13 +1,17 @@
 package slack
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,9 +86,30 @@ func (r *recorder) total() int {
 var testNow = time.Date(2024, 1, 15, 9, 0, 0, 0, time.UTC)
 
 type inboundServer struct {
-	url string
-	rec *recorder
-	log *logtest.Buffer
+	url     string
+	addr    string // host:port, for raw requests
+	rec     *recorder
+	log     *logtest.Buffer
+	refused refusals
+	handler *inbound
+}
+
+// refusals records InboundConfig.Refused's calls.
+type refusals struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (r *refusals) add(reason string, _ error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reasons = append(r.reasons, reason)
+}
+
+func (r *refusals) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reasons...)
 }
 
 func newInbound(t *testing.T, mod ...func(*InboundConfig)) *inboundServer {
@@ -94,14 +119,61 @@ func newInbound(t *testing.T, mod ...func(*InboundConfig)) *inboundServer {
 		Verifier: Verifier{Secret: testSecret, Now: func() time.Time { return testNow }, MaxBody: 64 << 10},
 		Handler:  s.rec,
 		Logger:   slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Refused:  s.refused.add,
 	}
 	for _, m := range mod {
 		m(&cfg)
 	}
-	srv := httptest.NewServer(NewHTTPHandler(cfg))
+	s.handler = NewHTTPHandler(cfg).(*inbound)
+	srv := httptest.NewServer(s.handler)
 	t.Cleanup(srv.Close)
 	s.url = srv.URL + "/slack"
+	s.addr = srv.Listener.Addr().String()
 	return s
+}
+
+// raw sends a request head (lines without the final CRLF CRLF) and the
+// first bytes of its body over a plain TCP connection, the way an
+// attacker would, and returns the connection.
+func (s *inboundServer) raw(t *testing.T, head []string, body string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.addr, 2*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = io.WriteString(c, strings.Join(head, "\r\n")+"\r\n\r\n"+body)
+	require.NoError(t, err)
+	return c
+}
+
+// rawAnswer reads the answer to a raw request, waiting up to d, and
+// reports whether the server then closed the connection within d.
+func rawAnswer(t *testing.T, c net.Conn, d time.Duration) (resp *http.Response, body string, closed bool) {
+	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(d)))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err, "no answer within %v", d)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	_, err = br.ReadByte()
+	var ne net.Error
+	closed = err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return resp, string(b), closed
+}
+
+// slackHead is the head of a POST to path declaring length bytes of body,
+// with the given Slack headers ("" leaves one out).
+func slackHead(path string, length int, sig, ts string) []string {
+	head := []string{"POST /slack" + path + " HTTP/1.1", "Host: slack.test",
+		"Content-Type: application/x-www-form-urlencoded", "Content-Length: " + strconv.Itoa(length)}
+	if sig != "" {
+		head = append(head, "X-Slack-Signature: "+sig)
+	}
+	if ts != "" {
+		head = append(head, "X-Slack-Request-Timestamp: "+ts)
+	}
+	return head
 }
 
 // signed describes one request to send; zero fields are filled with a

@@ -50,17 +50,38 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 	if int64(len(body)) > v.maxBody() {
 		return fmt.Errorf("slack: %d bytes, at most %d: %w", len(body), v.maxBody(), ErrTooLarge)
 	}
+	sig, err := v.checkHeaders(h)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(sig, Sign(v.Secret, h.Get(headerTimestamp), body)) {
+		return fmt.Errorf("slack: signature mismatch: %w", ErrBadSignature)
+	}
+	return nil
+}
+
+// CheckHeaders is the part of Verify that needs no body: both headers
+// present, the signature shaped as v0= and 64 hex digits, the timestamp
+// within MaxAge of now. A request that fails it can be refused before its
+// body is read, which is what keeps unsigned traffic from costing memory.
+func (v Verifier) CheckHeaders(h http.Header) error {
+	_, err := v.checkHeaders(h)
+	return err
+}
+
+// checkHeaders returns the decoded signature.
+func (v Verifier) checkHeaders(h http.Header) ([]byte, error) {
 	if v.Secret == "" {
 		// Failing closed: an empty secret would make every HMAC guessable.
-		return fmt.Errorf("slack: no signing secret configured: %w", ErrBadSignature)
+		return nil, fmt.Errorf("slack: no signing secret configured: %w", ErrBadSignature)
 	}
 	sig, ts := h.Get(headerSignature), h.Get(headerTimestamp)
 	if sig == "" || ts == "" {
-		return fmt.Errorf("slack: need %s and %s: %w", headerSignature, headerTimestamp, ErrMissingHeader)
+		return nil, fmt.Errorf("slack: need %s and %s: %w", headerSignature, headerTimestamp, ErrMissingHeader)
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return fmt.Errorf("slack: timestamp %q is not a number: %w", cutASCII(ts, 20), ErrBadSignature)
+		return nil, fmt.Errorf("slack: timestamp %q is not a number: %w", cutASCII(ts, 20), ErrBadSignature)
 	}
 	now := time.Now
 	if v.Now != nil {
@@ -70,20 +91,17 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 	// and in both directions so a forged future timestamp cannot extend
 	// the replay window.
 	if skew := now().Sub(time.Unix(secs, 0)).Abs(); skew > v.maxAge() {
-		return fmt.Errorf("slack: timestamp %d is %s off, at most %s: %w", secs, skew.Round(time.Second), v.maxAge(), ErrStale)
+		return nil, fmt.Errorf("slack: timestamp %d is %s off, at most %s: %w", secs, skew.Round(time.Second), v.maxAge(), ErrStale)
 	}
 	hexSig, ok := strings.CutPrefix(sig, "v0=")
 	if !ok {
-		return fmt.Errorf("slack: signature is not v0: %w", ErrBadSignature)
+		return nil, fmt.Errorf("slack: signature is not v0: %w", ErrBadSignature)
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil || len(got) != sha256.Size {
-		return fmt.Errorf("slack: signature is not a hex SHA-256: %w", ErrBadSignature)
+		return nil, fmt.Errorf("slack: signature is not a hex SHA-256: %w", ErrBadSignature)
 	}
-	if !hmac.Equal(got, Sign(v.Secret, ts, body)) {
-		return fmt.Errorf("slack: signature mismatch: %w", ErrBadSignature)
-	}
-	return nil
+	return got, nil
 }
 
 // Sign returns the raw v0 HMAC of body at timestamp ts, as Slack computes
