@@ -25,6 +25,8 @@ Usage:
   ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
   ticketsync fake-taskip [--listen ADDR] [--secret-key K]
                                          an in-memory TaskIP server to try the CLI against
+  ticketsync mail authorize --provider microsoft|google --client-id ID [--client-secret-file F] [--device]
+                                         sign the mailbox in once; prints the refresh token for mail.oauth2
   ticketsync state dump [--config FILE | --path FILE]
                                          print the state file as JSON (daemon stopped)
   ticketsync healthcheck [--config FILE | --url URL] [--timeout 5s]
@@ -58,6 +60,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runCmd(ctx, rest, stdout, stderr)
 	case "state":
 		return stateCmd(rest, stdout, stderr)
+	case "mail":
+		return mailCmd(ctx, rest, stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

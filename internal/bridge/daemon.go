@@ -22,6 +22,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/oauth"
 	"github.com/ticketsync/ticketsync/internal/senderauth"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -55,6 +56,9 @@ type DaemonOptions struct {
 	// ImportExisting is what a first start does with the mail already in
 	// the mailbox (ImportUnseen, ImportNone, ImportAll); "" is ImportUnseen.
 	ImportExisting string
+	// OAuthHTTPClient talks to the identity provider; nil is a default
+	// client (tests trust a fake's certificate here).
+	OAuthHTTPClient *http.Client
 	// LookupTXT replaces the DNS resolver of mail.authentication.verify
 	// (tests answer from a map).
 	LookupTXT senderauth.LookupTXT
@@ -74,6 +78,8 @@ type Daemon struct {
 	watch   *Watch
 	digest  *Digest
 	alerts  *Alerts
+	// signIns are the OAuth 2.0 sign-ins by mailbox.
+	signIns map[string]*oauth.Source
 	// replyKey signs reply addresses; it lives in the state file.
 	replyKey []byte
 	commands *Commands
@@ -235,10 +241,14 @@ func (d *Daemon) buildHTTP(opts DaemonOptions) error {
 }
 
 func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
+	tokens, err := d.tokens(m.IMAP.Auth, m.IMAP.Username, opts)
+	if err != nil {
+		return err
+	}
 	imapCfg := mail.IMAPConfig{
 		Addr: m.IMAP.Addr, TLS: mail.TLSMode(m.IMAP.TLS), Username: m.IMAP.Username, Password: m.IMAP.Password.Reveal(),
 		Mailbox: m.IMAP.Mailbox, ProcessedMailbox: m.IMAP.ProcessedMailbox, FailedMailbox: m.IMAP.FailedMailbox,
-		IDLE: m.IMAP.IDLE, Logger: d.log, AllowInsecure: m.IMAP.AllowInsecure,
+		IDLE: m.IMAP.IDLE, Logger: d.log, AllowInsecure: m.IMAP.AllowInsecure, Tokens: tokens,
 	}
 	if o := opts.IMAPTLS; o != nil {
 		imapCfg.TLSConfig = o.TLSConfig
@@ -280,9 +290,13 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOp
 	if err != nil {
 		return fmt.Errorf("mail.smtp.from: %w", err)
 	}
+	tokens, err := d.tokens(m.SMTP.Auth, m.SMTP.Username, opts)
+	if err != nil {
+		return err
+	}
 	d.sender = mail.NewSender(mail.SMTPConfig{
 		Addr: m.SMTP.Addr, TLS: mail.TLSMode(m.SMTP.TLS), Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
-		TLSConfig: opts.SMTPTLS, Logger: d.log, AllowInsecure: m.SMTP.AllowInsecure,
+		TLSConfig: opts.SMTPTLS, Logger: d.log, AllowInsecure: m.SMTP.AllowInsecure, Tokens: tokens,
 	})
 	cfg := OutboxConfig{
 		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: NewOutboxMetrics(d.registry),
@@ -340,6 +354,29 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 		}
 	}
 	return d.buildCommands(sc, poster)
+}
+
+// tokens is the OAuth 2.0 sign-in of mailbox when auth is oauth2, else nil
+// (a password). IMAP and SMTP signing in as the same mailbox share one,
+// so one token serves both.
+func (d *Daemon) tokens(auth, mailbox string, opts DaemonOptions) (mail.TokenSource, error) {
+	if auth != config.AuthOAuth2 {
+		return nil, nil
+	}
+	if src, ok := d.signIns[mailbox]; ok {
+		return src, nil
+	}
+	oc := oauth.FromConfig(d.cfg, mailbox)
+	oc.HTTPClient = opts.OAuthHTTPClient
+	src, err := oauth.New(oc)
+	if err != nil {
+		return nil, err
+	}
+	if d.signIns == nil {
+		d.signIns = map[string]*oauth.Source{}
+	}
+	d.signIns[mailbox] = src
+	return src, nil
 }
 
 // prepareSpool creates the directory attachments are streamed to and clears

@@ -238,10 +238,17 @@ func (in *Intake) Run(ctx context.Context) error {
 			if _, err := in.cfg.Inbox.Connect(ctx); err != nil {
 				in.metrics.connected.Set(0)
 				wait := backoff.Next()
-				if errors.Is(err, mail.ErrAuth) {
+				var tokenErr *mail.TokenError
+				switch {
+				case errors.As(err, &tokenErr):
+					// The identity provider refused: its words and the key
+					// to change are in err. A replaced secret file is read
+					// at the next attempt.
+					in.log.Error("imap sign-in: no OAuth token", "err", err, "retry_in", wait)
+				case errors.Is(err, mail.ErrAuth):
 					// Only a configuration change fixes this: a person must act.
-					in.log.Error("imap login refused; check mail.imap.username and password", "err", err, "retry_in", wait)
-				} else {
+					in.log.Error("imap login refused; check mail.imap.username and password (or, with OAuth, what the error says)", "err", err, "retry_in", wait)
+				default:
 					in.log.Warn("imap connect failed", "err", err, "retry_in", wait)
 				}
 				if !sleep(ctx, wait) {

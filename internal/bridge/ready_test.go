@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -93,10 +94,12 @@ http:
 `, base, testKey, statePath) + sections
 	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
 		Getenv:   func(string) (string, bool) { return "", false },
-		ReadFile: func(string) ([]byte, error) { return nil, fmt.Errorf("no files in this test") },
+		ReadFile: os.ReadFile, // secret files the test wrote itself
 	})
 	require.NoError(t, err)
-	opts.Logger = testLogger(t)
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	d, err := NewDaemon(cfg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

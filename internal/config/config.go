@@ -27,7 +27,17 @@ type Config struct {
 	// Log is not in SPEC 5; SPEC 7 asks for text or JSON slog output and
 	// this is where the operator picks.
 	Log Log `yaml:"log"`
+
+	// secretFiles maps a secret's path (mail.oauth2.refresh_token) to the
+	// file it was read from, for secrets that are read again when a
+	// provider refuses them: an operator replaces the file, and the
+	// daemon picks it up without a restart.
+	secretFiles map[string]string
 }
+
+// SecretFile is the file the secret at path was read from ("" when it was
+// given inline or not at all).
+func (c *Config) SecretFile(path string) string { return c.secretFiles[path] }
 
 // TaskIP configures the API client and the ticket watch.
 type TaskIP struct {
@@ -71,9 +81,11 @@ type HTTP struct {
 type Mail struct {
 	// Address is the bare support address; replies come back to
 	// local+<uuid>@domain, which is why it must not carry a +tag itself.
-	Address          string         `yaml:"address"`
-	IMAP             IMAP           `yaml:"imap"`
-	SMTP             SMTP           `yaml:"smtp"`
+	Address string `yaml:"address"`
+	IMAP    IMAP   `yaml:"imap"`
+	SMTP    SMTP   `yaml:"smtp"`
+	// OAuth2 is the sign-in IMAP and SMTP use when their auth is oauth2.
+	OAuth2           OAuth2         `yaml:"oauth2"`
 	SubjectTag       string         `yaml:"subject_tag"`
 	MaxMessageBytes  int64          `yaml:"max_message_bytes"`
 	Senders          map[string]int `yaml:"senders"`
@@ -136,14 +148,55 @@ const (
 	TLSNone     TLSMode = "none"
 )
 
+// Sign-in methods for mail.imap.auth and mail.smtp.auth.
+const (
+	AuthPassword = "password"
+	AuthOAuth2   = "oauth2"
+)
+
+// OAuth 2.0 providers for mail.oauth2.provider.
+const (
+	ProviderMicrosoft = "microsoft"
+	ProviderGoogle    = "google"
+	ProviderGeneric   = "generic"
+)
+
+// OAuth2 configures OAuth 2.0 sign-in to the mailbox (SASL XOAUTH2 or
+// OAUTHBEARER), shared by IMAP and SMTP.
+type OAuth2 struct {
+	// Provider is microsoft, google or generic.
+	Provider string `yaml:"provider"`
+	// TenantID is the Microsoft Entra tenant (directory) id or domain.
+	TenantID string `yaml:"tenant_id"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecret signs in the app; ClientCertificateFile with
+	// ClientKeyFile does it with a certificate instead (Microsoft).
+	ClientSecret          Secret `yaml:"client_secret"`
+	ClientCertificateFile string `yaml:"client_certificate_file"`
+	ClientKeyFile         string `yaml:"client_key_file"`
+	// RefreshToken is a delegated sign-in's refresh token, from
+	// `ticketsync mail authorize`.
+	RefreshToken Secret `yaml:"refresh_token"`
+	// ServiceAccountFile is a Google service account's JSON key with
+	// domain-wide delegation; the mailbox is the subject.
+	ServiceAccountFile string `yaml:"service_account_file"`
+	// TokenURL is the token endpoint: required for generic, an override
+	// (a sovereign cloud, a proxy) otherwise.
+	TokenURL string `yaml:"token_url"`
+	// Scopes default by provider; required for generic.
+	Scopes []string `yaml:"scopes"`
+}
+
 // IMAP is the intake side of the mailbox.
 type IMAP struct {
-	Addr     string  `yaml:"addr"`
-	TLS      TLSMode `yaml:"tls"`
-	Username string  `yaml:"username"`
-	Password Secret  `yaml:"password"`
-	Mailbox  string  `yaml:"mailbox"`
-	IDLE     bool    `yaml:"idle"`
+	Addr string  `yaml:"addr"`
+	TLS  TLSMode `yaml:"tls"`
+	// Auth is password (default) or oauth2 (mail.oauth2).
+	Auth     string `yaml:"auth"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	Mailbox  string `yaml:"mailbox"`
+	IDLE     bool   `yaml:"idle"`
 	// PollSchedule is the fallback poll and the IDLE watchdog.
 	PollSchedule string `yaml:"poll_schedule"`
 	// ProcessedMailbox empty means processed mail is flagged \Seen in place.
@@ -161,10 +214,12 @@ type IMAP struct {
 // SMTP is the sending side of the mailbox. Username and Password are both
 // empty for a relay that needs no AUTH.
 type SMTP struct {
-	Addr     string  `yaml:"addr"`
-	TLS      TLSMode `yaml:"tls"`
-	Username string  `yaml:"username"`
-	Password Secret  `yaml:"password"`
+	Addr string  `yaml:"addr"`
+	TLS  TLSMode `yaml:"tls"`
+	// Auth is password (default) or oauth2 (mail.oauth2, as Username).
+	Auth     string `yaml:"auth"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
 	// From may carry a display name; it defaults to Mail.Address.
 	From string `yaml:"from"`
 	// AllowInsecure permits tls: none with AUTH to a host other than
@@ -255,6 +310,7 @@ func Default() Config {
 func DefaultMail() Mail {
 	return Mail{
 		IMAP: IMAP{
+			Auth:         AuthPassword,
 			Mailbox:      DefaultMailbox,
 			IDLE:         true,
 			PollSchedule: DefaultIMAPPoll,

@@ -76,6 +76,7 @@ mail:
   imap:
     addr: imap.acme.test:143
     tls: starttls
+    auth: password
     username: helpuser
     password: imap-pw
     mailbox: Support
@@ -88,6 +89,7 @@ mail:
   smtp:
     addr: smtp.acme.test:465
     tls: implicit
+    auth: password
     username: smtpuser
     password: smtp-pw
     from: "Acme Help <help@acme.test>"
@@ -105,6 +107,17 @@ mail:
   allowed_list_ids: ["team.customer.example", "<ops.customer.example>"]
   max_tickets_per_hour: 50
   acknowledge_max_age: 2h
+  oauth2:
+    provider: microsoft
+    tenant_id: acme.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-000000000001
+    client_secret: oauth-secret
+    client_certificate_file: ""
+    client_key_file: ""
+    refresh_token: oauth-refresh
+    service_account_file: ""
+    token_url: https://login.acme.test/token
+    scopes: [https://outlook.office365.com/.default]
   authentication:
     trusted_authserv_ids: [mx.acme.test, microsoft365]
     verify: true
@@ -143,13 +156,13 @@ func fullConfig() Config {
 		Mail: &Mail{
 			Address: "help@acme.test",
 			IMAP: IMAP{
-				Addr: "imap.acme.test:143", TLS: TLSStartTLS, Username: "helpuser", Password: "imap-pw",
+				Addr: "imap.acme.test:143", TLS: TLSStartTLS, Auth: AuthPassword, Username: "helpuser", Password: "imap-pw",
 				Mailbox: "Support", IDLE: false, PollSchedule: "@every 5m",
 				ProcessedMailbox: "Support/Done", FailedMailbox: "Support/Failed", ImportWindow: 48 * time.Hour,
 				AllowInsecure: true,
 			},
 			SMTP: SMTP{
-				Addr: "smtp.acme.test:465", TLS: TLSImplicit, Username: "smtpuser", Password: "smtp-pw",
+				Addr: "smtp.acme.test:465", TLS: TLSImplicit, Auth: AuthPassword, Username: "smtpuser", Password: "smtp-pw",
 				From: "Acme Help <help@acme.test>", AllowInsecure: true,
 			},
 			SubjectTag:        "(ticket {{.UUID}})",
@@ -164,6 +177,11 @@ func fullConfig() Config {
 				TrustedAuthservIDs: []string{"mx.acme.test", MicrosoftAuthservID}, Verify: true,
 			},
 			AcknowledgeUnauthenticated: true,
+			OAuth2: OAuth2{
+				Provider: ProviderMicrosoft, TenantID: "acme.onmicrosoft.com", ClientID: "00000000-0000-0000-0000-000000000001",
+				ClientSecret: "oauth-secret", RefreshToken: "oauth-refresh", TokenURL: "https://login.acme.test/token",
+				Scopes: []string{"https://outlook.office365.com/.default"},
+			},
 			MaxAcknowledgementsPerHour: 30,
 		},
 		Slack: &Slack{
@@ -206,6 +224,9 @@ func keyPaths(t reflect.Type, prefix string) []string {
 	}
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
+		if !t.Field(i).IsExported() {
+			continue
+		}
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		p := join(prefix, name)
 		out = append(out, p)
@@ -268,10 +289,10 @@ slack:
 		assert.Equal(t, &Mail{
 			Address: "support@example.com",
 			IMAP: IMAP{
-				Addr: "imap.example.com:993", TLS: TLSImplicit, Username: "u", Password: "p",
+				Addr: "imap.example.com:993", TLS: TLSImplicit, Auth: AuthPassword, Username: "u", Password: "p",
 				Mailbox: "INBOX", IDLE: true, PollSchedule: "@every 1m", ImportWindow: DefaultImportWindow,
 			},
-			SMTP:                       SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, From: "support@example.com"},
+			SMTP:                       SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, Auth: AuthPassword, From: "support@example.com"},
 			SubjectTag:                 "[#{{.UUID}}]",
 			MaxMessageBytes:            26214400,
 			LookupContacts:             true,

@@ -23,6 +23,8 @@ type decoder struct {
 	probs   []Problem
 	lines   map[string]int  // path -> line of its key, to locate problems
 	failed  map[string]bool // paths whose value could not be decoded
+	// secretFiles records where each <key>_file secret came from.
+	secretFiles map[string]string
 }
 
 var (
@@ -33,7 +35,7 @@ var (
 )
 
 func newDecoder(opts LoadOptions, baseDir string) *decoder {
-	return &decoder{opts: opts, baseDir: baseDir, lines: map[string]int{}, failed: map[string]bool{}}
+	return &decoder{opts: opts, baseDir: baseDir, lines: map[string]int{}, failed: map[string]bool{}, secretFiles: map[string]string{}}
 }
 
 func (d *decoder) fail(path string, line int, format string, args ...any) {
@@ -274,6 +276,7 @@ func (d *decoder) secretFile(n *yaml.Node, field reflect.Value, path, filePath s
 		return
 	}
 	field.SetString(strings.TrimRight(string(data), "\r\n"))
+	d.secretFiles[path] = name
 }
 
 // intMap decodes senders and agents. Entry paths are written

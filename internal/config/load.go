@@ -75,6 +75,9 @@ func parse(data []byte, file, baseDir string, opts LoadOptions) (*Config, error)
 		d.value(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
 	}
 	d.complete(&cfg)
+	if len(d.secretFiles) > 0 {
+		cfg.secretFiles = d.secretFiles
+	}
 
 	probs := d.probs
 	for _, p := range cfg.problems() {
@@ -139,6 +142,17 @@ func (d *decoder) complete(c *Config) {
 		}
 		if m.SMTP.TLS == "" {
 			m.SMTP.TLS = tlsForPort(m.SMTP.Addr, "587", "25")
+		}
+		for _, a := range []*string{&m.IMAP.Auth, &m.SMTP.Auth} {
+			if *a == "" {
+				*a = AuthPassword
+			}
+		}
+		o := &m.OAuth2
+		for _, f := range []*string{&o.ClientCertificateFile, &o.ClientKeyFile, &o.ServiceAccountFile} {
+			if *f != "" && !filepath.IsAbs(*f) && d.baseDir != "" {
+				*f = filepath.Join(d.baseDir, *f)
+			}
 		}
 		m.Senders = d.lowerKeys(m.Senders, "mail.senders")
 	}

@@ -283,3 +283,25 @@ func TestRootProblems(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// A secret read from a file remembers the file, so it can be read again
+// when a provider refuses it; an inline one does not.
+func TestSecretFileIsRemembered(t *testing.T) {
+	dir := t.TempDir()
+	rt := filepath.Join(dir, "refresh_token")
+	require.NoError(t, os.WriteFile(rt, []byte("rt-value\n"), 0o600))
+	cfgPath := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(`taskip: {secret_key: k}
+mail:
+  address: support@example.com
+  acknowledge_new: false
+  send_agent_replies: false
+  imap: {addr: "imap.example.com:993", username: support@example.com, auth: oauth2}
+  oauth2: {provider: microsoft, tenant_id: t, client_id: c, client_secret: s, refresh_token_file: refresh_token}
+`), 0o600))
+	cfg, err := Load(cfgPath, LoadOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "rt-value", cfg.Mail.OAuth2.RefreshToken.Reveal())
+	assert.Equal(t, rt, cfg.SecretFile("mail.oauth2.refresh_token"))
+	assert.Empty(t, cfg.SecretFile("mail.oauth2.client_secret"))
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,7 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.St
 func (c *Config) secrets() []*Secret {
 	out := []*Secret{&c.TaskIP.SecretKey}
 	if c.Mail != nil {
-		out = append(out, &c.Mail.IMAP.Password, &c.Mail.SMTP.Password)
+		out = append(out, &c.Mail.IMAP.Password, &c.Mail.SMTP.Password, &c.Mail.OAuth2.ClientSecret, &c.Mail.OAuth2.RefreshToken)
 	}
 	if c.Slack != nil {
 		out = append(out, &c.Slack.BotToken, &c.Slack.SigningSecret, &c.Slack.AppToken)
@@ -73,6 +74,7 @@ func (c Config) Redacted() Config {
 	if c.Mail != nil {
 		m := *c.Mail
 		m.Senders = maps.Clone(m.Senders)
+		m.OAuth2.Scopes = slices.Clone(m.OAuth2.Scopes)
 		c.Mail = &m
 	}
 	if c.Slack != nil {

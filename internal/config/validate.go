@@ -144,7 +144,16 @@ func (ch *checker) mail(m *Mail) {
 	ch.hostPort("mail.imap.addr", i.Addr, false)
 	ch.tls("mail.imap.tls", i.TLS)
 	ch.required("mail.imap.username", i.Username)
-	ch.required("mail.imap.password", string(i.Password))
+	switch i.Auth {
+	case AuthPassword, "": // "" in a config built in code
+		ch.required("mail.imap.password", string(i.Password))
+	case AuthOAuth2:
+		if i.Password != "" {
+			ch.add("mail.imap.password", "not used with auth: oauth2; remove it")
+		}
+	default:
+		ch.add("mail.imap.auth", `must be "password" or "oauth2"`)
+	}
 	ch.required("mail.imap.mailbox", i.Mailbox)
 	ch.schedule("mail.imap.poll_schedule", i.PollSchedule, true)
 	if i.TLS == TLSNone && !i.AllowInsecure && !isLoopbackAddr(i.Addr) {
@@ -167,6 +176,13 @@ func (ch *checker) mail(m *Mail) {
 		}
 		// One without the other is a half-configured AUTH, never intended.
 		switch {
+		case s.Auth != AuthPassword && s.Auth != AuthOAuth2 && s.Auth != "":
+			ch.add("mail.smtp.auth", `must be "password" or "oauth2"`)
+		case s.Auth == AuthOAuth2 && s.Username == "":
+			ch.add("mail.smtp.username", "required with auth: oauth2: the mailbox to sign in as")
+		case s.Auth == AuthOAuth2 && s.Password != "":
+			ch.add("mail.smtp.password", "not used with auth: oauth2; remove it")
+		case s.Auth == AuthOAuth2:
 		case s.Username != "" && s.Password == "":
 			ch.add("mail.smtp.password", "required when mail.smtp.username is set")
 		case s.Username == "" && s.Password != "":
@@ -177,6 +193,10 @@ func (ch *checker) mail(m *Mail) {
 				ch.add("mail.smtp.from", "must be an email address such as \"Support <support@example.com>\"")
 			}
 		}
+	}
+
+	if i.Auth == AuthOAuth2 || s.Auth == AuthOAuth2 {
+		ch.oauth2(m.OAuth2)
 	}
 
 	if ch.required("mail.subject_tag", m.SubjectTag) {
@@ -260,6 +280,61 @@ func (ch *checker) slack(s *Slack) {
 		}
 	}
 	ch.schedule("slack.digest_schedule", s.DigestSchedule, false)
+}
+
+// oauth2 checks that the provider's sign-in has what it needs; which
+// grant is used follows from what is set (README "Signing in with OAuth").
+func (ch *checker) oauth2(o OAuth2) {
+	const p = "mail.oauth2."
+	secret, cert, refresh := o.ClientSecret != "", o.ClientCertificateFile != "", o.RefreshToken != ""
+	if (o.ClientCertificateFile == "") != (o.ClientKeyFile == "") {
+		ch.add(p+"client_key_file", "client_certificate_file and client_key_file go together")
+	}
+	if secret && cert {
+		ch.add(p+"client_secret", "set either client_secret or client_certificate_file, not both")
+	}
+	switch o.Provider {
+	case ProviderMicrosoft:
+		ch.required(p+"tenant_id", o.TenantID)
+		ch.required(p+"client_id", o.ClientID)
+		if !secret && !cert && !refresh {
+			ch.add(p+"client_secret", "required: client_secret or client_certificate_file for app-only sign-in, or refresh_token (ticketsync mail authorize) for delegated sign-in")
+		}
+		if o.ServiceAccountFile != "" {
+			ch.add(p+"service_account_file", "is for provider google")
+		}
+	case ProviderGoogle:
+		if o.ServiceAccountFile == "" {
+			ch.required(p+"client_id", o.ClientID)
+			if !refresh {
+				ch.add(p+"refresh_token", "required: service_account_file for a Workspace mailbox, or client_id, client_secret and refresh_token (ticketsync mail authorize) for one Gmail account")
+			}
+		}
+		if cert {
+			ch.add(p+"client_certificate_file", "is for provider microsoft")
+		}
+	case ProviderGeneric:
+		ch.httpURL(p+"token_url", o.TokenURL, true)
+		ch.required(p+"client_id", o.ClientID)
+		if len(o.Scopes) == 0 {
+			ch.add(p+"scopes", "required for provider generic")
+		}
+		if !secret && !refresh {
+			ch.add(p+"client_secret", "required: client_secret for client credentials, or refresh_token")
+		}
+	case "":
+		ch.add(p+"provider", `required with auth: oauth2: "microsoft", "google" or "generic"`)
+	default:
+		ch.add(p+"provider", `must be "microsoft", "google" or "generic"`)
+	}
+	if o.TokenURL != "" && o.Provider != ProviderGeneric {
+		ch.httpURL(p+"token_url", o.TokenURL, false)
+	}
+	for i, sc := range o.Scopes {
+		if strings.TrimSpace(sc) == "" || strings.ContainsAny(sc, " \t") {
+			ch.add(fmt.Sprintf("%sscopes[%d]", p, i), "must be one scope without spaces")
+		}
+	}
 }
 
 // Warnings are settings that are valid but leave ticketsync exposed; they

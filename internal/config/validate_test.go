@@ -178,3 +178,54 @@ func TestWarningsSayAuthenticationIsOff(t *testing.T) {
 	cfg.Mail = nil
 	assert.Empty(t, cfg.Warnings(), "no mail, nothing to authenticate")
 }
+
+// Which OAuth 2.0 sign-in is used follows from what is set; what is
+// missing for it is named.
+func TestValidateOAuth2(t *testing.T) {
+	oauth := func(o OAuth2) func(c *Config) {
+		return func(c *Config) {
+			c.Mail.IMAP.Auth, c.Mail.IMAP.Password = AuthOAuth2, ""
+			c.Mail.SMTP.Auth, c.Mail.SMTP.Password = AuthOAuth2, ""
+			c.Mail.OAuth2 = o
+		}
+	}
+	ms := OAuth2{Provider: ProviderMicrosoft, TenantID: "t", ClientID: "c", ClientSecret: "s"}
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *Config)
+		path   string
+		msg    string
+	}{
+		{"microsoft app-only with a secret", oauth(ms), "", ""},
+		{"microsoft with a certificate", oauth(OAuth2{Provider: ProviderMicrosoft, TenantID: "t", ClientID: "c", ClientCertificateFile: "/c.pem", ClientKeyFile: "/k.pem"}), "", ""},
+		{"microsoft delegated", oauth(OAuth2{Provider: ProviderMicrosoft, TenantID: "t", ClientID: "c", RefreshToken: "r"}), "", ""},
+		{"google service account", oauth(OAuth2{Provider: ProviderGoogle, ServiceAccountFile: "/sa.json"}), "", ""},
+		{"google one account", oauth(OAuth2{Provider: ProviderGoogle, ClientID: "c", ClientSecret: "s", RefreshToken: "r"}), "", ""},
+		{"generic client credentials", oauth(OAuth2{Provider: ProviderGeneric, TokenURL: "https://idp.test/token", ClientID: "c", ClientSecret: "s", Scopes: []string{"mail"}}), "", ""},
+		{"provider missing", oauth(OAuth2{}), "mail.oauth2.provider", "required with auth: oauth2"},
+		{"provider unknown", oauth(OAuth2{Provider: "yahoo"}), "mail.oauth2.provider", `"microsoft", "google" or "generic"`},
+		{"microsoft without any credential", oauth(OAuth2{Provider: ProviderMicrosoft, TenantID: "t", ClientID: "c"}), "mail.oauth2.client_secret", "ticketsync mail authorize"},
+		{"microsoft without a tenant", oauth(OAuth2{Provider: ProviderMicrosoft, ClientID: "c", ClientSecret: "s"}), "mail.oauth2.tenant_id", "required"},
+		{"certificate without its key", oauth(OAuth2{Provider: ProviderMicrosoft, TenantID: "t", ClientID: "c", ClientCertificateFile: "/c.pem"}), "mail.oauth2.client_key_file", "go together"},
+		{"google with nothing", oauth(OAuth2{Provider: ProviderGoogle, ClientID: "c"}), "mail.oauth2.refresh_token", "service_account_file"},
+		{"generic without a token URL", oauth(OAuth2{Provider: ProviderGeneric, ClientID: "c", ClientSecret: "s", Scopes: []string{"x"}}), "mail.oauth2.token_url", "required"},
+		{"generic without scopes", oauth(OAuth2{Provider: ProviderGeneric, TokenURL: "https://idp.test/t", ClientID: "c", ClientSecret: "s"}), "mail.oauth2.scopes", "required"},
+		{"a password next to oauth2", func(c *Config) { oauth(ms)(c); c.Mail.IMAP.Password = "pw" }, "mail.imap.password", "not used with auth: oauth2"},
+		{"smtp oauth2 needs the mailbox", func(c *Config) { oauth(ms)(c); c.Mail.SMTP.Username = "" }, "mail.smtp.username", "the mailbox to sign in as"},
+		{"auth unknown", func(c *Config) { c.Mail.IMAP.Auth = "kerberos" }, "mail.imap.auth", `"password" or "oauth2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fullConfig()
+			tc.mutate(&cfg)
+			err := cfg.Validate()
+			if tc.path == "" {
+				assert.NoError(t, err)
+				return
+			}
+			probs := problems(t, err)
+			require.Len(t, probs, 1, "exactly one problem expected: %v", probs)
+			assert.Equal(t, tc.path, probs[0].Path)
+			assert.Contains(t, probs[0].Message, tc.msg)
+		})
+	}
+}

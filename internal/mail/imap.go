@@ -29,6 +29,11 @@ type IMAPConfig struct {
 	Addr               string // host:port
 	TLS                TLSMode
 	Username, Password string
+	// Tokens, when set, signs in with OAuth 2.0 (OAUTHBEARER when the
+	// server offers it, else XOAUTH2) as Username, the mailbox address,
+	// instead of the password. A token is asked for at every login and
+	// kept no longer, so a reconnect never presents an expired one.
+	Tokens TokenSource
 
 	Mailbox string // default INBOX
 	// ProcessedMailbox receives handled mail; "" flags it \Seen in place.
@@ -82,7 +87,9 @@ var (
 	// errors.Is check tells the caller to reconnect.
 	ErrNotConnected = errors.New("imap: not connected")
 	// ErrAuth: the server refused the credentials. Retrying cannot help
-	// until the configuration changes.
+	// until the configuration changes. With Tokens, the server refused a
+	// renewed token as well (errors.As gives an *OAuthRefusedError); a
+	// failure to get a token is a *TokenError instead, not ErrAuth.
 	ErrAuth = errors.New("imap: authentication failed")
 	// ErrGone: the UID no longer exists in the mailbox (another client moved
 	// or expunged it).

@@ -21,6 +21,7 @@ const (
 	StepTLS      ConnectStep = "tls handshake" // implicit TLS
 	StepStartTLS ConnectStep = "starttls"      // greeting and STARTTLS
 	StepGreeting ConnectStep = "greeting"      // IMAP greeting and CAPABILITY, SMTP greeting and EHLO
+	StepToken    ConnectStep = "token"         // OAuth: getting (or renewing) an access token from the TokenSource
 	StepLogin    ConnectStep = "login"         // IMAP LOGIN or AUTHENTICATE, SMTP AUTH
 	StepCreate   ConnectStep = "create"        // IMAP: find or create a folder
 	StepSelect   ConnectStep = "select"        // IMAP: SELECT the mailbox read
@@ -49,7 +50,8 @@ type IMAPCheck struct {
 // Check connects exactly as the daemon does (login, the processed and
 // failed folders created when missing, SELECT), then logs out. It is for a
 // fresh Inbox that nothing else uses. Failures are *CheckError; a refused
-// login also matches ErrAuth.
+// login also matches ErrAuth, a failure to get an OAuth token (StepToken)
+// is a *TokenError.
 func (b *Inbox) Check(ctx context.Context) (IMAPCheck, error) {
 	tr := &connectTrace{}
 	status, err := b.connect(ctx, tr)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -87,6 +88,10 @@ func (b *Inbox) open(ctx context.Context, tr *connectTrace) (*imapSession, Mailb
 		tr.at(StepConfig, "")
 		return nil, MailboxStatus{}, fmt.Errorf("%w: %s (tls is none and allow_insecure is off)", ErrCleartextLogin, host)
 	}
+	if cfg.Tokens != nil && cfg.Username == "" {
+		tr.at(StepConfig, "")
+		return nil, MailboxStatus{}, fmt.Errorf("imap: connect: %w", errNoTokenUser)
+	}
 	var tlsCfg *tls.Config
 	if cfg.TLSConfig != nil {
 		tlsCfg = cfg.TLSConfig.Clone()
@@ -126,7 +131,7 @@ func (b *Inbox) open(ctx context.Context, tr *connectTrace) (*imapSession, Mailb
 		c = imapclient.New(dc, opts)
 	}
 	s := &imapSession{client: c, conn: dc}
-	status, err := b.setup(ctx, s, tr)
+	status, err := b.setup(ctx, s, g, tr)
 	if err != nil {
 		_ = c.Close()
 		return nil, MailboxStatus{}, err
@@ -177,14 +182,14 @@ func (b *Inbox) connectErr(ctx context.Context, step string, err error) error {
 	return &ConnError{Op: "connect: " + step, Err: err}
 }
 
-func (b *Inbox) setup(ctx context.Context, s *imapSession, tr *connectTrace) (MailboxStatus, error) {
+func (b *Inbox) setup(ctx context.Context, s *imapSession, g *cmdGuard, tr *connectTrace) (MailboxStatus, error) {
 	c := s.client
 	tr.at(StepGreeting, "")
 	if err := c.WaitGreeting(); err != nil {
 		return MailboxStatus{}, b.connectErr(ctx, "greeting", err)
 	}
 	tr.at(StepLogin, "")
-	if err := b.login(ctx, c); err != nil {
+	if err := b.login(ctx, c, g, tr); err != nil {
 		return MailboxStatus{}, err
 	}
 	caps := c.Caps() // LOGIN invalidated the pre-login list
@@ -221,11 +226,15 @@ func (b *Inbox) setup(ctx context.Context, s *imapSession, tr *connectTrace) (Ma
 	return status, nil
 }
 
-// login uses LOGIN unless the server disabled it, then AUTHENTICATE PLAIN.
-func (b *Inbox) login(ctx context.Context, c *imapclient.Client) error {
+// login signs in with OAuth when Tokens is set, else uses LOGIN unless the
+// server disabled it, then AUTHENTICATE PLAIN.
+func (b *Inbox) login(ctx context.Context, c *imapclient.Client, g *cmdGuard, tr *connectTrace) error {
 	caps := c.Caps()
 	if caps == nil {
 		return b.connectErr(ctx, "capability", errors.New("no CAPABILITY answer"))
+	}
+	if b.cfg.Tokens != nil {
+		return b.oauthLogin(ctx, c, caps.AuthMechanisms(), g, tr)
 	}
 	var err error
 	if caps.Has(imap.CapLoginDisabled) {
@@ -240,12 +249,96 @@ func (b *Inbox) login(ctx context.Context, c *imapclient.Client) error {
 	if !errors.As(err, &imapErr) {
 		return b.connectErr(ctx, "login", err)
 	}
-	switch imapErr.Code {
-	case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeLimit, imap.ResponseCodeInUse:
-		// The server's auth backend is down or busy: worth a retry.
+	if temporaryLoginCode(imapErr.Code) {
 		return b.connectErr(ctx, "login", err)
 	}
 	return fmt.Errorf("imap: login as %q: %w: %s %s", b.cfg.Username, ErrAuth, imapErr.Type, imapErr.Text)
+}
+
+// temporaryLoginCode: the server's auth backend is down or busy (Dovecot
+// says UNAVAILABLE when its token introspection endpoint fails), so the
+// login is worth a retry and says nothing about the credentials.
+func temporaryLoginCode(code imap.ResponseCode) bool {
+	switch code {
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeLimit, imap.ResponseCodeInUse:
+		return true
+	}
+	return false
+}
+
+// oauthLogin signs in as Username with a token from Tokens. A token the
+// server refuses is renewed once and tried again on the same connection,
+// as IMAP allows another AUTHENTICATE after a failed one; a refusal of the
+// renewed token is ErrAuth. Nothing keeps a token past this call.
+func (b *Inbox) oauthLogin(ctx context.Context, c *imapclient.Client, offered []string, g *cmdGuard, tr *connectTrace) error {
+	mech := oauthMechanism(offered)
+	var refused *OAuthRefusedError
+	for _, renew := range []bool{false, true} {
+		tr.at(StepToken, "")
+		token, err := oauthToken(ctx, b.cfg.Tokens, b.cfg.Username, renew, b.cfg.CommandTimeout)
+		// The provider's time is not the mail server's: the setup
+		// deadline starts again.
+		g.extend()
+		if err != nil {
+			return fmt.Errorf("imap: login as %q: %w", b.cfg.Username, err)
+		}
+		tr.at(StepLogin, "")
+		if refused, err = b.authenticate(ctx, c, mech, offered, token); refused == nil {
+			return err
+		}
+		if !renew {
+			b.log.Info("imap server refused the OAuth token; renewing it", "user", b.cfg.Username,
+				"mechanism", mech, "status", refused.Status, "reply", refused.Reply)
+		}
+	}
+	return fmt.Errorf("imap: login as %q: %w: %w", b.cfg.Username, ErrAuth, refused)
+}
+
+// authenticate runs one AUTHENTICATE with token. A refusal of the token
+// comes back as such; any other failure as the error to return, since a
+// new token cannot mend it.
+func (b *Inbox) authenticate(ctx context.Context, c *imapclient.Client, mech string, offered []string, token string) (*OAuthRefusedError, error) {
+	cl := newOAuthClient(mech, b.cfg.Username, token, true)
+	err := c.Authenticate(cl)
+	if err == nil {
+		return nil, nil
+	}
+	var imapErr *imap.Error
+	if !errors.As(err, &imapErr) {
+		return nil, b.connectErr(ctx, "login", err)
+	}
+	answer := &imap.Error{Type: imapErr.Type, Code: imapErr.Code, Text: redactToken(imapErr.Text, token)}
+	if temporaryLoginCode(answer.Code) {
+		return nil, b.connectErr(ctx, "login", answer)
+	}
+	if cl.refusal == nil && !slices.ContainsFunc(offered, func(m string) bool { return strings.EqualFold(m, mech) }) {
+		others := "no SASL mechanism"
+		if len(offered) > 0 {
+			others = strings.Join(offered, " ")
+		}
+		return nil, fmt.Errorf("imap: login as %q: %w: the server offers neither XOAUTH2 nor OAUTHBEARER (it offers %s): %s",
+			b.cfg.Username, ErrAuth, others, statusLine(answer))
+	}
+	if cl.refusal == nil && answer.Type != imap.StatusResponseTypeNo {
+		// BAD without an error challenge: the server did not take the
+		// mechanism or the command at all.
+		return nil, fmt.Errorf("imap: login as %q with %s: %w: %s", b.cfg.Username, mech, ErrAuth, statusLine(answer))
+	}
+	r := &OAuthRefusedError{Protocol: "imap", Mailbox: b.cfg.Username, Mechanism: mech,
+		Reply: statusLine(answer), host: hostOf(b.cfg.Addr)}
+	if cl.refusal != nil {
+		r.Status = cl.refusal.Status
+	}
+	return r, nil
+}
+
+// statusLine is a tagged answer as the server sent it, minus the tag.
+func statusLine(e *imap.Error) string {
+	s := string(e.Type)
+	if e.Code != "" {
+		s += " [" + string(e.Code) + "]"
+	}
+	return s + " " + e.Text
 }
 
 func ensureMailbox(c *imapclient.Client, name string) error {

@@ -25,6 +25,11 @@ type SMTPConfig struct {
 	// sent over a cleartext connection to a host other than loopback,
 	// unless AllowInsecure says so.
 	Username, Password string
+	// Tokens, when set, signs in with OAuth 2.0 (OAUTHBEARER when the
+	// server offers it, else XOAUTH2) as Username, the mailbox address,
+	// instead of the password, under the same cleartext rule. A token is
+	// asked for at every login and kept no longer.
+	Tokens TokenSource
 	// TLSConfig overrides the system roots (tests trust a self-signed
 	// cert here). ServerName defaults to the host of Addr.
 	TLSConfig *tls.Config
@@ -66,14 +71,20 @@ type SendError struct {
 	// "mail from", "rcpt to", "data" or "end of data".
 	Op string
 	// Code, Enhanced ("5.1.1") and Message are the server's reply; Code is
-	// 0 when there was none (network failure, local error).
+	// 0 when there was none (network failure, local error), and for an
+	// OAuth sign-in whose Err (*OAuthRefusedError, *TokenError) tells the
+	// whole story.
 	Code     int
 	Enhanced string
 	Message  string
 
 	Permanent      bool
 	OutcomeUnknown bool
-	// Err is the underlying error when there was no reply.
+	// Err is the underlying error when there was no reply: with Tokens,
+	// a *TokenError when no token could be had (transient: the provider
+	// may be down, or refuses until the configuration changes, so the
+	// caller backs off) or a *OAuthRefusedError when the server refused
+	// the token and a renewed one (permanent).
 	Err error
 }
 

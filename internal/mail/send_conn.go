@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,14 @@ func (s *Sender) open(ctx context.Context) (*smtpSession, ConnectStep, *SendErro
 		return fail(fmt.Errorf("unknown tls mode %q", cfg.TLS), true)
 	}
 	if cfg.TLS == TLSNone && cfg.Username != "" && !cfg.AllowInsecure && !isLoopback(host) {
-		return fail(fmt.Errorf("refusing to send the password for %q in cleartext to %s (tls is none and allow_insecure is off)", cfg.Username, host), true)
+		secret := "password"
+		if cfg.Tokens != nil {
+			secret = "OAuth token"
+		}
+		return fail(fmt.Errorf("refusing to send the %s for %q in cleartext to %s (tls is none and allow_insecure is off)", secret, cfg.Username, host), true)
+	}
+	if cfg.Tokens != nil && cfg.Username == "" {
+		return fail(errNoTokenUser, true)
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLSConfig != nil {
@@ -116,7 +124,13 @@ func (s *Sender) open(ctx context.Context) (*smtpSession, ConnectStep, *SendErro
 		_ = c.Close()
 		return fail(err, false)
 	}
-	if cfg.Username != "" {
+	if cfg.Tokens != nil {
+		if e := s.oauthAuth(ctx, c, conn, &step); e != nil {
+			_ = c.Close()
+			s.log.Warn("smtp sign-in failed", "user", cfg.Username, "err", e)
+			return nil, step, e
+		}
+	} else if cfg.Username != "" {
 		step = StepLogin
 		if err := s.auth(c); err != nil {
 			_ = c.Close()
@@ -161,6 +175,85 @@ func (s *Sender) auth(c *smtp.Client) error {
 		return fmt.Errorf("auth as %q: %w", s.cfg.Username, err)
 	}
 	return nil
+}
+
+// oauthAuth signs in as Username with a token from Tokens. A token the
+// server refuses is renewed once and tried again on the same connection:
+// RFC 4954 forbids another AUTH only after a successful one, and the
+// servers that matter keep the connection after a 535. A server that
+// hangs up anyway gives a transient error, and the next connection
+// starts with the renewed token, which the TokenSource keeps. A refusal
+// of the renewed token is transient, see below. Nothing keeps a token past
+// this call.
+func (s *Sender) oauthAuth(ctx context.Context, c *smtp.Client, conn *smtpConn, step *ConnectStep) *SendError {
+	_, offered := c.Extension("AUTH")
+	mech := oauthMechanism(strings.Fields(offered))
+	fail := func(err error) *SendError { return s.classify(ctx, "", "auth", err, false, false) }
+	var refused *OAuthRefusedError
+	for _, renew := range []bool{false, true} {
+		*step = StepToken
+		token, err := oauthToken(ctx, s.cfg.Tokens, s.cfg.Username, renew, s.cfg.Timeout)
+		if err != nil {
+			return fail(err)
+		}
+		// The provider's time is not the mail server's: the setup
+		// deadline starts again.
+		conn.setLimit(time.Now().Add(s.cfg.Timeout))
+		*step = StepLogin
+		if refused, err = s.authenticate(c, mech, token); refused == nil {
+			if err != nil {
+				return fail(err)
+			}
+			return nil
+		}
+		if !renew {
+			s.log.Info("smtp server refused the OAuth token; renewing it", "user", s.cfg.Username,
+				"mechanism", mech, "status", refused.Status, "reply", refused.Reply)
+		}
+	}
+	// Not permanent: a token the provider issued and the server refuses
+	// is mostly a grant an administrator has yet to give (the mailbox to
+	// the app, SMTP AUTH for the mailbox). The mail waits for it, within
+	// the outbox's retry period, rather than being failed.
+	return &SendError{Op: "auth", Err: refused}
+}
+
+// authenticate runs one AUTH with token. A refusal of the token (535, or
+// an error challenge, which go-smtp cancels with "*") comes back as such;
+// any other failure as the error, since a new token cannot mend it.
+func (s *Sender) authenticate(c *smtp.Client, mech, token string) (*OAuthRefusedError, error) {
+	cl := newOAuthClient(mech, s.cfg.Username, token, false)
+	err := c.Auth(cl)
+	if err == nil {
+		return nil, nil
+	}
+	r := &OAuthRefusedError{Protocol: "smtp", Mailbox: s.cfg.Username, Mechanism: mech, host: hostOf(s.cfg.Addr)}
+	if cl.refusal != nil {
+		r.Status = cl.refusal.Status
+		return r, nil
+	}
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return nil, err
+	}
+	answer := &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: redactToken(se.Message, token)}
+	if answer.Code != 535 {
+		return nil, answer
+	}
+	r.Reply = replyLine(answer)
+	return r, nil
+}
+
+// replyLine is an SMTP reply on one line: "535 5.7.8 Invalid credentials".
+func replyLine(se *smtp.SMTPError) string {
+	s := strconv.Itoa(se.Code)
+	if c := se.EnhancedCode; c != smtp.EnhancedCodeNotSet && c != smtp.NoEnhancedCode {
+		s += fmt.Sprintf(" %d.%d.%d", c[0], c[1], c[2])
+	}
+	if m := oneLine(se.Message); m != "" {
+		s += " " + m
+	}
+	return s
 }
 
 // smtpConn bounds every network wait. go-smtp sets a deadline per command

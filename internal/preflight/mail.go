@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/oauth"
 )
 
 func (c *checker) imap(ctx context.Context) []Result {
@@ -18,11 +19,15 @@ func (c *checker) imap(ctx context.Context) []Result {
 	}
 	return []Result{c.timed(ctx, ServiceIMAP, func(ctx context.Context) (string, error) {
 		i := m.IMAP
+		tokens, err := c.tokens(i.Auth, i.Username)
+		if err != nil {
+			return "", err
+		}
 		inbox := mail.NewInbox(mail.IMAPConfig{
 			Addr: i.Addr, TLS: mail.TLSMode(i.TLS), Username: i.Username, Password: i.Password.Reveal(),
 			Mailbox: i.Mailbox, ProcessedMailbox: i.ProcessedMailbox, FailedMailbox: i.FailedMailbox,
 			TLSConfig: c.opts.IMAPTLS, DialTimeout: c.opts.Timeout, CommandTimeout: c.opts.Timeout,
-			AllowInsecure: i.AllowInsecure,
+			AllowInsecure: i.AllowInsecure, Tokens: tokens,
 		})
 		got, err := inbox.Check(ctx)
 		if err != nil {
@@ -32,9 +37,45 @@ func (c *checker) imap(ctx context.Context) []Result {
 	})}
 }
 
+// tokens is the OAuth 2.0 sign-in the daemon would use for mailbox, or
+// nil for a password.
+func (c *checker) tokens(auth, mailbox string) (mail.TokenSource, error) {
+	if auth != config.AuthOAuth2 {
+		return nil, nil
+	}
+	src, err := oauth.New(oauth.FromConfig(c.cfg, mailbox))
+	if err != nil {
+		return nil, failf("%v", err)
+	}
+	return src, nil
+}
+
+// oauthProblem explains a failed OAuth 2.0 sign-in: the identity provider
+// refusing a token (its words and the key to change), or the mail server
+// refusing the token it issued (the mailbox's grant to the app).
+func oauthProblem(err error) error {
+	var te *mail.TokenError
+	if errors.As(err, &te) {
+		var oe *oauth.Error
+		if errors.As(err, &oe) {
+			return failf("no OAuth token for %s: %v", te.Mailbox, oe)
+		}
+		return failf("no OAuth token for %s: %s: check mail.oauth2", te.Mailbox, cause(te.Err))
+	}
+	var re *mail.OAuthRefusedError
+	if errors.As(err, &re) {
+		return failf("%v", re)
+	}
+	return nil
+}
+
 func imapSummary(i config.IMAP, got mail.IMAPCheck) string {
+	how := "login"
+	if i.Auth == config.AuthOAuth2 {
+		how = "OAuth 2.0 sign-in as"
+	}
 	parts := []string{
-		fmt.Sprintf("login %s at %s", i.Username, i.Addr),
+		fmt.Sprintf("%s %s at %s", how, i.Username, i.Addr),
 		fmt.Sprintf("SELECT %s (%s %s)", i.Mailbox, formatCount(got.Status.Messages), plural(int(got.Status.Messages), "message", "messages")),
 	}
 	if n := len(got.Existing); n > 0 {
@@ -71,7 +112,10 @@ func imapProblem(err error, i config.IMAP, opts Options) error {
 			return failf("STARTTLS with %s failed (%s): check mail.imap.tls: %s", addr, cause(err), imapPorts)
 		}
 		return failf("no IMAP greeting from %s (%s): check mail.imap.addr and mail.imap.tls: %s", addr, cause(err), imapPorts)
-	case mail.StepLogin:
+	case mail.StepToken, mail.StepLogin:
+		if p := oauthProblem(err); p != nil {
+			return p
+		}
 		if errors.Is(err, mail.ErrAuth) {
 			return failf("login as %s refused (%s): check mail.imap.username and password", i.Username, authAnswer(err))
 		}
@@ -101,9 +145,13 @@ func (c *checker) smtp(ctx context.Context) []Result {
 	}
 	return []Result{c.timed(ctx, ServiceSMTP, func(ctx context.Context) (string, error) {
 		s := m.SMTP
+		tokens, err := c.tokens(s.Auth, s.Username)
+		if err != nil {
+			return "", err
+		}
 		sender := mail.NewSender(mail.SMTPConfig{
 			Addr: s.Addr, TLS: mail.TLSMode(s.TLS), Username: s.Username, Password: s.Password.Reveal(),
-			TLSConfig: c.opts.SMTPTLS, Timeout: c.opts.Timeout, AllowInsecure: s.AllowInsecure,
+			TLSConfig: c.opts.SMTPTLS, Timeout: c.opts.Timeout, AllowInsecure: s.AllowInsecure, Tokens: tokens,
 		})
 		got, err := sender.Check(ctx)
 		if err != nil {
@@ -164,7 +212,10 @@ func smtpProblem(err error, s config.SMTP, opts Options) error {
 			return failf("%s", msg)
 		}
 		return failf("greeting or EHLO at %s failed (%s): check mail.smtp.addr and mail.smtp.tls: %s", addr, reply, smtpPorts)
-	case mail.StepLogin:
+	case mail.StepToken, mail.StepLogin:
+		if p := oauthProblem(err); p != nil {
+			return p
+		}
 		switch {
 		case se.Code == 504 || se.Code == 538 || se.Code == 530:
 			// No usable mechanism, or "encryption required": servers

@@ -41,10 +41,39 @@ const (
 	dovecotReady    = 20 * time.Second
 )
 
+// DovecotOptions configures StartDovecotWith. The zero value is
+// StartDovecot's server.
+type DovecotOptions struct {
+	// OAuthIntrospectionURL, when set, makes Dovecot accept AUTHENTICATE
+	// XOAUTH2 and OAUTHBEARER next to the password, checking each token
+	// with this RFC 7662 endpoint (an oauthfake.Server's
+	// IntrospectionURL(mode), credentials as user:password@ when the
+	// endpoint wants them). Dovecot 2.3 only: 2.4 configures OAuth
+	// differently and the test is skipped there.
+	OAuthIntrospectionURL string
+	// IntrospectionMode is Dovecot's introspection_mode: "post" (the
+	// default), "get" (the URL must end in "?token=") or "auth".
+	IntrospectionMode string
+	// OAuthMechanisms limits the OAuth mechanisms offered to these
+	// (XOAuth2, OAuthBearer); default both.
+	OAuthMechanisms []string
+}
+
 // StartDovecot starts Dovecot and stops it in t.Cleanup. Without the
 // binary the test is skipped, except under CI=true where that is a failure:
 // CI installs dovecot-imapd and a silent skip would hide the gap.
 func StartDovecot(t testing.TB) *Dovecot {
+	t.Helper()
+	return StartDovecotWith(t, DovecotOptions{})
+}
+
+// StartDovecotWith is StartDovecot with options.
+//
+// Dovecot makes an address that failed to log in wait (anvil's auth
+// penalty, seconds, growing with each failure) before its next login, the
+// admin helpers' included: a test that fails logins on purpose should use
+// a server of its own or log in from another 127.x address.
+func StartDovecotWith(t testing.TB, opts DovecotOptions) *Dovecot {
 	t.Helper()
 	bin := findDovecot()
 	if bin == "" {
@@ -56,6 +85,9 @@ func StartDovecot(t testing.TB) *Dovecot {
 	version, err := dovecotVersion(bin)
 	if err != nil {
 		t.Fatalf("mailtest: %v", err)
+	}
+	if opts.OAuthIntrospectionURL != "" && versionAtLeast(version, 2, 4) {
+		t.Skipf("mailtest: dovecot %s: the OAuth configuration is written for 2.3", version)
 	}
 	conf, err := dovecotAccounts()
 	if err != nil {
@@ -86,6 +118,21 @@ func StartDovecot(t testing.TB) *Dovecot {
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatalf("mailtest: %v", err)
 	}
+	if opts.OAuthIntrospectionURL != "" {
+		args, err := oauth2Args(opts)
+		if err != nil {
+			t.Fatalf("mailtest: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "oauth2.conf.ext"), []byte(args), 0o644); err != nil {
+			t.Fatalf("mailtest: %v", err)
+		}
+		for _, m := range oauthMechanisms(opts.OAuthMechanisms) {
+			if m != XOAuth2 && m != OAuthBearer {
+				t.Fatalf("mailtest: OAuth mechanism %q: want %s or %s", m, XOAuth2, OAuthBearer)
+			}
+			conf.OAuthMechanisms = append(conf.OAuthMechanisms, strings.ToLower(m))
+		}
+	}
 
 	port, err := freePort()
 	if err != nil {
@@ -104,6 +151,33 @@ func StartDovecot(t testing.TB) *Dovecot {
 	t.Cleanup(d.Close)
 	d.start(t)
 	return d
+}
+
+// oauth2Args is the oauth2 passdb's args file. The introspection answer
+// names the mailbox in "username" and says "active": true, which
+// Dovecot's JSON parser hands over as the text "true".
+func oauth2Args(opts DovecotOptions) (string, error) {
+	mode := opts.IntrospectionMode
+	if mode == "" {
+		mode = "post"
+	}
+	switch mode {
+	case "post", "auth":
+	case "get":
+		if !strings.HasSuffix(opts.OAuthIntrospectionURL, "?token=") {
+			return "", fmt.Errorf("introspection_mode get: Dovecot appends the token to the URL, which must end in ?token= (got %q)", opts.OAuthIntrospectionURL)
+		}
+	default:
+		return "", fmt.Errorf("introspection_mode %q: want post, get or auth", mode)
+	}
+	if strings.ContainsAny(opts.OAuthIntrospectionURL, "\n\r") {
+		return "", fmt.Errorf("introspection URL %q spans lines", opts.OAuthIntrospectionURL)
+	}
+	return "introspection_mode = " + mode + "\n" +
+		"introspection_url = " + opts.OAuthIntrospectionURL + "\n" +
+		"username_attribute = username\n" +
+		"active_attribute = active\n" +
+		"active_value = true\n", nil
 }
 
 func findDovecot() string {

@@ -18,6 +18,10 @@ type dovecotConf struct {
 	LoginUser   string // default_login_user: runs imap-login
 	SystemUser  string // default_internal_user: runs auth, anvil, stats...
 	SystemGroup string // default_internal_group: owns the internal sockets
+	// OAuthMechanisms ("xoauth2", "oauthbearer") are offered next to the
+	// password when set, checked by an oauth2 passdb configured in
+	// Dir/oauth2.conf.ext (2.3 only).
+	OAuthMechanisms []string
 }
 
 // render writes the configuration for major.minor version: 2.4 renamed most
@@ -27,11 +31,15 @@ func (c dovecotConf) render(version string) string {
 	if versionAtLeast(version, 2, 4) {
 		return fmt.Sprintf(conf24, c.Dir, c.Port, c.MailUID, c.MailGID, c.LoginUser, c.SystemUser, c.SystemGroup)
 	}
-	return fmt.Sprintf(conf23, c.Dir, c.Port, c.MailUID, c.MailGID, c.LoginUser, c.SystemUser, c.SystemGroup)
+	auth := fmt.Sprintf(auth23, c.Dir)
+	if len(c.OAuthMechanisms) > 0 {
+		auth = fmt.Sprintf(authOAuth23, c.Dir, strings.Join(c.OAuthMechanisms, " "))
+	}
+	return fmt.Sprintf(conf23, c.Dir, c.Port, c.MailUID, c.MailGID, c.LoginUser, c.SystemUser, c.SystemGroup, auth)
 }
 
 // Arguments, in order: dir, port, uid, gid, login user, internal user,
-// internal group.
+// internal group, and for 2.3 the auth section (auth23 or authOAuth23).
 // Explicit indexes keep the two templates independent of each other.
 //
 // Both: chroot must be empty (the login and anvil processes would chroot
@@ -57,16 +65,11 @@ ssl = no
 
 const conf23 = `# written by mailtest for Dovecot 2.3
 ` + confCommon + `disable_plaintext_auth = no
-auth_mechanisms = plain login
 auth_failure_delay = 0
 mail_location = maildir:%[1]s/mail/%%u
 mail_fsync = never
 mailbox_idle_check_interval = 1 secs
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%%u %[1]s/passwd
-}
-userdb {
+%[8]suserdb {
   driver = static
   args = uid=%[3]d gid=%[4]d home=%[1]s/mail/%%u
 }
@@ -81,6 +84,32 @@ service imap-login {
 }
 service anvil {
   chroot =
+}
+`
+
+// auth23 and authOAuth23 are conf23's mechanisms and passdbs; arguments:
+// dir and, for authOAuth23, the OAuth mechanisms. With OAuth each passdb is limited to its own mechanisms, so a token
+// is never compared with the passwd file nor a password sent to the
+// provider. auth_cache_size = 0 spells out that nothing is cached: a
+// cached answer would keep a revoked token signing in.
+const auth23 = `auth_mechanisms = plain login
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+}
+`
+
+const authOAuth23 = `auth_mechanisms = plain login %[2]s
+auth_cache_size = 0
+passdb {
+  driver = passwd-file
+  mechanisms = plain login
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+}
+passdb {
+  driver = oauth2
+  mechanisms = %[2]s
+  args = %[1]s/oauth2.conf.ext
 }
 `
 

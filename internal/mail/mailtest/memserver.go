@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
 )
 
 // What imapmemserver (go-imap v2.0.0-beta.8) does, checked in its source:
@@ -55,6 +56,20 @@ type MemOptions struct {
 	// (Dovecot among them) do; otherwise mail that lands between a
 	// client's last command and its IDLE waits for the client's next poll.
 	IdleSkipsPending bool
+	// OAuth, when set, makes the server offer and accept AUTHENTICATE
+	// XOAUTH2 and OAUTHBEARER next to the password, for Username only, and
+	// asks OAuth whether token opens mailbox (with an oauthfake.Server:
+	// func(mb, tok string) error { return fake.ValidateFor(tok, mb) }). A
+	// refused token is answered as Gmail and Dovecot do: a JSON error
+	// challenge, then NO [AUTHENTICATIONFAILED] once the client answers.
+	OAuth func(mailbox, token string) error
+	// OAuthMechanisms limits the OAuth mechanisms offered to these
+	// (XOAuth2, OAuthBearer); default both.
+	OAuthMechanisms []string
+	// OAuthNoChallenge refuses a token with NO [AUTHENTICATIONFAILED] at
+	// once, without the error challenge, as some servers (Microsoft 365
+	// among them) do.
+	OAuthNoChallenge bool
 }
 
 // MemServer is go-imap's imapserver + imapmemserver on 127.0.0.1, one user.
@@ -65,6 +80,8 @@ type MemServer struct {
 	addr    string
 	admin   *admin
 	log     serverLog
+	oauth   oauthLog
+	mechs   []string // OAuth mechanisms offered
 
 	mu     sync.Mutex
 	srv    *imapserver.Server
@@ -118,6 +135,9 @@ func newMemServer(opts MemOptions, log serverLog) (*MemServer, error) {
 		addr:    ln.Addr().String(),
 		log:     log,
 	}
+	if opts.OAuth != nil {
+		m.mechs = oauthMechanisms(opts.OAuthMechanisms)
+	}
 	m.admin = &admin{addr: m.addr, user: opts.Username, pass: opts.Password}
 	if opts.TLSConfig != nil && opts.ImplicitTLS {
 		m.admin.implicitTLS = true
@@ -137,6 +157,10 @@ func (m *MemServer) serve(ln net.Listener) {
 	}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			if m.opts.OAuth != nil {
+				s := &pendingIdleSession{user: m.user, skipPending: m.opts.IdleSkipsPending}
+				return &oauthSession{pendingIdleSession: s, m: m}, nil, nil
+			}
 			if m.opts.IdleSkipsPending {
 				return m.backend.NewSession(), nil, nil
 			}
@@ -155,6 +179,9 @@ func (m *MemServer) serve(ln net.Listener) {
 	m.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
+
+// OAuthLogins lists the OAuth sign-in attempts so far, in order.
+func (m *MemServer) OAuthLogins() []OAuthLogin { return m.oauth.all() }
 
 func (m *MemServer) Addr() string     { return m.addr }
 func (m *MemServer) Username() string { return m.opts.Username }
@@ -301,6 +328,7 @@ func (l *tbLogger) stop() {
 type pendingIdleSession struct {
 	*imapmemserver.UserSession // nil until login, as in go-imap's own session
 	user                       *imapmemserver.User
+	skipPending                bool // MemOptions.IdleSkipsPending
 }
 
 func (s *pendingIdleSession) Login(username, password string) error {
@@ -312,8 +340,57 @@ func (s *pendingIdleSession) Login(username, password string) error {
 }
 
 func (s *pendingIdleSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if err := s.UserSession.Poll(w, true); err != nil {
-		return err
+	if !s.skipPending {
+		if err := s.UserSession.Poll(w, true); err != nil {
+			return err
+		}
 	}
 	return s.UserSession.Idle(w, stop)
+}
+
+// oauthSession adds the OAuth mechanisms to a session. imapserver offers
+// exactly the mechanisms a SASL session lists, so PLAIN is listed too.
+type oauthSession struct {
+	*pendingIdleSession
+	m *MemServer
+}
+
+var _ imapserver.SessionSASL = (*oauthSession)(nil)
+
+// errIMAPOAuthRefused is Dovecot's final answer to a refused token.
+var errIMAPOAuthRefused = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeAuthenticationFailed,
+	Text: "Authentication failed.",
+}
+
+func (s *oauthSession) AuthenticateMechanisms() []string {
+	return append([]string{sasl.Plain}, s.m.mechs...)
+}
+
+func (s *oauthSession) Authenticate(mech string) (sasl.Server, error) {
+	switch {
+	case mech == sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "SASL identity not supported"}
+			}
+			return s.Login(username, password)
+		}), nil
+	case offers(s.m.mechs, mech):
+		return newOAuthServer(mech, s.signIn, errIMAPOAuthRefused, s.m.opts.OAuthNoChallenge, &s.m.oauth), nil
+	}
+	return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
+}
+
+// signIn logs the session in when the token opens the server's mailbox.
+func (s *oauthSession) signIn(mailbox, token string) error {
+	if err := s.m.opts.OAuth(mailbox, token); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mailbox, s.m.opts.Username) {
+		return fmt.Errorf("no mailbox %s here", mailbox)
+	}
+	s.UserSession = imapmemserver.NewUserSession(s.user)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,19 @@ type SMTPOptions struct {
 	StartTLS    bool
 	// MaxMessageBytes is advertised with SIZE and enforced; 0 is no limit.
 	MaxMessageBytes int64
+	// OAuth, when set, makes the server offer and accept AUTH XOAUTH2 and
+	// OAUTHBEARER next to AuthMechanisms, makes AUTH required, and asks
+	// OAuth whether token opens mailbox (with an oauthfake.Server:
+	// func(mb, tok string) error { return fake.ValidateFor(tok, mb) }). A
+	// refused token is answered as Gmail does: a 334 JSON error challenge,
+	// then 535 5.7.8 once the client answers (501 if it cancels with "*").
+	OAuth func(mailbox, token string) error
+	// OAuthMechanisms limits the OAuth mechanisms offered to these
+	// (XOAuth2, OAuthBearer); default both.
+	OAuthMechanisms []string
+	// OAuthNoChallenge refuses a token with 535 at once, without the
+	// error challenge, as some servers (Microsoft 365 among them) do.
+	OAuthNoChallenge bool
 	// Deliver, when set, is called with every message before it is
 	// accepted; an error answers 451 and nothing is recorded. The demo
 	// hands mail for the support address on to the IMAP server this way,
@@ -62,6 +76,8 @@ type SMTPServer struct {
 	addr      string
 	serverTLS *tls.Config
 	clientTLS *tls.Config
+	mechs     []string // OAuth mechanisms offered
+	oauth     oauthLog
 
 	mu       sync.Mutex
 	srv      *smtp.Server // nil while down
@@ -91,6 +107,9 @@ func NewSMTP(opts SMTPOptions) (*SMTPServer, error) {
 		opts.AuthMechanisms = []string{sasl.Plain, sasl.Login}
 	}
 	s := &SMTPServer{opts: opts, conns: map[*smtp.Conn]bool{}}
+	if opts.OAuth != nil {
+		s.mechs = oauthMechanisms(opts.OAuthMechanisms)
+	}
 	if opts.ImplicitTLS || opts.StartTLS {
 		var err error
 		if s.serverTLS, s.clientTLS, err = selfSignedTLS(); err != nil {
@@ -147,6 +166,9 @@ func (s *SMTPServer) Messages() []Received {
 	copy(out, s.msgs)
 	return out
 }
+
+// OAuthLogins lists the OAuth sign-in attempts so far, in order.
+func (s *SMTPServer) OAuthLogins() []OAuthLogin { return s.oauth.all() }
 
 // Sessions counts the connections that got as far as EHLO/HELO.
 func (s *SMTPServer) Sessions() int {
@@ -258,7 +280,12 @@ type smtpSession struct {
 
 var _ smtp.AuthSession = (*smtpSession)(nil)
 
-func (x *smtpSession) AuthMechanisms() []string { return x.srv.opts.AuthMechanisms }
+func (x *smtpSession) AuthMechanisms() []string {
+	return append(slices.Clone(x.srv.opts.AuthMechanisms), x.srv.mechs...)
+}
+
+// errSMTPOAuthRefused is Gmail's final answer to a refused token.
+var errSMTPOAuthRefused = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Username and Password not accepted"}
 
 func (x *smtpSession) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
@@ -283,12 +310,20 @@ func (x *smtpSession) Auth(mech string) (sasl.Server, error) {
 		}), nil
 	case offered && mech == sasl.Login:
 		return &loginServer{check: check}, nil
+	case offers(x.srv.mechs, mech):
+		return newOAuthServer(mech, func(mailbox, token string) error {
+			if err := x.srv.opts.OAuth(mailbox, token); err != nil {
+				return err
+			}
+			x.user = mailbox
+			return nil
+		}, errSMTPOAuthRefused, x.srv.opts.OAuthNoChallenge, &x.srv.oauth), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
 func (x *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if x.srv.opts.Username != "" && x.user == "" {
+	if (x.srv.opts.Username != "" || x.srv.opts.OAuth != nil) && x.user == "" {
 		return smtp.ErrAuthRequired
 	}
 	x.from = from
