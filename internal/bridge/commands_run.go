@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -261,27 +262,49 @@ func (c *Commands) nameMentions(ctx context.Context, text string) string {
 // reply makes an agent's customer reply in TaskIP and, in the transaction
 // that records it, queues the email to the customer. It reports whether an
 // email was queued.
+//
+// The reply is claimed before the TaskIP write, in a commit of its own:
+// the ticket watch, which may find the reply in TaskIP before this flow
+// records it, then leaves it to this flow instead of mailing it as one
+// made in the web app. The claim is settled in the commit that queues the
+// mail; one a crash leaves behind is finished (or dropped, with word in
+// the thread) by the watch (finishClaims).
 func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files []sharedFile) (bool, error) {
 	text = mapping.PlainFromSlack(text)
-	pending := pendingReplyKey(id, text)
+	ar := agentReply{Ticket: mapping.Ticket{ID: id, UUID: uuid}, Origin: state.ReplyFromSlack, Text: text, Files: files}
+	var claim state.ReplyClaim
 	if c.cfg.Outbox != nil {
-		// Until the reply is recorded, the watch may find it in TaskIP and
-		// must not take it for one made in the web app.
-		if err := c.cfg.Store.PutJSON(state.BucketKV, pending, c.cfg.Now().UTC()); err != nil {
+		work, err := json.Marshal(ar)
+		if err != nil {
 			return false, err
+		}
+		err = c.cfg.Store.Update(func(tx *state.Tx) (err error) {
+			claim, err = tx.ClaimReply(state.ReplyClaim{TicketID: id, TicketUUID: uuid, Origin: state.ReplyFromSlack,
+				TextSum: state.TextSum(text), Work: work})
+			return err
+		})
+		if err != nil {
+			return false, fmt.Errorf("claim reply on ticket %d: %w", id, err)
 		}
 	}
 	r, err := c.cfg.Tickets.Reply(ctx, uuid, taskip.ReplyFields{Description: text})
 	if err != nil {
 		if c.cfg.Outbox != nil {
-			_ = c.cfg.Store.Delete(state.BucketKV, pending)
+			_ = c.cfg.Store.Update(func(tx *state.Tx) error {
+				if errors.Is(err, taskip.ErrOutcomeUnknown) {
+					// Perhaps written: the watch looks in TaskIP at its
+					// next poll and mails it once if so (finishClaims).
+					return tx.AbandonReplyClaim(id, claim.ID)
+				}
+				return tx.SettleReplyClaim(id, claim.ID) // not written: nothing to claim
+			})
 		}
 		return false, err
 	}
 	if c.cfg.Outbox == nil {
 		return false, nil
 	}
-	ar := agentReply{Ticket: mapping.Ticket{ID: id, UUID: uuid}, ReplyID: int64(r.ID), Origin: "slack", Text: text, Files: files}
+	ar.ReplyID = int64(r.ID)
 	if !c.hasConversation(uuid) {
 		// A ticket made in the web app: TaskIP knows the customer.
 		t, err := c.cfg.Tickets.GetTicket(ctx, taskip.ID(id))
@@ -293,7 +316,7 @@ func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files
 	}
 	var mailed bool
 	err = c.cfg.Store.Update(func(tx *state.Tx) error {
-		if err := tx.Delete(state.BucketKV, pending); err != nil {
+		if err := tx.SettleReplyClaim(id, claim.ID); err != nil {
 			return err
 		}
 		mailed, err = c.cfg.Outbox.Reply(tx, ar)

@@ -36,6 +36,8 @@ type item struct {
 	ack bool
 	// auth is what sender authentication found, once looked up.
 	auth *mapping.SenderAuth
+	// claim is the reply claim of an agent's answer by mail.
+	claim uint64
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -363,6 +365,10 @@ func dropIntentsTx(tx *state.Tx, b *batch) error {
 			if err := tx.DropIntent(it.key); err != nil {
 				return err
 			}
+			if err := settleClaim(tx, it.act, it.claim); err != nil {
+				return err
+			}
+			it.claim = 0
 		}
 	}
 	b.intentsWritten = false

@@ -26,6 +26,9 @@ type intentPayload struct {
 	// Files is how many attachments follow the write: reconciliation
 	// fetches the mail again only when it has some.
 	Files int `json:"files,omitempty"`
+	// Claim is the reply claim of an agent's answer by mail, settled
+	// with the intent.
+	Claim uint64 `json:"claim,omitempty"`
 }
 
 // writeIntents decides each prepared message and, in one transaction, writes
@@ -66,13 +69,17 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 			it.outcome, it.reason = skipped, it.act.Reason
 			continue
 		}
-		if key, ok := agentReplyMark(it.act); ok {
-			// An agent's answer by mail is theirs to send: until it is
-			// recorded, the watch must not take it for a web-app reply
-			// and mail it to the customer.
-			if err := tx.PutJSON(state.BucketKV, key, now.UTC()); err != nil {
+		if agentAnswer(it.act) {
+			// An agent's answer by mail is theirs to send: the claim,
+			// committed with the intent before the TaskIP write, keeps
+			// the watch from taking it for a web-app reply and mailing
+			// it to the customer.
+			claim, err := tx.ClaimReply(state.ReplyClaim{TicketID: it.act.Ticket.ID, TicketUUID: it.act.Ticket.UUID,
+				Origin: state.ReplyFromEmail, TextSum: state.TextSum(it.act.Text)})
+			if err != nil {
 				return err
 			}
+			it.claim = claim.ID
 		}
 		stored := it.act
 		if stored.Kind == mapping.ActCreate {
@@ -87,7 +94,7 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 		}
 		it.ack = in.acknowledges(it)
 		payload, err := json.Marshal(intentPayload{Action: stored, ReplyCountBefore: it.replyCountBefore,
-			Mail: it.conversation(), Acknowledge: it.ack, Files: files})
+			Mail: it.conversation(), Acknowledge: it.ack, Files: files, Claim: it.claim})
 		if err != nil {
 			return err
 		}
@@ -289,7 +296,7 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 		if err == nil && (it.outcome != pending || it.reason != "outcome unknown") {
 			// An unknown outcome keeps its mark, like its intent, for
 			// reconciliation to settle.
-			err = dropAgentReplyMark(tx, it.act)
+			err = settleClaim(tx, it.act, it.claim)
 		}
 		if err == nil && it.outcome != pending && it.key != "" {
 			err = tx.Delete(state.BucketKV, rateKey(it.key))
@@ -335,20 +342,18 @@ func (it *item) conversation() conversation {
 		References: it.email.References, Subject: it.email.Subject}
 }
 
-// agentReplyMark is the marker an agent's reply by mail holds while in
-// flight (agentMailKey).
-func agentReplyMark(a mapping.Action) (string, bool) {
-	if (a.Kind != mapping.ActReply && a.Kind != mapping.ActReopenReply) || a.AuthorType != "team_member" || a.Ticket == nil {
-		return "", false
-	}
-	return agentMailKey(a.Ticket.ID, a.Text), true
+// agentAnswer reports an agent's answer to the customer by mail, which
+// holds a reply claim while in flight.
+func agentAnswer(a mapping.Action) bool {
+	return (a.Kind == mapping.ActReply || a.Kind == mapping.ActReopenReply) && a.AuthorType == "team_member" && a.Ticket != nil
 }
 
-func dropAgentReplyMark(tx *state.Tx, a mapping.Action) error {
-	if key, ok := agentReplyMark(a); ok {
-		return tx.Delete(state.BucketKV, key)
+// settleClaim ends the reply claim of an agent's answer by mail.
+func settleClaim(tx *state.Tx, a mapping.Action, claim uint64) error {
+	if claim == 0 || a.Ticket == nil {
+		return nil
 	}
-	return nil
+	return tx.SettleReplyClaim(a.Ticket.ID, claim)
 }
 
 // rateKey holds the sender count a message was given until it is settled.

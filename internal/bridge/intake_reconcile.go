@@ -44,7 +44,7 @@ func (in *Intake) reconcile(ctx context.Context) error {
 				if err := tx.DropIntent(intent.Key); err != nil {
 					return err
 				}
-				return dropAgentReplyMark(tx, p.Action)
+				return settleClaim(tx, p.Action, p.Claim)
 			})
 			if err != nil {
 				return err
@@ -66,7 +66,7 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID); err != nil {
 				return err
 			}
-			if err := dropAgentReplyMark(tx, p.Action); err != nil {
+			if err := settleClaim(tx, p.Action, p.Claim); err != nil {
 				return err
 			}
 			return in.recordMail(tx, p.Action, t, replyID, p.Mail, p.Acknowledge)

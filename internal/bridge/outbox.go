@@ -2,8 +2,6 @@ package bridge
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -367,44 +365,20 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 	return err == nil, err
 }
 
-// pendingReplyKey marks a reply an agent is sending from Slack until it is
-// recorded, so that the watch, finding it in TaskIP first, does not mail it
-// as one made in the web app.
-func pendingReplyKey(ticketID int64, text string) string {
-	return replyMarkerKey(replyingKeyPrefix, ticketID, text)
-}
-
-// replyMarkerKey names a reply in flight by its ticket and its text, which
-// is all the watch knows of it when it finds it in TaskIP.
-func replyMarkerKey(prefix string, ticketID int64, text string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
-	return fmt.Sprintf("%s%d:%s", prefix, ticketID, hex.EncodeToString(sum[:8]))
-}
-
 // Markers in the kv bucket whose value is the time they were set, and whose
 // meaning ends within markerTTL: the per-sender acknowledgement limit
-// (AckInterval) and the mark on a Slack reply in flight (seconds, unless
-// the process died during the reply).
+// (AckInterval).
 const (
-	ackKeyPrefix       = "acknowledged:"
-	replyingKeyPrefix  = "replying:"
-	agentMailKeyPrefix = "agent-mail:"
-	markerTTL          = 24 * time.Hour
+	ackKeyPrefix = "acknowledged:"
+	markerTTL    = 24 * time.Hour
 )
-
-// agentMailKey marks an agent's answer by mail while the intake writes it:
-// the agent sent their own mail, so the watch never mails it (unlike a
-// Slack reply, whose flow mails it).
-func agentMailKey(ticketID int64, text string) string {
-	return replyMarkerKey(agentMailKeyPrefix, ticketID, text)
-}
 
 // pruneMarkers deletes the markers set before cutoff, a thousand per
 // transaction, and returns how many.
 func pruneMarkers(st *state.Store, cutoff time.Time) (int, error) {
 	var stale []string
 	err := st.View(func(tx *state.Tx) error {
-		for _, prefix := range []string{ackKeyPrefix, replyingKeyPrefix, agentMailKeyPrefix} {
+		for _, prefix := range []string{ackKeyPrefix} {
 			err := tx.ForEachJSONPrefix(state.BucketKV, prefix, func(key string, raw []byte) error {
 				var at time.Time
 				if json.Unmarshal(raw, &at) == nil && at.Before(cutoff) {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	netmail "net/mail"
@@ -655,8 +656,6 @@ func TestPruneMarkers(t *testing.T) {
 	put := map[string]time.Time{
 		ackKeyPrefix + "old@acme.com":   now.Add(-25 * time.Hour),
 		ackKeyPrefix + "fresh@acme.com": now.Add(-time.Hour),
-		pendingReplyKey(46, "crashed"):  now.Add(-48 * time.Hour),
-		pendingReplyKey(46, "sending"):  now.Add(-time.Second),
 		uuidKey("9F0C-OLD"):             now.Add(-400 * 24 * time.Hour), // not a marker
 	}
 	for k, v := range put {
@@ -664,12 +663,12 @@ func TestPruneMarkers(t *testing.T) {
 	}
 	n, err := pruneMarkers(st, now.Add(-markerTTL))
 	require.NoError(t, err)
-	assert.Equal(t, 2, n)
+	assert.Equal(t, 1, n)
 	for k := range put {
 		var v time.Time
 		found, err := st.GetJSON(state.BucketKV, k, &v)
 		require.NoError(t, err)
-		gone := k == ackKeyPrefix+"old@acme.com" || k == pendingReplyKey(46, "crashed")
+		gone := k == ackKeyPrefix+"old@acme.com"
 		assert.Equal(t, !gone, found, k)
 	}
 }
@@ -732,12 +731,21 @@ func TestOutboxKeepsATicketsMailsInOrder(t *testing.T) {
 	assert.Contains(t, string(got[1].Data), "Second answer.")
 }
 
-// A Slack reply whose process died between TaskIP's answer and the outbox
-// is still mailed, once, after the watch has waited for the flow long
-// enough; a flow that finished is not mailed twice.
-func TestSlackReplyInterruptedBeforeTheOutboxIsMailedLater(t *testing.T) {
-	for _, finished := range []bool{false, true} {
-		t.Run(fmt.Sprintf("flow finished %v", finished), func(t *testing.T) {
+// A Slack reply whose flow died after claiming it is finished by the
+// watch once the flow is surely gone: mailed once when TaskIP has it (a
+// flow that finished is not mailed twice), and, when TaskIP never got it,
+// dropped with word in the thread, since nobody told the agent.
+func TestSlackReplyClaimLeftByADeadFlow(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		written, settled bool
+		wantMails        int
+	}{
+		{"written, not recorded", true, false, 1},
+		{"written and recorded", true, true, 1},
+		{"never written", false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			var offset atomic.Int64
 			mailing, smtp := withMailingOutbox(t)
 			e := newWatchEnv(t, taskipfake.Options{}, mailing, func(c *WatchConfig) {
@@ -747,35 +755,62 @@ func TestSlackReplyInterruptedBeforeTheOutboxIsMailedLater(t *testing.T) {
 			tk := e.newTicket("Replacement part")
 			e.poll()
 
-			// What the Slack flow leaves when it dies after TaskIP took the
-			// reply: its marker, and the reply in TaskIP.
+			// What the Slack flow leaves when it dies: its claim, and
+			// perhaps the reply in TaskIP.
 			const text = "We shipped the replacement today."
-			require.NoError(t, e.store.PutJSON(state.BucketKV, pendingReplyKey(int64(tk.ID), text), time.Now().UTC()))
-			r, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", text)
+			ar := agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, Origin: state.ReplyFromSlack, Text: text}
+			work, err := json.Marshal(ar)
 			require.NoError(t, err)
-			e.poll()
-			assert.Empty(t, smtp.Messages(), "left to the Slack flow for now")
-			if finished {
-				require.NoError(t, e.store.Update(func(tx *state.Tx) error {
-					if err := tx.Delete(state.BucketKV, pendingReplyKey(int64(tk.ID), text)); err != nil {
+			var claim state.ReplyClaim
+			require.NoError(t, e.store.Update(func(tx *state.Tx) (err error) {
+				claim, err = tx.ClaimReply(state.ReplyClaim{TicketID: int64(tk.ID), TicketUUID: tk.UUID, Origin: state.ReplyFromSlack,
+					TextSum: state.TextSum(text), Work: work})
+				return err
+			}))
+			if tc.written {
+				r, err := e.fake.AddAgentReply(tk.ID, "Sarah Johnson", text)
+				require.NoError(t, err)
+				if tc.settled {
+					require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+						if err := tx.SettleReplyClaim(int64(tk.ID), claim.ID); err != nil {
+							return err
+						}
+						ar.ReplyID, ar.Customer, ar.Subject = int64(r.ID), mail.Address{Name: tk.User.Name, Email: tk.User.Email}, tk.Subject
+						_, err := e.cfg.Outbox.Reply(tx, ar)
 						return err
-					}
-					_, err := e.cfg.Outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID},
-						ReplyID: int64(r.ID), Origin: "slack", Text: text,
-						Customer: mail.Address{Name: tk.User.Name, Email: tk.User.Email}, Subject: tk.Subject})
-					return err
-				}))
-				e.cfg.Outbox.Wake()
+					}))
+					e.cfg.Outbox.Wake()
+				}
+			}
+			e.poll()
+			if !tc.settled {
+				time.Sleep(50 * time.Millisecond) // a mail would be out by now
+				assert.Empty(t, smtp.Messages(), "left to the Slack flow for now")
 			}
 
-			offset.Add(int64(deferredReplyWait))
+			offset.Add(int64(claimWait))
 			e.poll()
-			require.Eventually(t, func() bool { return len(smtp.Messages()) >= 1 }, 5*time.Second, 5*time.Millisecond)
+			if tc.wantMails > 0 {
+				require.Eventually(t, func() bool { return len(smtp.Messages()) >= tc.wantMails }, 5*time.Second, 5*time.Millisecond)
+			}
 			e.poll()
 			time.Sleep(100 * time.Millisecond) // a second mail would be out by now
 			msgs := smtp.Messages()
-			require.Len(t, msgs, 1, "mailed once")
-			assert.Contains(t, string(msgs[0].Data), text)
+			require.Len(t, msgs, tc.wantMails, "mailed at most once")
+			if tc.wantMails > 0 {
+				assert.Contains(t, string(msgs[0].Data), text)
+			}
+			var left []state.ReplyClaim
+			require.NoError(t, e.store.View(func(tx *state.Tx) (err error) {
+				left, err = tx.ReplyClaims()
+				return err
+			}))
+			assert.Empty(t, left, "the claim is settled")
+			told := false
+			for _, line := range e.threadTexts(tk.ID) {
+				told = told || strings.Contains(line, "was not saved in TaskIP")
+			}
+			assert.Equal(t, !tc.written, told, "the thread hears of a reply that was never written")
 		})
 	}
 }

@@ -211,6 +211,12 @@ func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
 		}
 		return w.syncAs(ctx, *ev.ticket, true, ev.conv.requester())
 	}
+	// A Slack reply whose write's answer was lost abandons its claim and
+	// tells the watch: finishing it now mails it without waiting for the
+	// next poll.
+	if err := w.finishClaims(ctx); err != nil {
+		return err
+	}
 	t, err := w.cfg.Tickets.GetTicket(ctx, ev.id)
 	if err != nil {
 		return fmt.Errorf("get ticket %d: %w", ev.id, err)
@@ -240,7 +246,7 @@ func (w *Watch) baselineDone() (bool, error) {
 // Poll lists tickets by updated_at, newest first, down to the stored cursor,
 // and syncs each. An idle poll is one request.
 func (w *Watch) Poll(ctx context.Context) error {
-	if err := w.settleDeferred(); err != nil {
+	if err := w.finishClaims(ctx); err != nil {
 		return err
 	}
 	cur, err := w.cursor()

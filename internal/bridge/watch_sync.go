@@ -2,13 +2,11 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -176,9 +174,10 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 		if looksLikeHTML(text) {
 			text = mail.HTMLToText(text)
 		}
-		var since time.Time
-		if byMail, err := tx.GetJSON(state.BucketKV, agentMailKey(int64(t.ID), text), &since); err != nil || byMail {
-			// An agent's own mail, being written by the intake.
+		if claim, err := tx.ReplyClaimed(int64(t.ID), int64(r.ID), text); err != nil || claim != nil {
+			// Written from Slack or by an agent's own mail a moment ago:
+			// its claimant records it (and mails it, or not). One a crash
+			// left is finished by finishClaims.
 			if err != nil {
 				return queued, err
 			}
@@ -188,17 +187,6 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 			Ticket: mapping.Ticket{ID: int64(t.ID), UUID: t.UUID}, ReplyID: int64(r.ID), Origin: "taskip", Text: text,
 			Customer: mail.Address{Name: t.User.Name, Email: t.User.Email}, Subject: t.Subject,
 		}
-		if pending, err := tx.GetJSON(state.BucketKV, pendingReplyKey(int64(t.ID), text), &since); err != nil || pending {
-			// Sent from Slack a moment ago: that flow mails it. Should it
-			// die before it does, settleDeferred mails it later.
-			if err != nil {
-				return queued, err
-			}
-			if err := tx.PutJSON(state.BucketKV, deferredReplyKey(ar), deferredReply{At: w.cfg.Now().UTC(), Reply: ar}); err != nil {
-				return queued, err
-			}
-			continue
-		}
 		ok, err := w.cfg.Outbox.Reply(tx, ar)
 		if err != nil {
 			return queued, err
@@ -206,69 +194,6 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 		queued = queued || ok
 	}
 	return queued, nil
-}
-
-// deferredReply is a reply the watch left to the Slack flow, kept until
-// that flow has surely finished.
-type deferredReply struct {
-	At    time.Time  `json:"at"`
-	Reply agentReply `json:"reply"`
-}
-
-const (
-	deferredReplyPrefix = "deferred-reply:"
-	// deferredReplyWait is far beyond a Slack reply's TaskIP call with
-	// its retries: a flow not done by then died with its process.
-	deferredReplyWait = 3 * time.Minute
-)
-
-func deferredReplyKey(r agentReply) string {
-	return fmt.Sprintf("%s%d:%d", deferredReplyPrefix, r.Ticket.ID, r.ReplyID)
-}
-
-// settleDeferred mails the Slack replies whose flow did not (the process
-// died between TaskIP's answer and the outbox). The outbox mails a TaskIP
-// reply once, so a flow that did finish makes this a no-op.
-func (w *Watch) settleDeferred() error {
-	if w.cfg.Outbox == nil {
-		return nil
-	}
-	var due []deferredReply
-	err := w.cfg.Store.View(func(tx *state.Tx) error {
-		return tx.ForEachJSONPrefix(state.BucketKV, deferredReplyPrefix, func(_ string, raw []byte) error {
-			var d deferredReply
-			if json.Unmarshal(raw, &d) == nil && w.cfg.Now().Sub(d.At) >= deferredReplyWait {
-				due = append(due, d)
-			}
-			return nil
-		})
-	})
-	if err != nil || len(due) == 0 {
-		return err
-	}
-	queued := false
-	err = w.cfg.Store.Update(func(tx *state.Tx) error {
-		for _, d := range due {
-			ok, err := w.cfg.Outbox.Reply(tx, d.Reply)
-			if err != nil {
-				return err
-			}
-			if ok {
-				queued = true
-				w.log.Warn("a Slack reply was not mailed by its flow; mailing it now", "ticket", d.Reply.Ticket.ID, "reply", d.Reply.ReplyID)
-			}
-			// The flow's marker is left to expire (pruneMarkers): the
-			// same text may be in flight again from a new Slack reply.
-			if err := tx.Delete(state.BucketKV, deferredReplyKey(d.Reply)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if queued {
-		w.cfg.Outbox.Wake()
-	}
-	return err
 }
 
 func looksLikeHTML(s string) bool {

@@ -16,18 +16,19 @@ const SchemaVersion = 1
 // generic helpers cannot write records that Prune or the typed readers would
 // misread.
 const (
-	bucketMeta       = "meta"
-	bucketCursors    = "cursors"
-	bucketMessages   = "messages"
-	bucketOutbound   = "outbound"
-	bucketIntents    = "intents"
-	bucketSenders    = "senders"
-	bucketSenderRate = "sender_rate"
-	bucketOutbox     = "outbox"      // mail waiting to be sent, by sequence
-	bucketOutboxDone = "outbox_done" // what became of each, kept for retention
-	bucketMailed     = "mailed"      // replies already mailed or never to be
-	bucketAlerts     = "alerts"      // lines for the agents' channel, not yet posted
-	bucketAlertsDone = "alerts_done" // keys of alerts posted or dropped, for dedupe
+	bucketMeta        = "meta"
+	bucketCursors     = "cursors"
+	bucketMessages    = "messages"
+	bucketOutbound    = "outbound"
+	bucketIntents     = "intents"
+	bucketSenders     = "senders"
+	bucketSenderRate  = "sender_rate"
+	bucketOutbox      = "outbox"       // mail waiting to be sent, by sequence
+	bucketOutboxDone  = "outbox_done"  // what became of each, kept for retention
+	bucketMailed      = "mailed"       // replies already mailed or never to be
+	bucketAlerts      = "alerts"       // lines for the agents' channel, not yet posted
+	bucketAlertsDone  = "alerts_done"  // keys of alerts posted or dropped, for dedupe
+	bucketReplyClaims = "reply_claims" // agents' replies between claim and record
 )
 
 var keySchemaVersion = []byte("schema_version")
@@ -37,7 +38,7 @@ var keySchemaVersion = []byte("schema_version")
 var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
-	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone,
+	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone, bucketReplyClaims,
 	string(BucketSnapshots), string(BucketThreads), string(BucketSlackEvents),
 	string(BucketKV),
 }
