@@ -168,11 +168,9 @@ func memberEmail(t *testing.T, f *taskipfake.Server, name string) string {
 // threadTS is the Slack thread of ticket id, as the watch stored it.
 func (e *env) threadTS(t *testing.T, id int) string {
 	t.Helper()
-	var th struct {
-		Channel string `json:"channel"`
-		TS      string `json:"ts"`
-	}
-	ok, err := e.store.GetJSON(state.BucketThreads, strconv.Itoa(id), &th)
+	var th state.Thread
+	var ok bool
+	err := e.store.View(func(tx *state.Tx) (err error) { th, ok, err = tx.Thread(int64(id)); return err })
 	if err != nil || !ok {
 		t.Fatalf("ticket %d has no thread (ok=%v, err=%v)", id, ok, err)
 	}

@@ -106,11 +106,9 @@ func (e *env) poll(tb testing.TB) {
 
 // threadTS is the Slack thread of ticket id, "" when it has none.
 func (e *env) threadTS(tb testing.TB, id int) string {
-	var th struct {
-		Channel string `json:"channel"`
-		TS      string `json:"ts"`
-	}
-	ok, err := e.store.GetJSON(state.BucketThreads, fmt.Sprint(id), &th)
+	var th state.Thread
+	var ok bool
+	err := e.store.View(func(tx *state.Tx) (err error) { th, ok, err = tx.Thread(int64(id)); return err })
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -221,21 +221,15 @@ const agentRefusal = "You are not a TaskIP team member (no team member has your 
 
 var errNotAgent = errors.New("not an agent")
 
-// agentEntry caches the team member behind a Slack user.
-type slackAgent struct {
-	MemberID int64     `json:"member_id"`
-	At       time.Time `json:"at"`
-}
-
 // agent maps a Slack user to a TaskIP team member: slack.agents first, then
 // users.info's email matched against TaskIP team members (cached a day).
 func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 	if id, ok := c.cfg.Agents[userID]; ok {
 		return id, nil
 	}
-	key := "slack-agent:" + userID
-	var a slackAgent
-	if ok, err := c.cfg.Store.GetJSON(state.BucketKV, key, &a); err != nil {
+	var a state.MemberCache
+	var ok bool
+	if err := c.cfg.Store.View(func(tx *state.Tx) (err error) { a, ok, err = tx.TeamMemberBySlackUser(userID); return err }); err != nil {
 		return 0, err
 	} else if ok && c.cfg.Now().Sub(a.At) < agentCacheTTL {
 		if a.MemberID == 0 {
@@ -247,7 +241,7 @@ func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("slack user %s: %w", userID, err)
 	}
-	a = slackAgent{At: c.cfg.Now()}
+	a = state.MemberCache{At: c.cfg.Now()}
 	if email != "" {
 		id, err := searchExact(ctx, email, func(p taskip.SearchParams) ([]taskip.TeamMember, *taskip.PageInfo, error) {
 			page, err := c.cfg.Tickets.SearchTeamMembers(ctx, p)
@@ -258,7 +252,7 @@ func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 		}
 		a.MemberID = int64(id)
 	}
-	if err := c.cfg.Store.PutJSON(state.BucketKV, key, a); err != nil {
+	if err := c.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetTeamMemberBySlackUser(userID, a) }); err != nil {
 		return 0, err
 	}
 	if a.MemberID == 0 {
@@ -273,7 +267,8 @@ func (c *Commands) resolve(ctx context.Context, ref mapping.TicketRef) (taskip.I
 		// The watch's snapshot knows the uuid of every ticket it has seen,
 		// which saves a TaskIP round trip per command.
 		var snap mapping.Snapshot
-		if ok, err := c.cfg.Store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(ref.ID)), &snap); err == nil && ok && snap.UUID != "" {
+		var ok bool
+		if err := c.cfg.Store.View(func(tx *state.Tx) (err error) { ok, err = tx.Snapshot(ref.ID, &snap); return err }); err == nil && ok && snap.UUID != "" {
 			return taskip.ID(ref.ID), snap.UUID, nil
 		}
 		t, err := c.cfg.Tickets.GetTicket(ctx, taskip.ID(ref.ID))
@@ -283,7 +278,8 @@ func (c *Commands) resolve(ctx context.Context, ref mapping.TicketRef) (taskip.I
 		return t.ID, t.UUID, nil
 	}
 	var id int64
-	if ok, err := c.cfg.Store.GetJSON(state.BucketKV, uuidKey(ref.UUID), &id); err != nil {
+	var ok bool
+	if err := c.cfg.Store.View(func(tx *state.Tx) (err error) { id, ok, err = tx.TicketID(ref.UUID); return err }); err != nil {
 		return 0, "", err
 	} else if ok {
 		return taskip.ID(id), ref.UUID, nil
@@ -292,7 +288,7 @@ func (c *Commands) resolve(ctx context.Context, ref mapping.TicketRef) (taskip.I
 	if err != nil {
 		return 0, "", err
 	}
-	return t.ID, t.UUID, c.cfg.Store.PutJSON(state.BucketKV, uuidKey(ref.UUID), int64(t.ID))
+	return t.ID, t.UUID, c.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetTicketID(ref.UUID, int64(t.ID)) })
 }
 
 func (c *Commands) changed(id taskip.ID) {

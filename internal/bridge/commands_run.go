@@ -62,7 +62,7 @@ func (c *Commands) execute(ctx context.Context, p mapping.SlashCommand, member i
 		if err != nil {
 			return "", err
 		}
-		return showTicket(t, conv.requester()), nil
+		return showTicket(t, requesterOf(conv)), nil
 	case mapping.VerbStatus:
 		if _, err := c.cfg.Tickets.SetStatus(ctx, uuid, p.Status, p.Text); err != nil {
 			return "", err
@@ -139,7 +139,7 @@ func (c *Commands) list(ctx context.Context, p mapping.SlashCommand) (string, er
 			if err != nil {
 				return err
 			}
-			requesters[i] = conv.requester()
+			requesters[i] = requesterOf(conv)
 		}
 		return nil
 	})
@@ -355,7 +355,8 @@ func (c *Commands) threadTicket(ctx context.Context, e slack.MessageEvent) (thre
 	var tt threadTicket
 	deadline := c.cfg.Now().Add(threadAppearance)
 	for {
-		ok, err := c.cfg.Store.GetJSON(state.BucketThreads, threadKey(e.Channel, e.ThreadTS), &tt)
+		var ok bool
+		err := c.cfg.Store.View(func(tx *state.Tx) (err error) { tt, ok, err = tx.ThreadTicket(e.Channel, e.ThreadTS); return err })
 		if err != nil {
 			c.log.Warn("thread lookup failed", "err", err)
 			return tt, false
@@ -381,14 +382,9 @@ func (c *Commands) claimEvent(e slack.MessageEvent) (bool, error) {
 		key = "msg:" + e.Channel + ":" + e.TS
 	}
 	fresh := false
-	err := c.cfg.Store.Update(func(tx *state.Tx) error {
-		var seen int64
-		ok, err := tx.GetJSON(state.BucketSlackEvents, key, &seen)
-		if err != nil || ok {
-			return err
-		}
-		fresh = true
-		return tx.PutJSON(state.BucketSlackEvents, key, c.cfg.Now().Unix())
+	err := c.cfg.Store.Update(func(tx *state.Tx) (err error) {
+		fresh, err = tx.FirstSlackEvent(key, c.cfg.Now())
+		return err
 	})
 	return fresh, err
 }
@@ -522,7 +518,8 @@ func spoolShared(f taskip.File) (spooled taskip.File, remove func(), err error) 
 // watch's snapshot.
 func (c *Commands) customerOf(id int64) string {
 	var snap mapping.Snapshot
-	if ok, err := c.cfg.Store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(id)), &snap); err == nil && ok && snap.Customer != "" {
+	var ok bool
+	if err := c.cfg.Store.View(func(tx *state.Tx) (err error) { ok, err = tx.Snapshot(id, &snap); return err }); err == nil && ok && snap.Customer != "" {
 		return mrkdwn.Escape(snap.Customer)
 	}
 	return "the customer"

@@ -21,7 +21,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
-	"github.com/ticketsync/ticketsync/internal/taskip"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -262,9 +261,7 @@ func TestSlackRequestsFailingVerificationChangeNothing(t *testing.T) {
 }
 
 func (e *commandsEnv) threadTS(id int) string {
-	var th thread
-	ok, err := e.store.GetJSON("threads", idKey(taskip.ID(id)), &th)
-	require.NoError(e.t, err)
+	th, ok := storedThread(e.t, e.store, id)
 	require.True(e.t, ok)
 	return th.TS
 }
@@ -398,7 +395,7 @@ func TestThreadMessageWaitsForAThreadBeingRecorded(t *testing.T) {
 	const ts = "1700000000.000900"
 	e.message("EvEarly", "USARAH", "first look: toner is empty", ts)
 	time.Sleep(200 * time.Millisecond)
-	require.NoError(t, e.store.PutJSON(state.BucketThreads, threadKey(testChannel, ts), threadTicket{ID: int64(tk.ID), UUID: tk.UUID}))
+	linkThread(t, e.store, threadTicket{ID: int64(tk.ID), UUID: tk.UUID}, thread{Channel: testChannel, TS: ts})
 	require.Eventually(t, func() bool { return len(e.fake.Notes(tk.ID)) == 1 }, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, "first look: toner is empty", e.fake.Notes(tk.ID)[0].Note)
 }

@@ -479,12 +479,7 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 		if err != nil {
 			d.log.Warn("state prune failed", "err", err)
 		} else {
-			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound)
-		}
-		if n, err := pruneMarkers(d.store, time.Now().Add(-markerTTL)); err != nil {
-			d.log.Warn("state prune failed", "err", err)
-		} else {
-			d.log.Debug("markers pruned", "markers", n)
+			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound, "caches", stats.Caches)
 		}
 		select {
 		case <-ctx.Done():

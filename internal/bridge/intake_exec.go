@@ -49,8 +49,7 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 			// a shutdown keeps the place it was counted at; counting
 			// it again would push its sender over the loop guard and
 			// drop the mail as rate limited.
-			var n int
-			counted, err := tx.GetJSON(state.BucketKV, rateKey(it.key), &n)
+			n, counted, err := tx.CountedTicket(it.key)
 			if err != nil {
 				return err
 			}
@@ -58,7 +57,7 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 				if n, err = tx.CountSenderTicket(it.email.FromEmail, now); err != nil {
 					return err
 				}
-				if err := tx.PutJSON(state.BucketKV, rateKey(it.key), n); err != nil {
+				if err := tx.SetCountedTicket(it.key, n); err != nil {
 					return err
 				}
 			}
@@ -176,7 +175,7 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		}
 		it.ticket = mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
 		if in.cfg.Events != nil {
-			in.cfg.Events.TicketCreated(t, it.conversation().opening())
+			in.cfg.Events.TicketCreated(t, it.conversation().Opening())
 		}
 	case mapping.ActReopenReply:
 		if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, a.ReopenTo, ""); err != nil {
@@ -256,7 +255,7 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 		case done:
 			rec.TicketUUID, rec.TicketID, rec.Action = it.ticket.UUID, it.ticket.ID, string(it.act.Kind)
 			if err = tx.CompleteIntent(it.key, rec); err == nil && it.ticket.UUID != "" {
-				err = tx.PutJSON(state.BucketKV, uuidKey(it.ticket.UUID), it.ticket.ID)
+				err = tx.SetTicketID(it.ticket.UUID, it.ticket.ID)
 			}
 			switch {
 			case err != nil || it.act.Kind != mapping.ActCreate:
@@ -299,7 +298,7 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 			err = settleClaim(tx, it.act, it.claim)
 		}
 		if err == nil && it.outcome != pending && it.key != "" {
-			err = tx.Delete(state.BucketKV, rateKey(it.key))
+			err = tx.ForgetCountedTicket(it.key)
 		}
 		if err != nil {
 			return fmt.Errorf("record %s: %w", it.key, err)
@@ -323,7 +322,7 @@ func (in *Intake) recordMail(tx *state.Tx, a mapping.Action, t mapping.Ticket, r
 	}
 	switch {
 	case a.Kind == mapping.ActCreate:
-		c = c.opening()
+		c = c.Opening()
 		if err := noteCustomerMail(tx, t.UUID, c); err != nil {
 			return err
 		}
@@ -356,8 +355,6 @@ func settleClaim(tx *state.Tx, a mapping.Action, claim uint64) error {
 	return tx.SettleReplyClaim(a.Ticket.ID, claim)
 }
 
-// rateKey holds the sender count a message was given until it is settled.
-func rateKey(msgKey string) string { return "rate-counted:" + msgKey }
 
 // markAll marks handled messages in the mailbox, in order, and returns how
 // many leading items are handled so the cursor can move past them. Runs of

@@ -94,20 +94,21 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 		if err != nil {
 			return nil, 0, false, err
 		}
-		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: c.requester().Email},
+		_, requester := c.Requester()
+		return &mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email, Requester: requester},
 			t.ReplyCount, proof, nil
 	}
 	return nil, 0, false, nil
 }
 
-func uuidKey(uuid string) string { return "ticket-uuid:" + strings.ToLower(uuid) }
 
 // ticketIDForUUID maps a uuid from a plus address or subject tag to the
 // ticket id the API needs, from state or, for tickets made elsewhere, by
 // searching TaskIP once and remembering the answer.
 func (in *Intake) ticketIDForUUID(ctx context.Context, uuid string) (int64, error) {
 	var id int64
-	if ok, err := in.cfg.Store.GetJSON(state.BucketKV, uuidKey(uuid), &id); err != nil || ok {
+	var ok bool
+	if err := in.cfg.Store.View(func(tx *state.Tx) (err error) { id, ok, err = tx.TicketID(uuid); return err }); err != nil || ok {
 		return id, err
 	}
 	finder, ok := in.cfg.Tickets.(interface {
@@ -123,7 +124,7 @@ func (in *Intake) ticketIDForUUID(ctx context.Context, uuid string) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("find ticket %s: %w", uuid, err)
 	}
-	return int64(t.ID), in.cfg.Store.PutJSON(state.BucketKV, uuidKey(uuid), int64(t.ID))
+	return int64(t.ID), in.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetTicketID(uuid, int64(t.ID)) })
 }
 
 // userFor finds the TaskIP user of a new ticket (SPEC 6, step 3): the static
@@ -237,12 +238,6 @@ func searchExact[T any](ctx context.Context, email string,
 	return 0, ctx.Err()
 }
 
-// agentEntry caches whether an address belongs to a team member.
-type agentEntry struct {
-	MemberID int64     `json:"member_id"`
-	At       time.Time `json:"at"`
-}
-
 // An agent stays one for a day; "not an agent" is asked again sooner, so
 // a colleague added to the team today answers as an agent within minutes.
 const (
@@ -251,9 +246,9 @@ const (
 )
 
 func (in *Intake) isAgent(ctx context.Context, email string) (bool, error) {
-	key := "agent:" + strings.ToLower(email)
-	var e agentEntry
-	if ok, err := in.cfg.Store.GetJSON(state.BucketKV, key, &e); err != nil {
+	var e state.MemberCache
+	var ok bool
+	if err := in.cfg.Store.View(func(tx *state.Tx) (err error) { e, ok, err = tx.TeamMemberByEmail(email); return err }); err != nil {
 		return false, err
 	} else if ok {
 		ttl := nonAgentCacheTTL
@@ -271,6 +266,6 @@ func (in *Intake) isAgent(ctx context.Context, email string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("look up team member %s: %w", email, err)
 	}
-	e = agentEntry{MemberID: int64(id), At: in.cfg.Now()}
-	return e.MemberID != 0, in.cfg.Store.PutJSON(state.BucketKV, key, e)
+	e = state.MemberCache{MemberID: int64(id), At: in.cfg.Now()}
+	return e.MemberID != 0, in.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetTeamMemberByEmail(email, e) })
 }

@@ -60,10 +60,10 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := tx.CompleteIntent(intent.Key, rec); err != nil {
 				return err
 			}
-			if err := tx.Delete(state.BucketKV, rateKey(intent.Key)); err != nil {
+			if err := tx.ForgetCountedTicket(intent.Key); err != nil {
 				return err
 			}
-			if err := tx.PutJSON(state.BucketKV, uuidKey(t.UUID), t.ID); err != nil {
+			if err := tx.SetTicketID(t.UUID, t.ID); err != nil {
 				return err
 			}
 			if err := settleClaim(tx, p.Action, p.Claim); err != nil {

@@ -151,50 +151,24 @@ const (
 	kindReply           = "reply"
 )
 
-// conversation is the mail side of a ticket: who the customer writes from
-// and the message our next mail answers, so it lands in the same thread of
-// their mail client.
-type conversation struct {
-	Name       string   `json:"name,omitempty"`
-	Email      string   `json:"email"`
-	MessageID  string   `json:"message_id,omitempty"`
-	References []string `json:"references,omitempty"`
-	Subject    string   `json:"subject,omitempty"`
-	// Opener is whose mail opened the ticket. Email follows the customer
-	// to whatever address they answer from; the opener stays theirs.
-	Opener     string `json:"opener,omitempty"`
-	OpenerName string `json:"opener_name,omitempty"`
-}
+// conversation is the mail side of a ticket (state.Conversation).
+type conversation = state.Conversation
 
-// opening is the conversation of the mail that opens a ticket.
-func (c conversation) opening() conversation {
-	c.Opener, c.OpenerName = c.Email, c.Name
-	return c
+// requesterOf is whose mail opened the ticket, as TaskIP names a person.
+func requesterOf(c conversation) taskip.Person {
+	name, email := c.Requester()
+	return taskip.Person{Name: name, Email: email}
 }
-
-// requester is whose mail opened the ticket. A ticket opened in the web
-// app has none; its customer's latest mail stands in.
-func (c conversation) requester() taskip.Person {
-	if c.Opener != "" {
-		return taskip.Person{Name: c.OpenerName, Email: c.Opener}
-	}
-	return taskip.Person{Name: c.Name, Email: c.Email}
-}
-
-func conversationKey(uuid string) string { return "conversation:" + strings.ToLower(uuid) }
 
 // conversationOf reads a ticket's conversation; ok is false for a ticket
 // that never had mail.
-func conversationOf(tx *state.Tx, uuid string) (c conversation, ok bool, err error) {
-	ok, err = tx.GetJSON(state.BucketKV, conversationKey(uuid), &c)
-	return c, ok, err
-}
+func conversationOf(tx *state.Tx, uuid string) (conversation, bool, error) { return tx.Conversation(uuid) }
 
 // storedConversation reads a ticket's conversation in a transaction of
 // its own.
 func storedConversation(st *state.Store, uuid string) (c conversation, ok bool, err error) {
 	err = st.View(func(tx *state.Tx) error {
-		c, ok, err = conversationOf(tx, uuid)
+		c, ok, err = tx.Conversation(uuid)
 		return err
 	})
 	return c, ok, err
@@ -202,16 +176,8 @@ func storedConversation(st *state.Store, uuid string) (c conversation, ok bool, 
 
 // noteCustomerMail records the customer's latest mail on a ticket, keeping
 // who opened it.
-func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
-	if c.Opener == "" {
-		old, _, err := conversationOf(tx, uuid)
-		if err != nil {
-			return err
-		}
-		c.Opener, c.OpenerName = old.Opener, old.OpenerName
-	}
-	return tx.PutJSON(state.BucketKV, conversationKey(uuid), c)
-}
+func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error { return tx.NoteCustomerMail(uuid, c) }
+
 
 // outboxMessage is a queued mail exactly as it will be written, so every
 // attempt, before and after a restart, sends the same message.
@@ -260,13 +226,6 @@ func domainOf(email string) string {
 	return domain
 }
 
-func (c conversation) thread() (inReplyTo string, refs []string) {
-	if c.MessageID == "" {
-		return "", nil
-	}
-	refs = append(append([]string(nil), c.References...), c.MessageID)
-	return c.MessageID, refs
-}
 
 // Acknowledge queues the acknowledgement of a ticket made from mail, unless
 // acknowledgements are off or the sender had one within AckInterval. Call
@@ -275,9 +234,8 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 	if o == nil || !o.cfg.AcknowledgeNew || c.Email == "" {
 		return nil
 	}
-	key := ackKeyPrefix + strings.ToLower(c.Email)
-	var last time.Time
-	if _, err := tx.GetJSON(state.BucketKV, key, &last); err != nil {
+	last, _, err := tx.LastAcknowledged(c.Email)
+	if err != nil {
 		return err
 	}
 	now := o.cfg.Now()
@@ -285,7 +243,7 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 		o.metrics.acksSuppressed.Inc()
 		return nil
 	}
-	if err := tx.PutJSON(state.BucketKV, key, now.UTC()); err != nil {
+	if err := tx.SetAcknowledged(c.Email, now); err != nil {
 		return err
 	}
 	n, err := tx.CountAcknowledgement(now)
@@ -301,7 +259,7 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 				"A flood of new senders, often with forged From lines, causes this; tickets are still made.", o.cfg.MaxAcknowledgementsPerHour))
 	}
 	subject, text := mapping.Acknowledgement(t.ID, c.Subject)
-	in, refs := c.thread()
+	in, refs := c.Thread()
 	// No display name: a forged From's name would be the first thing the
 	// person it names reads from us.
 	return o.enqueue(tx, kindAcknowledgement, t, outboxMessage{
@@ -357,7 +315,7 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 	if c.Subject == "" {
 		c.Subject = r.Subject
 	}
-	in, refs := c.thread()
+	in, refs := c.Thread()
 	err = o.enqueue(tx, kindReply, r.Ticket, outboxMessage{
 		To: mail.Address{Name: c.Name, Email: c.Email}, Subject: mapping.ReplySubject(c.Subject),
 		Text: r.Text, InReplyTo: in, References: refs, Files: r.Files,
@@ -365,55 +323,6 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 	return err == nil, err
 }
 
-// Markers in the kv bucket whose value is the time they were set, and whose
-// meaning ends within markerTTL: the per-sender acknowledgement limit
-// (AckInterval).
-const (
-	ackKeyPrefix = "acknowledged:"
-	markerTTL    = 24 * time.Hour
-)
-
-// pruneMarkers deletes the markers set before cutoff, a thousand per
-// transaction, and returns how many.
-func pruneMarkers(st *state.Store, cutoff time.Time) (int, error) {
-	var stale []string
-	err := st.View(func(tx *state.Tx) error {
-		for _, prefix := range []string{ackKeyPrefix} {
-			err := tx.ForEachJSONPrefix(state.BucketKV, prefix, func(key string, raw []byte) error {
-				var at time.Time
-				if json.Unmarshal(raw, &at) == nil && at.Before(cutoff) {
-					stale = append(stale, key)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune markers: %w", err)
-	}
-	deleted := 0
-	for len(stale) > 0 {
-		n := min(len(stale), 1000)
-		err := st.Update(func(tx *state.Tx) error {
-			for _, key := range stale[:n] {
-				if err := tx.Delete(state.BucketKV, key); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return deleted, fmt.Errorf("prune markers: %w", err)
-		}
-		deleted += n
-		stale = stale[n:]
-	}
-	return deleted, nil
-}
 
 // Wake makes the worker look at the queue now. It never blocks.
 func (o *Outbox) Wake() {
@@ -626,7 +535,8 @@ func (o *Outbox) tellAgents(ctx context.Context, e state.OutboxEntry, status sta
 		return
 	}
 	var th thread
-	if ok, err := o.cfg.Store.GetJSON(state.BucketThreads, idKey(taskip.ID(e.TicketID)), &th); err != nil || !ok {
+	var ok bool
+	if err := o.cfg.Store.View(func(tx *state.Tx) (err error) { th, ok, err = tx.Thread(e.TicketID); return err }); err != nil || !ok {
 		return
 	}
 	var m outboxMessage

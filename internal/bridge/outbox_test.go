@@ -162,7 +162,7 @@ func header(t *testing.T, r mailtest.Received) netmail.Header {
 func (e *outboxEnv) threadFor(tk taskipfake.Ticket) string {
 	ts, err := e.poster.Post(context.Background(), testChannel, slack.Message{Text: "ticket " + tk.Subject})
 	require.NoError(e.t, err)
-	require.NoError(e.t, e.store.PutJSON(state.BucketThreads, idKey(taskip.ID(tk.ID)), thread{Channel: testChannel, TS: ts}))
+	linkThread(e.t, e.store, threadTicket{ID: int64(tk.ID), UUID: tk.UUID}, thread{Channel: testChannel, TS: ts})
 	return ts
 }
 
@@ -646,32 +646,6 @@ func TestOutboxShutdownFinishesTheDeliveryInFlight(t *testing.T) {
 	assert.Equal(t, 1, e.store.OutboxDepth(), "the second waits for the next run")
 }
 
-// The time-stamped markers of the kv bucket go after a day; everything else
-// there stays.
-func TestPruneMarkers(t *testing.T) {
-	st, err := state.Open(state.Config{Path: filepath.Join(t.TempDir(), "state.db"), NoSync: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	put := map[string]time.Time{
-		ackKeyPrefix + "old@acme.com":   now.Add(-25 * time.Hour),
-		ackKeyPrefix + "fresh@acme.com": now.Add(-time.Hour),
-		uuidKey("9F0C-OLD"):             now.Add(-400 * 24 * time.Hour), // not a marker
-	}
-	for k, v := range put {
-		require.NoError(t, st.PutJSON(state.BucketKV, k, v))
-	}
-	n, err := pruneMarkers(st, now.Add(-markerTTL))
-	require.NoError(t, err)
-	assert.Equal(t, 1, n)
-	for k := range put {
-		var v time.Time
-		found, err := st.GetJSON(state.BucketKV, k, &v)
-		require.NoError(t, err)
-		gone := k == ackKeyPrefix+"old@acme.com"
-		assert.Equal(t, !gone, found, k)
-	}
-}
 
 // watchOnReply lets a watch sync a ticket the moment the intake's reply
 // lands in TaskIP, before the intake has recorded it: the widest the race

@@ -115,8 +115,9 @@ func (e *scenarioDaemon) threadTS(id int) string {
 	e.t.Helper()
 	var th thread
 	require.Eventually(e.t, func() bool {
-		ok, err := e.d.store.GetJSON(state.BucketThreads, idKey(taskip.ID(id)), &th)
-		return err == nil && ok
+		var ok bool
+		th, ok = storedThread(e.t, e.d.store, id)
+		return ok
 	}, scWait, scTick, "ticket %d has a Slack thread", id)
 	return th.TS
 }
@@ -416,8 +417,9 @@ func (e *commandsEnv) showNew(tk taskipfake.Ticket) string {
 	e.watch.TicketChanged(taskip.ID(tk.ID))
 	var th thread
 	require.Eventually(e.t, func() bool {
-		ok, err := e.store.GetJSON(state.BucketThreads, idKey(taskip.ID(tk.ID)), &th)
-		return err == nil && ok
+		var ok bool
+		th, ok = storedThread(e.t, e.store, tk.ID)
+		return ok
 	}, scWait, scTick, "ticket %d has a thread", tk.ID)
 	return th.TS
 }
@@ -1016,8 +1018,9 @@ func TestScenarioSlackEarlyReplyDuringABacklogGoesToTheSender(t *testing.T) {
 	}, 3*scWait, scTick)
 	var th thread
 	require.Eventually(t, func() bool {
-		ok, err := e.d.store.GetJSON(state.BucketThreads, idKey(taskip.ID(tk.ID)), &th)
-		return err == nil && ok
+		var ok bool
+		th, ok = storedThread(t, e.d.store, tk.ID)
+		return ok
 	}, 3*scWait, time.Millisecond, "the first ticket's thread")
 	e.message("EvEarly", "USARAH", "reply: Hello, we are looking into your question.", th.TS)
 	var got mailtest.Received
@@ -1059,9 +1062,8 @@ func TestScenarioSlackEveryParentNamesTheWalkInSender(t *testing.T) {
 		}, 3*scWait, scTick)
 		addr := fmt.Sprintf("guest%d@visitors.example", i)
 		require.Eventually(t, func() bool {
-			var th thread
-			ok, err := e.d.store.GetJSON(state.BucketThreads, idKey(taskip.ID(tk.ID)), &th)
-			if err != nil || !ok {
+			th, ok := storedThread(t, e.d.store, tk.ID)
+			if !ok {
 				return false
 			}
 			m, found := e.slack.Message(testChannel, th.TS)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -209,7 +208,7 @@ func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
 				return err
 			}
 		}
-		return w.syncAs(ctx, *ev.ticket, true, ev.conv.requester())
+		return w.syncAs(ctx, *ev.ticket, true, requesterOf(ev.conv))
 	}
 	// A Slack reply whose write's answer was lost abandons its claim and
 	// tells the watch: finishing it now mails it without waiting for the
@@ -225,17 +224,18 @@ func (w *Watch) handle(ctx context.Context, ev watchEvent) error {
 }
 
 // watchCursor is where the last poll stopped.
-type watchCursor struct {
-	UpdatedAt time.Time `json:"updated_at"`
-	Baseline  bool      `json:"baseline"`
+type watchCursor = state.WatchCursor
+
+func (w *Watch) cursor() (c watchCursor, err error) {
+	err = w.cfg.Store.View(func(tx *state.Tx) (err error) {
+		c, err = tx.WatchCursor()
+		return err
+	})
+	return c, err
 }
 
-const cursorKey = "watch:cursor"
-
-func (w *Watch) cursor() (watchCursor, error) {
-	var c watchCursor
-	_, err := w.cfg.Store.GetJSON(state.BucketKV, cursorKey, &c)
-	return c, err
+func (w *Watch) setCursor(c watchCursor) error {
+	return w.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetWatchCursor(c) })
 }
 
 func (w *Watch) baselineDone() (bool, error) {
@@ -299,7 +299,7 @@ func (w *Watch) Poll(ctx context.Context) error {
 		return nil // an idle poll writes nothing
 	}
 	cur.UpdatedAt = newest
-	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, cur)
+	return w.setCursor(cur)
 }
 
 // cursorSettle is how long after the cursor's second no more changes with
@@ -318,7 +318,7 @@ func (w *Watch) baseline(ctx context.Context) error {
 	flush := func() error {
 		err := w.cfg.Store.Update(func(tx *state.Tx) error {
 			for _, snap := range batch {
-				if err := tx.PutJSON(state.BucketSnapshots, idKey(taskip.ID(snap.ID)), snap); err != nil {
+				if err := tx.SetSnapshot(snap.ID, snap); err != nil {
 					return err
 				}
 			}
@@ -352,7 +352,7 @@ func (w *Watch) baseline(ctx context.Context) error {
 	}
 	w.lastFull = w.cfg.Now()
 	w.log.Info("watch baseline recorded", "tickets", n, "backfill", w.cfg.Backfill)
-	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, watchCursor{UpdatedAt: newest, Baseline: true})
+	return w.setCursor(watchCursor{UpdatedAt: newest, Baseline: true})
 }
 
 func isOpen(s taskip.Status) bool {
@@ -362,13 +362,13 @@ func isOpen(s taskip.Status) bool {
 // fullScan lists every ticket: it diffs them all (for servers without
 // updated_at) and finds tickets that were deleted.
 func (w *Watch) fullScan(ctx context.Context, cur watchCursor) error {
-	seen := map[string]bool{}
+	seen := map[int64]bool{}
 	newest := cur.UpdatedAt
 	for t, err := range listAll(ctx, w.cfg.Tickets) {
 		if err != nil {
 			return fmt.Errorf("full scan: %w", err)
 		}
-		seen[idKey(t.ID)] = true
+		seen[int64(t.ID)] = true
 		if t.UpdatedAt.Time.After(newest) {
 			newest = t.UpdatedAt.Time
 		}
@@ -376,38 +376,35 @@ func (w *Watch) fullScan(ctx context.Context, cur watchCursor) error {
 			return err
 		}
 	}
-	var gone []string
-	err := w.cfg.Store.ForEachJSON(state.BucketSnapshots, func(key string, _ []byte) error {
-		if !seen[key] {
-			gone = append(gone, key)
-		}
-		return nil
-	})
-	if err != nil {
+	var known []int64
+	if err := w.cfg.Store.Update(func(tx *state.Tx) (err error) {
+		known, err = tx.SnapshotIDs()
+		return err
+	}); err != nil {
 		return err
 	}
-	for _, key := range gone {
-		if err := w.checkDeleted(ctx, key); err != nil {
+	for _, id := range known {
+		if seen[id] {
+			continue
+		}
+		if err := w.checkDeleted(ctx, id); err != nil {
 			return err
 		}
 	}
 	w.lastFull = w.cfg.Now()
 	cur.UpdatedAt = newest
-	return w.cfg.Store.PutJSON(state.BucketKV, cursorKey, cur)
+	return w.setCursor(cur)
 }
 
 // checkDeleted confirms with a GET that a ticket is gone before its thread
 // gets the final note; a ticket merely missing from a list is kept.
-func (w *Watch) checkDeleted(ctx context.Context, key string) error {
-	id, err := strconv.ParseInt(key, 10, 64)
-	if err != nil {
-		return w.cfg.Store.Delete(state.BucketSnapshots, key)
-	}
+func (w *Watch) checkDeleted(ctx context.Context, id int64) error {
 	if _, err := w.cfg.Tickets.GetTicket(ctx, taskip.ID(id)); !errors.Is(err, taskip.ErrNotFound) {
 		return err
 	}
 	var th thread
-	if ok, err := w.cfg.Store.GetJSON(state.BucketThreads, key, &th); err != nil {
+	var ok bool
+	if err := w.cfg.Store.View(func(tx *state.Tx) (err error) { th, ok, err = tx.Thread(id); return err }); err != nil {
 		return err
 	} else if ok && w.cfg.Chat != nil {
 		text := mapping.ThreadText(mapping.Change{Kind: mapping.ChangeDeleted}, "")
@@ -416,13 +413,8 @@ func (w *Watch) checkDeleted(ctx context.Context, key string) error {
 		}
 	}
 	w.log.Info("ticket deleted in TaskIP", "ticket", id)
-	return w.cfg.Store.Delete(state.BucketSnapshots, key)
+	return w.cfg.Store.Update(func(tx *state.Tx) error { return tx.DeleteSnapshot(id) })
 }
-
-func idKey(id taskip.ID) string { return strconv.FormatInt(int64(id), 10) }
 
 // thread is where a ticket's Slack thread lives.
-type thread struct {
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
-}
+type thread = state.Thread

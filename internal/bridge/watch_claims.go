@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
@@ -140,7 +139,8 @@ func (w *Watch) tellThread(ctx context.Context, ticketID int64, text string) {
 		return
 	}
 	var th thread
-	ok, err := w.cfg.Store.GetJSON(state.BucketThreads, strconv.FormatInt(ticketID, 10), &th)
+	var ok bool
+	err := w.cfg.Store.View(func(tx *state.Tx) (err error) { th, ok, err = tx.Thread(ticketID); return err })
 	if err != nil || !ok {
 		return
 	}

@@ -27,32 +27,35 @@ func (w *Watch) sync(ctx context.Context, t taskip.Ticket, fresh bool) error {
 // syncAs is sync with the ticket's requester known; without it, the
 // requester is the one state recorded with the ticket's mail.
 func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, requester taskip.Person) error {
-	key := idKey(t.ID)
+	id := int64(t.ID)
 	if requester.Email == "" {
 		c, _, err := storedConversation(w.cfg.Store, t.UUID)
 		if err != nil {
 			return err
 		}
-		requester = c.requester()
+		requester = requesterOf(c)
 	}
 	cur := mapping.SnapshotOf(t)
 	cur.Customer = mapping.CustomerLabel(t.User, requester)
 	var old mapping.Snapshot
-	known, err := w.cfg.Store.GetJSON(state.BucketSnapshots, key, &old)
-	if err != nil {
-		return err
-	}
 	var th thread
-	hasThread, err := w.cfg.Store.GetJSON(state.BucketThreads, key, &th)
+	var known, hasThread bool
+	err := w.cfg.Store.View(func(tx *state.Tx) (err error) {
+		if known, err = tx.Snapshot(id, &old); err != nil {
+			return err
+		}
+		th, hasThread, err = tx.Thread(id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	link := w.link(cur)
 	if !known {
 		if w.cfg.Chat == nil {
-			return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+			return w.storeSnapshot(cur)
 		}
-		return w.startThread(ctx, key, cur, link, true)
+		return w.startThread(ctx, cur, link, true)
 	}
 	replies := t.Replies
 	if cur.ReplyCount != old.ReplyCount && replies == nil && !fresh {
@@ -87,24 +90,24 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 				return err
 			}
 		}
-		return w.cfg.Store.PutJSON(state.BucketSnapshots, key, cur)
+		return w.storeSnapshot(cur)
 	}
 	switch {
 	case w.cfg.Chat == nil:
 	case !hasThread:
 		// Known from the baseline but never shown: it gets its thread now,
 		// with the change already in the parent.
-		if err := w.startThread(ctx, key, cur, link, false); err != nil {
+		if err := w.startThread(ctx, cur, link, false); err != nil {
 			return err
 		}
 	default:
-		if err := w.postChanges(ctx, key, th, cur, changes, link); err != nil {
+		if err := w.postChanges(ctx, th, cur, changes, link); err != nil {
 			return err
 		}
 	}
 	mailed := false
 	err = w.cfg.Store.Update(func(tx *state.Tx) error {
-		if err := tx.PutJSON(state.BucketSnapshots, key, cur); err != nil {
+		if err := tx.SetSnapshot(cur.ID, cur); err != nil {
 			return err
 		}
 		mailed, err = w.mailWebReplies(tx, t, changes)
@@ -131,14 +134,14 @@ func nthReplyID(replies []taskip.Reply, n int) int64 {
 }
 
 // postChanges posts a thread reply per change and updates the parent.
-func (w *Watch) postChanges(ctx context.Context, key string, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) error {
+func (w *Watch) postChanges(ctx context.Context, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) error {
 	for _, c := range changes {
 		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
 			if threadGone(err) {
 				// Someone deleted the parent: the ticket gets a new thread
 				// that shows its current state.
 				w.log.Warn("ticket thread is gone; starting a new one", "ticket", cur.ID)
-				return w.startThread(ctx, key, cur, link, false)
+				return w.startThread(ctx, cur, link, false)
 			}
 			return fmt.Errorf("post change of ticket %d: %w", cur.ID, err)
 		}
@@ -205,7 +208,7 @@ func looksLikeHTML(s string) bool {
 // snapshot it also stores cur; a change's caller stores it itself, in the
 // transaction that queues the change's mail, so a crash between the two
 // cannot lose that mail.
-func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapshot, link string, snapshot bool) error {
+func (w *Watch) startThread(ctx context.Context, cur mapping.Snapshot, link string, snapshot bool) error {
 	text, blocks := mapping.ParentMessage(cur, link)
 	ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
 	if err != nil {
@@ -213,20 +216,17 @@ func (w *Watch) startThread(ctx context.Context, key string, cur mapping.Snapsho
 	}
 	w.cfg.Metrics.parents.Inc()
 	return w.cfg.Store.Update(func(tx *state.Tx) error {
-		if err := tx.PutJSON(state.BucketThreads, key, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
+		// Both ways: a message in this thread names its ticket.
+		if err := tx.SetThread(threadTicket{ID: cur.ID, UUID: cur.UUID}, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
 			return err
 		}
-		// The reverse link: a message in this thread names its ticket.
-		if err := tx.PutJSON(state.BucketThreads, threadKey(w.cfg.Channel, ts), threadTicket{ID: cur.ID, UUID: cur.UUID}); err != nil {
-			return err
-		}
-		if err := tx.PutJSON(state.BucketKV, uuidKey(cur.UUID), cur.ID); err != nil {
+		if err := tx.SetTicketID(cur.UUID, cur.ID); err != nil {
 			return err
 		}
 		if !snapshot {
 			return nil
 		}
-		return tx.PutJSON(state.BucketSnapshots, key, cur)
+		return tx.SetSnapshot(cur.ID, cur)
 	})
 }
 
@@ -267,9 +267,9 @@ func threadGone(err error) bool {
 }
 
 // threadTicket is the ticket a Slack thread belongs to.
-type threadTicket struct {
-	ID   int64  `json:"id"`
-	UUID string `json:"uuid"`
-}
+type threadTicket = state.ThreadTicket
 
-func threadKey(channel, ts string) string { return "ts:" + channel + ":" + ts }
+// storeSnapshot stores the watch's view of a ticket.
+func (w *Watch) storeSnapshot(cur mapping.Snapshot) error {
+	return w.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetSnapshot(cur.ID, cur) })
+}

@@ -94,9 +94,7 @@ func (e *watchEnv) posts(method string) []slackfake.Call {
 
 // threadTexts are the thread replies under the parent of ticket id.
 func (e *watchEnv) threadTexts(id int) []string {
-	var th thread
-	ok, err := e.store.GetJSON(state.BucketThreads, idKey(taskip.ID(id)), &th)
-	require.NoError(e.t, err)
+	th, ok := storedThread(e.t, e.store, id)
 	require.True(e.t, ok, "ticket %d has a thread", id)
 	var out []string
 	for _, c := range e.slack.Thread(testChannel, th.TS) {
@@ -119,9 +117,7 @@ func TestWatchFirstRunIsABaseline(t *testing.T) {
 	}
 	e.poll()
 	assert.Empty(t, e.slack.Calls(), "old tickets are not posted")
-	snapshots := 0
-	require.NoError(t, e.store.ForEachJSON(state.BucketSnapshots, func(string, []byte) error { snapshots++; return nil }))
-	assert.Equal(t, len(e.fake.Tickets()), snapshots, "every ticket is in the baseline")
+	assert.Equal(t, len(e.fake.Tickets()), snapshotCount(t, e.store), "every ticket is in the baseline")
 	e.poll()
 	assert.Empty(t, e.slack.Calls())
 	tk := e.newTicket("new after the baseline")
@@ -272,9 +268,7 @@ func TestWatchDeletedTicketGetsFinalNote(t *testing.T) {
 	require.NoError(t, e.fake.Delete(tk.ID))
 	e.poll()
 	assert.Equal(t, []string{"This ticket was deleted in TaskIP. The thread stays for the record."}, e.threadTexts(tk.ID))
-	ok, err := e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(tk.ID)), &struct{}{})
-	require.NoError(t, err)
-	assert.False(t, ok, "the ticket leaves the snapshot set")
+	assert.False(t, storedSnapshot(t, e.store, tk.ID, &struct{}{}), "the ticket leaves the snapshot set")
 	e.poll()
 	assert.Len(t, e.threadTexts(tk.ID), 1)
 }
@@ -406,13 +400,9 @@ func TestWatchWithoutSlackLeavesOldThreadsAlone(t *testing.T) {
 
 	assert.Len(t, e.slack.Calls(), calls, "nothing goes to Slack")
 	var snap mapping.Snapshot
-	ok, err := e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(kept.ID)), &snap)
-	require.NoError(t, err)
-	require.True(t, ok)
+	require.True(t, storedSnapshot(t, e.store, kept.ID, &snap))
 	assert.Equal(t, taskip.StatusResolved, snap.Status, "the change is followed")
-	ok, err = e.store.GetJSON(state.BucketSnapshots, idKey(taskip.ID(gone.ID)), &struct{}{})
-	require.NoError(t, err)
-	assert.False(t, ok, "the deleted ticket leaves the snapshot set")
+	assert.False(t, storedSnapshot(t, e.store, gone.ID, &struct{}{}), "the deleted ticket leaves the snapshot set")
 }
 
 // A sender who is no contact is filed under a catch-all user; the parent
@@ -426,7 +416,7 @@ func TestWatchParentNamesTheRequester(t *testing.T) {
 		Subject: ptr("Order missing"), Priority: ptr(taskip.PriorityNormal), UserID: ptr(taskip.ID(inbox.ID))})
 	require.NoError(t, err)
 	walkIn := taskip.Person{Name: "Walk In", Email: "walk.in@example.org"}
-	require.NoError(t, e.watch.handle(context.Background(), watchEvent{ticket: &created, conv: conversation{Name: walkIn.Name, Email: walkIn.Email}.opening()}))
+	require.NoError(t, e.watch.handle(context.Background(), watchEvent{ticket: &created, conv: conversation{Name: walkIn.Name, Email: walkIn.Email}.Opening()}))
 	require.Len(t, e.parents(), 1)
 	// As sent: mrkdwn-escaped, then JSON-escaped.
 	const want = `Walk In \u0026lt;walk.in@example.org\u0026gt; (in TaskIP: Support Inbox \u0026lt;inbox@company.test\u0026gt;)`

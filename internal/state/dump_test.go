@@ -19,10 +19,10 @@ func TestDump(t *testing.T) {
 	require.NoError(t, s.PutIntent(Intent{Key: "m2@x", Kind: "reply", Payload: []byte{0xff, 0x00}}))
 	_, err := s.CountSenderTicket("john@acme.com", time.Time{})
 	require.NoError(t, err)
-	require.NoError(t, s.PutJSON(BucketSnapshots, "u-1", map[string]string{"subject": "A <b> & c"}))
+	require.NoError(t, s.put(bucketSnapshots, "u-1", map[string]string{"subject": "A <b> & c"}))
 	// Something that is not JSON, as an older build or a hand edit might leave.
 	require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(BucketKV)).Put([]byte("raw"), []byte("not json"))
+		return tx.Bucket([]byte(bucketKV)).Put([]byte("raw"), []byte("not json"))
 	}))
 	require.NoError(t, s.Close())
 

@@ -64,3 +64,17 @@ func reopen(t testing.TB, s *Store, clk *testClock) *Store {
 	require.NoError(t, s.Close())
 	return openStore(t, Config{Path: s.Path(), LockTimeout: 200 * time.Millisecond, Now: clk.Now})
 }
+
+// put and get reach a bucket directly, for tests that need a record of
+// another shape than the typed methods write.
+func (s *Store) put(bucket, key string, v any) error {
+	return s.Update(func(tx *Tx) error { return tx.putJSON(bucket, key, v) })
+}
+
+func (s *Store) get(bucket, key string, v any) (ok bool, err error) {
+	err = s.View(func(tx *Tx) (err error) {
+		ok, err = tx.getJSON(bucket, key, v)
+		return err
+	})
+	return ok, err
+}

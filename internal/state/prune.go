@@ -27,6 +27,8 @@ type PruneStats struct {
 	OutboxDone   int // closed outbox entries
 	Mailed       int // marks of replies already mailed
 	Alerts       int // keys of alerts posted or dropped
+	Caches       int // acknowledgement times and team-member answers past their use
+	SlackEvents  int // Slack event ids past Slack's retries
 	Transactions int // write transactions used
 }
 
@@ -70,6 +72,12 @@ func (s *Store) Prune(olderThan time.Duration) (PruneStats, error) {
 	}
 	if st.Alerts, err = s.pruneByAt(bucketAlertsDone, cutoff, &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketAlertsDone, err)
+	}
+	if st.Caches, err = s.pruneKV(s.now(), &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketKV, err)
+	}
+	if st.SlackEvents, err = s.pruneSlackEvents(s.now(), &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketSlackEvents, err)
 	}
 	return st, nil
 }

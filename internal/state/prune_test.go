@@ -22,7 +22,7 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	require.NoError(t, s.PutIntent(Intent{Key: "old-intent@x", Kind: "create"}))
 	require.NoError(t, s.SetCursor("INBOX", Cursor{UIDValidity: 1, LastUID: 10}))
 	require.NoError(t, s.LearnSender("john@acme.com", 15))
-	require.NoError(t, s.PutJSON(BucketSnapshots, "u-1", map[string]any{"status": 0}))
+	require.NoError(t, s.put(bucketSnapshots, "u-1", map[string]any{"status": 0}))
 
 	// ...and a little new.
 	clk.Advance(40 * 24 * time.Hour)
@@ -64,7 +64,7 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	exists("intent", ok, err)
 	_, ok, err = s.SenderUser("john@acme.com")
 	exists("learned sender", ok, err)
-	ok, err = s.GetJSON(BucketSnapshots, "u-1", &map[string]any{})
+	ok, err = s.get(bucketSnapshots, "u-1", &map[string]any{})
 	exists("snapshot", ok, err)
 	c, err := s.Cursor("INBOX")
 	require.NoError(t, err)

@@ -39,8 +39,8 @@ var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
 	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone, bucketReplyClaims,
-	string(BucketSnapshots), string(BucketThreads), string(BucketSlackEvents),
-	string(BucketKV),
+	bucketSnapshots, bucketThreads, bucketSlackEvents,
+	bucketKV,
 }
 
 // migrations[n] upgrades a file from version n to n+1. A file without a meta

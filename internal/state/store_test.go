@@ -214,7 +214,7 @@ func TestReadOnly(t *testing.T) {
 	writes := map[string]error{
 		"Update":    ro.Update(func(*Tx) error { return nil }),
 		"SetCursor": ro.SetCursor("INBOX", Cursor{UIDValidity: 1, LastUID: 1}),
-		"PutJSON":   ro.PutJSON(BucketKV, "k", 1),
+		"put":       ro.put(bucketKV, "k", 1),
 		"PutIntent": ro.PutIntent(Intent{Key: "i@x"}),
 	}
 	for name, err := range writes {
@@ -237,14 +237,14 @@ func TestUpdateCommitsTogetherOrNotAtAll(t *testing.T) {
 	errBoom := errors.New("boom")
 
 	err := s.Update(func(tx *Tx) error {
-		require.NoError(t, tx.PutJSON(BucketThreads, "u-1", "1700000000.000100"))
+		require.NoError(t, tx.putJSON(bucketThreads, "u-1", "1700000000.000100"))
 		require.NoError(t, tx.RecordMessage(MessageRecord{MessageID: "m1@x", TicketUUID: "u-1"}))
 		return errBoom
 	})
 	require.ErrorIs(t, err, errBoom)
 	assert.Equal(t, errBoom, err, "fn's error is returned unchanged")
 	var ts string
-	ok, err := s.GetJSON(BucketThreads, "u-1", &ts)
+	ok, err := s.get(bucketThreads, "u-1", &ts)
 	require.NoError(t, err)
 	assert.False(t, ok)
 	_, ok, err = s.MessageTicket("m1@x")
@@ -252,12 +252,12 @@ func TestUpdateCommitsTogetherOrNotAtAll(t *testing.T) {
 	assert.False(t, ok)
 
 	require.NoError(t, s.Update(func(tx *Tx) error {
-		if err := tx.PutJSON(BucketThreads, "u-1", "1700000000.000100"); err != nil {
+		if err := tx.putJSON(bucketThreads, "u-1", "1700000000.000100"); err != nil {
 			return err
 		}
 		return tx.RecordMessage(MessageRecord{MessageID: "m1@x", TicketUUID: "u-1"})
 	}))
-	ok, err = s.GetJSON(BucketThreads, "u-1", &ts)
+	ok, err = s.get(bucketThreads, "u-1", &ts)
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, "1700000000.000100", ts)
