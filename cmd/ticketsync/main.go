@@ -29,6 +29,10 @@ Usage:
                                          sign the mailbox in once; prints the refresh token for mail.oauth2
   ticketsync state dump [--config FILE | --path FILE]
                                          print the state file as JSON (daemon stopped)
+  ticketsync state check [--config FILE | --path FILE]
+                                         check the state file (or a backup) for damage
+  ticketsync state restore BACKUP [--config FILE | --path FILE]
+                                         replace the state file with a backup (daemon stopped)
   ticketsync healthcheck [--config FILE | --url URL] [--timeout 5s]
                                          exit 0 when /readyz answers 200 (container HEALTHCHECK)
   ticketsync version

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
@@ -79,7 +79,7 @@ func (a *Alerts) Run(ctx context.Context) error {
 	if err := a.dropClaims(); err != nil {
 		a.log.Warn("alerts: leftover claims not settled", "err", err)
 	}
-	backoff := mail.Backoff{Min: 5 * time.Second, Max: 10 * time.Minute}
+	backoff := retry.Backoff{Min: 5 * time.Second, Max: 10 * time.Minute}
 	for {
 		wait := time.Duration(0)
 		more, err := a.Drain(ctx)

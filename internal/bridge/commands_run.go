@@ -14,6 +14,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/mrkdwn"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -368,7 +369,7 @@ func (c *Commands) threadTicket(ctx context.Context, e slack.MessageEvent) (thre
 			c.log.Debug("message in a thread that is not a ticket's", "channel", e.Channel, "thread", e.ThreadTS)
 			return tt, false
 		}
-		if !sleep(ctx, 50*time.Millisecond) {
+		if retry.Sleep(ctx, 50*time.Millisecond) != nil {
 			return tt, false
 		}
 	}

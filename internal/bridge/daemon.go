@@ -62,6 +62,9 @@ type DaemonOptions struct {
 	// LookupTXT replaces the DNS resolver of mail.authentication.verify
 	// (tests answer from a map).
 	LookupTXT senderauth.LookupTXT
+	// BeforeStateCommit runs before every state commit; an error fails the
+	// commit as a full disk would (tests of a failing disk).
+	BeforeStateCommit func() error
 }
 
 // Daemon is ticketsync assembled from its configuration: the state store,
@@ -78,6 +81,7 @@ type Daemon struct {
 	watch   *Watch
 	digest  *Digest
 	alerts  *Alerts
+	backups *state.Backups
 	// signIns are the OAuth 2.0 sign-ins by mailbox.
 	signIns map[string]*oauth.Source
 	// replyKey signs reply addresses; it lives in the state file.
@@ -108,11 +112,19 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	}
 	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	store, err := state.Open(state.Config{Path: cfg.State.Path})
+	store, err := state.Open(state.Config{Path: cfg.State.Path, BeforeCommit: opts.BeforeStateCommit})
 	if err != nil {
 		return nil, err
 	}
 	d.store = store
+	if cfg.State.BackupDir != "" {
+		d.backups, err = state.NewBackups(state.BackupsConfig{Store: store, Dir: cfg.State.BackupDir,
+			Schedule: cfg.State.BackupSchedule, Keep: cfg.State.BackupKeep, Logger: log})
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	if cfg.Mail != nil {
 		if d.replyKey, err = store.ReplyKey(); err != nil {
 			store.Close()
@@ -130,7 +142,11 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	slackPosts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ticketsync_slack_posts_total", Help: "Slack messages posted or updated, by method and outcome after retries.",
 	}, []string{"method", "outcome"})
-	d.registry.MustRegister(apiLatency, slackLatency, slackPosts)
+	d.registry.MustRegister(apiLatency, slackLatency, slackPosts,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ticketsync_state_commit_failures_total",
+			Help: "State file writes that could not be committed (a full disk, an I/O error); the work they recorded is held and retried.",
+		}, func() float64 { return float64(store.CommitFailures()) }))
 	d.tickets, err = taskip.New(taskip.Config{
 		BaseURL: cfg.TaskIP.BaseURL, SecretKey: cfg.TaskIP.SecretKey.Reveal(), Timeout: cfg.TaskIP.Timeout,
 		MaxResponseBytes: cfg.TaskIP.MaxResponseBytes,
@@ -491,6 +507,9 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 
 func (d *Daemon) notReady() []string {
 	var problems []string
+	if d.store.WritesFailing() {
+		problems = append(problems, "state: writes to the state file are failing (disk full?); new work is held until one succeeds")
+	}
 	if d.inbox != nil && !d.inbox.Connected() {
 		problems = append(problems, "imap: not connected")
 	}
@@ -602,6 +621,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.pruneDaily(flows)
 	}()
+	if d.backups != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.backups.Run(flows) // a failed backup is logged and tried at the next scheduled time
+		}()
+	}
 	d.log.Info("ticketsync running", "http", d.Addr(), "metrics", d.MetricsAddr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
 	<-flows.Done()
 	d.log.Info("shutting down")

@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
@@ -98,7 +99,7 @@ func NewDigest(cfg DigestConfig) (*Digest, error) {
 			posted = existing
 		}
 	}
-	return &Digest{cfg: cfg, log: cfg.Logger.With("flow", "digest"), schedule: sched, posted: posted, sleep: sleepUntilDone}, nil
+	return &Digest{cfg: cfg, log: cfg.Logger.With("flow", "digest"), schedule: sched, posted: posted, sleep: retry.Sleep}, nil
 }
 
 // Run posts a digest at every scheduled time until ctx ends. A failed
@@ -162,13 +163,5 @@ func (d *Digest) Post(ctx context.Context) error {
 	}
 	d.posted.WithLabelValues("posted").Inc()
 	d.log.Debug("digest posted", "channel", d.cfg.Channel, "from", p.StartDate, "to", p.EndDate)
-	return nil
-}
-
-// sleepUntilDone is sleep with the error the digest's loop expects.
-func sleepUntilDone(ctx context.Context, d time.Duration) error {
-	if !sleep(ctx, d) {
-		return ctx.Err()
-	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
@@ -232,7 +233,7 @@ func (in *Intake) Run(ctx context.Context) error {
 				"mailbox", in.cfg.Mailbox, "import_existing", in.cfg.ImportExisting)
 		}
 	}
-	backoff := mail.Backoff{Min: time.Second, Max: 2 * time.Minute}
+	backoff := retry.Backoff{Min: time.Second, Max: 2 * time.Minute}
 	for ctx.Err() == nil {
 		if !in.cfg.Inbox.Connected() {
 			if _, err := in.cfg.Inbox.Connect(ctx); err != nil {
@@ -251,7 +252,7 @@ func (in *Intake) Run(ctx context.Context) error {
 				default:
 					in.log.Warn("imap connect failed", "err", err, "retry_in", wait)
 				}
-				if !sleep(ctx, wait) {
+				if retry.Sleep(ctx, wait) != nil {
 					return nil
 				}
 				continue
@@ -264,11 +265,17 @@ func (in *Intake) Run(ctx context.Context) error {
 				return nil
 			}
 			wait := backoff.Next()
+			if errors.Is(err, state.ErrCommit) {
+				// A full disk costs nothing to retry (the write is small and
+				// fails fast), and the mail waits until it is recorded:
+				// keep the wait short so it flows again soon after.
+				wait = min(wait, commitRetry)
+			}
 			in.log.Warn("intake cycle stopped; retrying", "err", err, "retry_in", wait)
 			if !in.cfg.Inbox.Connected() {
 				in.metrics.connected.Set(0)
 			}
-			if !sleep(ctx, wait) {
+			if retry.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
@@ -292,21 +299,10 @@ func (in *Intake) wait(ctx context.Context) {
 		untilTick = 0
 	}
 	if !in.cfg.IDLE {
-		sleep(ctx, untilTick)
+		_ = retry.Sleep(ctx, untilTick)
 		return
 	}
 	if _, err := in.cfg.Inbox.WaitForMail(ctx, untilTick); err != nil && ctx.Err() == nil {
 		in.log.Warn("imap wait failed", "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -355,7 +355,6 @@ func settleClaim(tx *state.Tx, a mapping.Action, claim uint64) error {
 	return tx.SettleReplyClaim(a.Ticket.ID, claim)
 }
 
-
 // markAll marks handled messages in the mailbox, in order, and returns how
 // many leading items are handled so the cursor can move past them. Runs of
 // processed messages are marked with one command.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,8 @@ type intakeEnv struct {
 	intake  *Intake
 	cfg     IntakeConfig
 	dataDir string
+	// failCommits makes every state commit fail as on a full disk.
+	failCommits atomic.Bool
 }
 
 type envOption func(*IntakeConfig, *mail.IMAPConfig)
@@ -85,7 +89,12 @@ func newIntakeEnv(t *testing.T, srv mailServer, opts ...envOption) *intakeEnv {
 }
 
 func (e *intakeEnv) openStore() {
-	st, err := state.Open(state.Config{Path: filepath.Join(e.dataDir, "state.db"), NoSync: true})
+	st, err := state.Open(state.Config{Path: filepath.Join(e.dataDir, "state.db"), NoSync: true, BeforeCommit: func() error {
+		if e.failCommits.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}})
 	require.NoError(e.t, err)
 	e.store = st
 	e.t.Cleanup(func() { _ = st.Close() })

@@ -101,7 +101,6 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 	return nil, 0, false, nil
 }
 
-
 // ticketIDForUUID maps a uuid from a plus address or subject tag to the
 // ticket id the API needs, from state or, for tickets made elsewhere, by
 // searching TaskIP once and remembering the answer.

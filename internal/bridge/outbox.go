@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -90,6 +91,12 @@ type Outbox struct {
 	threading *mapping.Threading
 	metrics   *OutboxMetrics
 	wake      chan struct{}
+	// sentUnrecorded are mails the server took whose closing commit
+	// failed; Run records them again. Owned by Run's goroutine.
+	sentUnrecorded []state.OutboxEntry
+	// commitFailing is set when this round could not record "sending":
+	// Run then waits commitRetry instead of retrying the due mail at once.
+	commitFailing bool
 }
 
 // NewOutbox validates the configuration.
@@ -162,7 +169,9 @@ func requesterOf(c conversation) taskip.Person {
 
 // conversationOf reads a ticket's conversation; ok is false for a ticket
 // that never had mail.
-func conversationOf(tx *state.Tx, uuid string) (conversation, bool, error) { return tx.Conversation(uuid) }
+func conversationOf(tx *state.Tx, uuid string) (conversation, bool, error) {
+	return tx.Conversation(uuid)
+}
 
 // storedConversation reads a ticket's conversation in a transaction of
 // its own.
@@ -176,8 +185,9 @@ func storedConversation(st *state.Store, uuid string) (c conversation, ok bool, 
 
 // noteCustomerMail records the customer's latest mail on a ticket, keeping
 // who opened it.
-func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error { return tx.NoteCustomerMail(uuid, c) }
-
+func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
+	return tx.NoteCustomerMail(uuid, c)
+}
 
 // outboxMessage is a queued mail exactly as it will be written, so every
 // attempt, before and after a restart, sends the same message.
@@ -225,7 +235,6 @@ func domainOf(email string) string {
 	_, domain, _ := strings.Cut(email, "@")
 	return domain
 }
-
 
 // Acknowledge queues the acknowledgement of a ticket made from mail, unless
 // acknowledgements are off or the sender had one within AckInterval. Call
@@ -323,7 +332,6 @@ func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
 	return err == nil, err
 }
 
-
 // Wake makes the worker look at the queue now. It never blocks.
 func (o *Outbox) Wake() {
 	if o == nil {
@@ -344,6 +352,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	const batch = 64
 	for {
+		o.commitFailing = false
+		o.recordSent()
 		due, _, err := o.due(batch)
 		if err != nil {
 			return err
@@ -375,6 +385,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(o.cfg.Now()), 0))
 		}
+		if o.commitFailing || len(o.sentUnrecorded) > 0 {
+			wait = commitRetry
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -385,6 +398,17 @@ func (o *Outbox) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// recordSent retries the records of mails sent whose commit failed.
+func (o *Outbox) recordSent() {
+	left := o.sentUnrecorded[:0]
+	for _, e := range o.sentUnrecorded {
+		if _, err := o.closeEntry(e, state.OutboxSent, ""); err != nil {
+			left = append(left, e)
+		}
+	}
+	o.sentUnrecorded = left
 }
 
 func (o *Outbox) due(limit int) (due []state.OutboxEntry, next time.Time, err error) {
@@ -439,9 +463,11 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop, retry 
 	switch {
 	case err == nil:
 		if _, cerr := o.closeEntry(e, state.OutboxSent, ""); cerr != nil {
-			// Still "sending" in state: a restart settles it as unknown
-			// rather than sending it again.
-			o.log.Error("mail sent but not recorded", "message_id", e.MessageID, "err", cerr)
+			// Still "sending" in state, so it is not sent again; the
+			// record is retried (recordSent), and a restart meanwhile
+			// settles it as unknown.
+			o.log.Error("mail sent but not recorded; recording it again", "message_id", e.MessageID, "err", cerr)
+			o.sentUnrecorded = append(o.sentUnrecorded, e)
 		}
 		o.metrics.sent.WithLabelValues(e.Kind).Inc()
 		o.log.Info("mail sent", "kind", e.Kind, "ticket", e.TicketID, "message_id", e.MessageID)
@@ -452,6 +478,14 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop, retry 
 	case errors.Is(err, mail.ErrPermanent):
 		o.close(ctx, e, state.OutboxFailed, err.Error())
 		return false, false
+	}
+	if errors.Is(err, state.ErrCommit) {
+		// "sending" could not be recorded, so the server was hung up on
+		// before the end of data: nothing went out. Nothing can be
+		// rescheduled either; the queue waits for the disk.
+		o.log.Warn("mail not sent: the state file refuses writes; retrying", "kind", e.Kind, "ticket", e.TicketID, "err", err)
+		o.commitFailing = true
+		return true, true
 	}
 	if o.cfg.Now().Sub(e.CreatedAt) >= o.cfg.GiveUpAfter {
 		o.close(ctx, e, state.OutboxFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, err))
@@ -499,14 +533,9 @@ func outcomeLabel(err error) string {
 }
 
 // backoff is the wait before attempt n (n ≥ 2): doubling from MinBackoff,
-// capped at MaxBackoff, with ±20% jitter so a queue does not retry in step.
+// capped at MaxBackoff, jittered so a queue does not retry in step.
 func (o *Outbox) backoff(n int) time.Duration {
-	d := o.cfg.MinBackoff
-	for i := 2; i < n && d < o.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, o.cfg.MaxBackoff)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return retry.Delay(o.cfg.MinBackoff, o.cfg.MaxBackoff, n-1, rand.Float64())
 }
 
 func (o *Outbox) closeEntry(e state.OutboxEntry, status state.OutboxStatus, reason string) (state.OutboxEntry, error) {

@@ -337,6 +337,27 @@ func TestOutboxSMTPDownThenUpDeliversOnce(t *testing.T) {
 	assert.Len(t, e.smtp.Messages(), 1, "no loss, no duplicate")
 }
 
+// The disk fills before the mail's "sending" could be recorded: the server
+// is hung up on before the end of data, the queue waits (a few attempts,
+// not a loop), and the mail goes out once when writes succeed again.
+func TestOutboxFullDiskBeforeSendingSendsOnceLater(t *testing.T) {
+	e := newOutboxEnv(t)
+	createFirst(t, e.intakeEnv)
+	e.failCommits.Store(true)
+	e.start()
+	require.Eventually(t, func() bool { return e.smtp.Sessions() >= 1 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, e.smtp.Messages(), "nothing was taken while it could not be recorded")
+	assert.LessOrEqual(t, e.smtp.Sessions(), 2, "the queue waits for the disk instead of retrying at once")
+	assert.Equal(t, 1, e.store.OutboxDepth())
+	e.failCommits.Store(false)
+	e.outbox.Wake()
+	e.waitDelivered(1)
+	e.settled()
+	time.Sleep(50 * time.Millisecond)
+	assert.Len(t, e.smtp.Messages(), 1)
+}
+
 func TestOutboxTemporaryRefusalIsRetried(t *testing.T) {
 	e := newOutboxEnv(t)
 	e.smtp.FailNext(2, 451, "4.3.0", "try again later")
@@ -645,7 +666,6 @@ func TestOutboxShutdownFinishesTheDeliveryInFlight(t *testing.T) {
 	assert.Equal(t, state.OutboxSent, closed[0].Status, "and was recorded")
 	assert.Equal(t, 1, e.store.OutboxDepth(), "the second waits for the next run")
 }
-
 
 // watchOnReply lets a watch sync a ticket the moment the intake's reply
 // lands in TaskIP, before the intake has recorded it: the widest the race

@@ -64,6 +64,13 @@ type scenarioDaemon struct {
 // indented keys).
 func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.MemServer) string) *scenarioDaemon {
 	t.Helper()
+	return startScenarioDaemonWith(t, seed, mailtest.SMTPOptions{}, DaemonOptions{})
+}
+
+// startScenarioDaemonWith is startScenarioDaemon with the SMTP server's and
+// the daemon's options given.
+func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailtest.MemServer) string, smtpOpts mailtest.SMTPOptions, opts DaemonOptions) *scenarioDaemon {
+	t.Helper()
 	tf, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
 	tf.SeedExamples()
 	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
@@ -75,7 +82,7 @@ func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.M
 	sf.AddUser(slackfake.User{ID: "USARAH", Name: "sarah", RealName: "Sarah Johnson", Email: "sarah@company.com"})
 	sf.AddUser(slackfake.User{ID: "UDAVID", Name: "david", RealName: "David Chen", Email: "david@company.com"})
 	sf.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
-	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+	smtp := mailtest.StartSMTP(t, smtpOpts)
 	sections := mailSection(imap, smtp, "  acknowledge_new: true\n"+mailExtra) + fmt.Sprintf(`slack:
   bot_token: %s
   signing_secret: %s
@@ -85,7 +92,7 @@ func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.M
     USARAH: 7
     UDAVID: 8
 `, slackfake.DefaultToken, signingSecret, sf.URL(), testChannel)
-	d := runDaemon(t, base, sections, DaemonOptions{})
+	d := runDaemon(t, base, sections, opts)
 	resp := newResponses(t)
 	e := &scenarioDaemon{t: t, taskip: tf, slack: sf, imap: imap, smtp: smtp, d: d, resp: resp}
 	require.Eventually(t, func() bool { ok, _ := d.watch.baselineDone(); return ok }, scWait, scTick, "the watch recorded its baseline")

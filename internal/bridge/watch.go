@@ -70,7 +70,14 @@ type Watch struct {
 	lastFull time.Time
 	started  time.Time
 	lastOK   atomic.Int64 // unix nanoseconds of the last successful poll
+	// held are Slack posts made and not yet recorded (a commit failed):
+	// the record is retried, the post never made again.
+	held heldPosts
 }
+
+// commitRetry bounds the wait before a flow retries after the state file
+// refused a write: retrying is cheap, and the work waits until recorded.
+const commitRetry = 5 * time.Second
 
 type watchEvent struct {
 	ticket *taskip.Ticket // a ticket as just created

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -78,6 +79,9 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 		old.LastReplyID = nthReplyID(replies, old.ReplyCount)
 	}
 	changes := mapping.Diff(old, cur, replies)
+	// What the thread was told already: the changes up to a snapshot whose
+	// commit failed are not posted twice.
+	posted, wasPosted := w.held.changes(id)
 	if len(changes) == 0 {
 		if cur == old {
 			return nil
@@ -101,10 +105,17 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 			return err
 		}
 	default:
-		if err := w.postChanges(ctx, th, cur, changes, link); err != nil {
-			return err
+		news := changes
+		if wasPosted {
+			news = mapping.Diff(posted, cur, replies)
+		}
+		if len(news) > 0 || !wasPosted {
+			if err := w.postChanges(ctx, th, cur, news, link); err != nil {
+				return err
+			}
 		}
 	}
+	w.held.setChanges(id, cur)
 	mailed := false
 	err = w.cfg.Store.Update(func(tx *state.Tx) error {
 		if err := tx.SetSnapshot(cur.ID, cur); err != nil {
@@ -113,10 +124,14 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 		mailed, err = w.mailWebReplies(tx, t, changes)
 		return err
 	})
+	if err != nil {
+		return err // the posts stay held; the next sync records them
+	}
+	w.held.dropChanges(id)
 	if mailed {
 		w.cfg.Outbox.Wake()
 	}
-	return err
+	return nil
 }
 
 // nthReplyID is the id of the n-th oldest reply (the newest there is, if
@@ -209,13 +224,27 @@ func looksLikeHTML(s string) bool {
 // transaction that queues the change's mail, so a crash between the two
 // cannot lose that mail.
 func (w *Watch) startThread(ctx context.Context, cur mapping.Snapshot, link string, snapshot bool) error {
-	text, blocks := mapping.ParentMessage(cur, link)
-	ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
-	if err != nil {
-		return fmt.Errorf("post ticket %d: %w", cur.ID, err)
+	th, shown, posted := w.held.parent(cur.ID)
+	if !posted {
+		text, blocks := mapping.ParentMessage(cur, link)
+		ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
+		if err != nil {
+			return fmt.Errorf("post ticket %d: %w", cur.ID, err)
+		}
+		w.cfg.Metrics.parents.Inc()
+		th = thread{Channel: w.cfg.Channel, TS: ts}
+		// Held until recorded: should the commit below fail, the next
+		// sync records this parent rather than posting another.
+		w.held.setParent(cur.ID, th, cur)
+	} else if shown != cur {
+		// The parent was posted with an older view of the ticket.
+		if err := w.updateParent(ctx, th, cur, link); err != nil {
+			return err
+		}
+		w.held.setParent(cur.ID, th, cur)
 	}
-	w.cfg.Metrics.parents.Inc()
-	return w.cfg.Store.Update(func(tx *state.Tx) error {
+	ts := th.TS
+	err := w.cfg.Store.Update(func(tx *state.Tx) error {
 		// Both ways: a message in this thread names its ticket.
 		if err := tx.SetThread(threadTicket{ID: cur.ID, UUID: cur.UUID}, thread{Channel: w.cfg.Channel, TS: ts}); err != nil {
 			return err
@@ -228,6 +257,10 @@ func (w *Watch) startThread(ctx context.Context, cur mapping.Snapshot, link stri
 		}
 		return tx.SetSnapshot(cur.ID, cur)
 	})
+	if err == nil {
+		w.held.dropParent(cur.ID)
+	}
+	return err
 }
 
 func (w *Watch) link(s mapping.Snapshot) string {
@@ -272,4 +305,65 @@ type threadTicket = state.ThreadTicket
 // storeSnapshot stores the watch's view of a ticket.
 func (w *Watch) storeSnapshot(cur mapping.Snapshot) error {
 	return w.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetSnapshot(cur.ID, cur) })
+}
+
+// heldPosts are Slack posts made whose record has not been committed yet
+// (the state file refused the write): a parent posted, and the snapshot up
+// to which a thread was told. The next sync commits them instead of
+// posting again. They live in memory: a restart in between repeats that
+// ticket's posts once.
+type heldPosts struct {
+	mu      sync.Mutex
+	parents map[int64]heldParent
+	posted  map[int64]mapping.Snapshot
+}
+
+// heldParent is a posted parent and the view of the ticket it shows.
+type heldParent struct {
+	thread thread
+	shown  mapping.Snapshot
+}
+
+func (h *heldPosts) parent(id int64) (thread, mapping.Snapshot, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.parents[id]
+	return p.thread, p.shown, ok
+}
+
+func (h *heldPosts) setParent(id int64, th thread, shown mapping.Snapshot) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.parents == nil {
+		h.parents = map[int64]heldParent{}
+	}
+	h.parents[id] = heldParent{thread: th, shown: shown}
+}
+
+func (h *heldPosts) dropParent(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.parents, id)
+}
+
+func (h *heldPosts) changes(id int64) (mapping.Snapshot, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.posted[id]
+	return s, ok
+}
+
+func (h *heldPosts) setChanges(id int64, s mapping.Snapshot) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.posted == nil {
+		h.posted = map[int64]mapping.Snapshot{}
+	}
+	h.posted[id] = s
+}
+
+func (h *heldPosts) dropChanges(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.posted, id)
 }

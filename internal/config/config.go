@@ -60,9 +60,17 @@ type TaskIP struct {
 	TicketURLTemplate string `yaml:"ticket_url_template"`
 }
 
-// State locates the bbolt file.
+// State locates the bbolt file and its backups.
 type State struct {
 	Path string `yaml:"path"`
+	// BackupDir is where the running daemon writes consistent copies of
+	// the state file; empty means no backups.
+	BackupDir string `yaml:"backup_dir"`
+	// BackupSchedule is a robfig/cron standard spec.
+	BackupSchedule string `yaml:"backup_schedule"`
+	// BackupKeep is how many backups stay; older ones are deleted after
+	// each backup that worked.
+	BackupKeep int `yaml:"backup_keep"`
 }
 
 // HTTP is the listener for Slack callbacks, health and metrics.
@@ -290,6 +298,20 @@ const (
 	DefaultReplyPrefix    = "reply:"
 )
 
+// Defaults of the state file's backups (state.backup_*).
+const (
+	// DefaultBackupSchedule bounds what a restore goes back by to six
+	// hours of changes, for a copy that takes a fraction of a second; a
+	// fixed time of day would go back by up to a day. A daemon restarted
+	// more often than this still backs up: one is taken at start when the
+	// newest is older.
+	DefaultBackupSchedule = "@every 6h"
+	// DefaultBackupKeep is 42 hours of backups at the default schedule.
+	// A copy that fails its check is no backup and deletes none, so a
+	// state file damaged for days does not rotate the good ones out.
+	DefaultBackupKeep = 7
+)
+
 // Default returns the configuration an empty file means: mail and Slack off.
 func Default() Config {
 	return Config{
@@ -299,7 +321,7 @@ func Default() Config {
 			PollSchedule:     DefaultPollSchedule,
 			MaxResponseBytes: DefaultMaxResponseBytes,
 		},
-		State: State{Path: DefaultStatePath},
+		State: State{Path: DefaultStatePath, BackupSchedule: DefaultBackupSchedule, BackupKeep: DefaultBackupKeep},
 		HTTP:  HTTP{Listen: DefaultListen, MaxConnections: DefaultMaxConnections},
 		Log:   Log{Level: "info", Format: "text"},
 	}

@@ -64,6 +64,9 @@ taskip:
   max_response_bytes: 1048576
 state:
   path: /data/ts.db
+  backup_dir: /backups/ticketsync
+  backup_schedule: "0 3 * * *"
+  backup_keep: 14
 http:
   listen: 127.0.0.1:9090
   metrics_listen: 127.0.0.1:9091
@@ -150,7 +153,7 @@ func fullConfig() Config {
 			AllowInsecure:     true,
 			MaxResponseBytes:  1048576,
 		},
-		State: State{Path: "/data/ts.db"},
+		State: State{Path: "/data/ts.db", BackupDir: "/backups/ticketsync", BackupSchedule: "0 3 * * *", BackupKeep: 14},
 		HTTP:  HTTP{Listen: "127.0.0.1:9090", MetricsListen: "127.0.0.1:9091", MaxConnections: 64},
 		Log:   Log{Level: "debug", Format: "json"},
 		Mail: &Mail{
@@ -261,7 +264,7 @@ func TestDefaults(t *testing.T) {
 				BaseURL: "https://taskip.test/api", SecretKey: "s3cret",
 				Timeout: 15 * time.Second, PollSchedule: "@every 30s", MaxResponseBytes: DefaultMaxResponseBytes,
 			},
-			State: State{Path: "/var/lib/ticketsync/state.db"},
+			State: State{Path: "/var/lib/ticketsync/state.db", BackupSchedule: "@every 6h", BackupKeep: 7},
 			HTTP:  HTTP{Listen: ":8080", MaxConnections: DefaultMaxConnections},
 			Log:   Log{Level: "info", Format: "text"},
 		}

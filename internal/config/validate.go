@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -105,7 +106,7 @@ func (c *Config) problems() []Problem {
 			ch.add("taskip.ticket_url_template", "must render an absolute http(s) URL")
 		}
 	}
-	ch.required("state.path", c.State.Path)
+	ch.state(c.State)
 	ch.hostPort("http.listen", c.HTTP.Listen, true)
 	if ml := c.HTTP.MetricsListen; ml != "" {
 		ch.hostPort("http.metrics_listen", ml, true)
@@ -129,6 +130,23 @@ func (c *Config) problems() []Problem {
 		ch.add("log.format", `must be "text" or "json"`)
 	}
 	return ch
+}
+
+func (ch *checker) state(s State) {
+	ch.required("state.path", s.Path)
+	if s.BackupDir != "" {
+		// Relative to what? The daemon's working directory is nobody's
+		// choice in a container, and usually not writable.
+		if !filepath.IsAbs(s.BackupDir) {
+			ch.add("state.backup_dir", "must be an absolute path")
+		} else if s.Path != "" && filepath.Clean(s.BackupDir) == filepath.Clean(s.Path) {
+			ch.add("state.backup_dir", "must be a directory, not the state file itself")
+		}
+		ch.schedule("state.backup_schedule", s.BackupSchedule, true)
+	}
+	if s.BackupKeep < 1 {
+		ch.add("state.backup_keep", "must be at least 1")
+	}
 }
 
 func (ch *checker) mail(m *Mail) {

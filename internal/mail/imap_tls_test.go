@@ -177,34 +177,3 @@ func TestInboxCommandTimeout(t *testing.T) {
 		assert.Less(t, time.Since(start), 3*time.Second)
 	})
 }
-
-func TestBackoff(t *testing.T) {
-	b := mail.Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	ceiling := 100 * time.Millisecond
-	for i := range 10 {
-		d := b.Next()
-		assert.GreaterOrEqual(t, d, b.Min, "attempt %d", i)
-		assert.LessOrEqual(t, d, ceiling, "attempt %d", i)
-		ceiling = min(2*ceiling, b.Max)
-	}
-	assert.Equal(t, 10, b.Attempts())
-	b.Reset()
-	assert.Equal(t, 100*time.Millisecond, b.Next(), "first wait after Reset is Min")
-
-	var zero mail.Backoff
-	assert.Equal(t, time.Second, zero.Next())
-	for range 100 {
-		assert.LessOrEqual(t, zero.Next(), 5*time.Minute)
-	}
-
-	// Full jitter: repeated draws at the same attempt differ.
-	seen := map[time.Duration]bool{}
-	for range 20 {
-		j := mail.Backoff{Min: time.Millisecond, Max: time.Hour}
-		for range 8 {
-			j.Next()
-		}
-		seen[j.Next()] = true
-	}
-	assert.Greater(t, len(seen), 1)
-}

@@ -23,6 +23,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/ticketsync/ticketsync/internal/mrkdwn"
+	"github.com/ticketsync/ticketsync/internal/retry"
 )
 
 // MetadataEventType marks every message ticketsync posts, so the inbound side
@@ -144,7 +145,7 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 		p.maxRetries = 0
 	}
 	if p.sleep == nil {
-		p.sleep = sleepCtx
+		p.sleep = retry.Sleep
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -276,26 +277,8 @@ func TicketUUIDFromMetadata(md slackapi.SlackMetadata) (uuid string, ours bool) 
 	return uuid, true
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// backoff is capped exponential with equal jitter: never below half the
-// step, so a retry storm cannot collapse to zero waits.
+// backoff is the wait after failed attempt number attempt (0 for the
+// first).
 func backoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt < 16 {
-		d = min(backoffCap, backoffBase<<attempt)
-	}
-	return d/2 + rand.N(d/2+1)
+	return retry.Delay(backoffBase, backoffCap, attempt+1, rand.Float64())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 )
 
@@ -206,7 +207,7 @@ func TestBurstOrderAndSpacing(t *testing.T) {
 				mu.Unlock()
 				return ctx.Err()
 			}
-			return sleepCtx(ctx, d)
+			return retry.Sleep(ctx, d)
 		},
 	})
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"io"
 	"log/slog"
 	"net"
@@ -55,7 +56,7 @@ func (r Responder) Respond(ctx context.Context, responseURL string, reply Reply)
 	}
 	sleep := r.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = retry.Sleep
 	}
 	retries := r.MaxRetries
 	switch {

@@ -101,7 +101,7 @@ type ThreadTicket struct {
 }
 
 func threadByTicketKey(ticketID int64) string { return strconv.FormatInt(ticketID, 10) }
-func threadByTSKey(channel, ts string) string  { return "ts:" + channel + ":" + ts }
+func threadByTSKey(channel, ts string) string { return "ts:" + channel + ":" + ts }
 
 // Thread returns the ticket's Slack thread.
 func (t *Tx) Thread(ticketID int64) (th Thread, ok bool, err error) {
@@ -224,7 +224,7 @@ type MemberCache struct {
 	At       time.Time `json:"at"`
 }
 
-func teamMemberKey(email string) string   { return "agent:" + strings.ToLower(email) }
+func teamMemberKey(email string) string  { return "agent:" + strings.ToLower(email) }
 func slackAgentKey(userID string) string { return "slack-agent:" + userID }
 
 // TeamMemberByEmail is the cached team-member answer for a mail sender.

@@ -58,6 +58,9 @@ type Config struct {
 	// NoSync skips fsync on commit. A crash may then lose or corrupt the
 	// file: for tests and benchmarks only.
 	NoSync bool
+	// BeforeCommit, when set, runs before each commit; an error fails the
+	// commit as a full disk would. For tests of what a failing disk does.
+	BeforeCommit func() error
 }
 
 // Store is an open state file. It is safe for concurrent use; bbolt runs one
@@ -70,12 +73,18 @@ type Store struct {
 	// pruneBatch caps deletions per transaction; a field rather than a
 	// constant so tests can prove batching with a handful of records.
 	pruneBatch int
+	// writes tracks commits that failed (commit_health.go).
+	writes       writeHealth
+	beforeCommit func() error
 }
 
 // Open opens (creating if needed) the state file for the daemon, migrating an
 // older schema forward. It takes an exclusive lock on the file for as long as
 // the Store is open; if another process holds it, Open fails after
-// cfg.LockTimeout with an error matching ErrLocked.
+// cfg.LockTimeout with an error matching ErrLocked. A truncated, damaged or
+// foreign file fails with a *DamageError (matching ErrDamaged) that names
+// the file and the remedy: every page's structure is checked here, bbolt's
+// own check and the values only by Check.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("state: open: empty path: %w", ErrInvalid)
@@ -90,7 +99,9 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return upgrade(tx, cfg.Path) }); err != nil {
+	if err := guard(cfg.Path, func() error {
+		return s.db.Update(func(tx *bolt.Tx) error { return upgrade(tx, cfg.Path) })
+	}); err != nil {
 		_ = s.db.Close()
 		return nil, err
 	}
@@ -113,9 +124,11 @@ func OpenReadOnly(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		_, err := checkVersion(tx, cfg.Path)
-		return err
+	if err := guard(cfg.Path, func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			_, err := checkVersion(tx, cfg.Path)
+			return err
+		})
 	}); err != nil {
 		_ = s.db.Close()
 		return nil, err
@@ -128,7 +141,7 @@ func open(cfg Config, readOnly bool) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{
+	db, err := openBolt(cfg.Path, &bolt.Options{
 		Timeout:  timeout,
 		ReadOnly: readOnly,
 		NoSync:   cfg.NoSync,
@@ -137,6 +150,10 @@ func open(cfg Config, readOnly bool) (*Store, error) {
 		return nil, fmt.Errorf("state: %s: another ticketsync instance is probably running "+
 			"(no lock after %s; stop it and retry): %w", cfg.Path, timeout, ErrLocked)
 	}
+	var damage *DamageError
+	if errors.As(err, &damage) {
+		return nil, err
+	}
 	if err != nil {
 		mode := "open"
 		if readOnly {
@@ -144,11 +161,16 @@ func open(cfg Config, readOnly bool) (*Store, error) {
 		}
 		return nil, fmt.Errorf("state: %s %s: %w", mode, cfg.Path, err)
 	}
+	// Under the lock now, so no writer changes the file while it is read.
+	if err := verifyStructure(cfg.Path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, path: cfg.Path, now: now, readOnly: readOnly, pruneBatch: defaultPruneBatch}, nil
+	return &Store{db: db, path: cfg.Path, now: now, readOnly: readOnly, pruneBatch: defaultPruneBatch, beforeCommit: cfg.BeforeCommit}, nil
 }
 
 // Close releases the file and its lock. In-flight transactions finish first.
@@ -171,11 +193,20 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	}
 	var fnErr error
 	err := s.db.Update(func(btx *bolt.Tx) error {
-		fnErr = fn(&Tx{tx: btx, s: s})
-		return fnErr
+		if fnErr = fn(&Tx{tx: btx, s: s}); fnErr != nil {
+			return fnErr
+		}
+		if s.beforeCommit != nil {
+			return s.beforeCommit()
+		}
+		return nil
 	})
 	if err != nil && fnErr == nil {
-		return fmt.Errorf("state: commit %s: %w", s.path, err)
+		s.writes.failed()
+		return fmt.Errorf("state: commit %s: %w: %w", s.path, ErrCommit, err)
+	}
+	if err == nil {
+		s.writes.succeeded()
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ticketsync/ticketsync/internal/retry"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -108,7 +109,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.MaxRetryAfter = 60 * time.Second
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = retry.Sleep
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
@@ -176,17 +177,6 @@ func port(u *url.URL) string {
 // password, and a path or query a token, so neither goes into an error.
 func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + u.Host
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // request describes one API call.
@@ -277,13 +267,7 @@ func neverSent(err error) bool {
 }
 
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.BaseDelay << (attempt - 1)
-	if d <= 0 || d > c.cfg.MaxDelay {
-		d = c.cfg.MaxDelay
-	}
-	// Full jitter spreads retries of many callers; a floor of half keeps the
-	// backoff meaningful.
-	return d/2 + time.Duration(c.cfg.Jitter()*float64(d/2))
+	return retry.Delay(c.cfg.BaseDelay, c.cfg.MaxDelay, attempt, c.cfg.Jitter())
 }
 
 var errDecode = errors.New("taskip: undecodable response")
