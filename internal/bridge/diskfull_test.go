@@ -26,19 +26,20 @@ import (
 // everything completes exactly once.
 func TestScenarioStateWritesFailAfterOutsideEffects(t *testing.T) {
 	var failing atomic.Bool
-	e := startScenarioDaemonWith(t, nil, mailtest.SMTPOptions{
-		Deliver: func(r mailtest.Received) error {
+	e := startScenarioDaemonWith(t, nil, scenarioOptions{
+		SMTP: mailtest.SMTPOptions{Deliver: func(r mailtest.Received) error {
 			if strings.Contains(string(r.Data), "Printer on fire") {
 				failing.Store(true) // the disk fills as the server takes the mail
 			}
 			return nil
-		},
-	}, DaemonOptions{BeforeStateCommit: func() error {
-		if failing.Load() {
-			return syscall.ENOSPC
-		}
-		return nil
-	}})
+		}},
+		Daemon: DaemonOptions{BeforeStateCommit: func() error {
+			if failing.Load() {
+				return syscall.ENOSPC
+			}
+			return nil
+		}},
+	})
 
 	e.customerMails(mailMsg("ann-1@customers.test", "Ann Poe <ann@customers.test>", "Printer on fire", "Smoke everywhere.\n"))
 	first := e.ticketBySubject("Printer on fire")

@@ -20,6 +20,7 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,12 +65,20 @@ type scenarioDaemon struct {
 // indented keys).
 func startScenarioDaemon(t *testing.T, seed func(*taskipfake.Server, *mailtest.MemServer) string) *scenarioDaemon {
 	t.Helper()
-	return startScenarioDaemonWith(t, seed, mailtest.SMTPOptions{}, DaemonOptions{})
+	return startScenarioDaemonWith(t, seed, scenarioOptions{})
 }
 
-// startScenarioDaemonWith is startScenarioDaemon with the SMTP server's and
-// the daemon's options given.
-func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailtest.MemServer) string, smtpOpts mailtest.SMTPOptions, opts DaemonOptions) *scenarioDaemon {
+// scenarioOptions change what startScenarioDaemonWith builds.
+type scenarioOptions struct {
+	SMTP   mailtest.SMTPOptions
+	Daemon DaemonOptions
+	// StatePath is the state file; "" is one in a fresh temporary
+	// directory.
+	StatePath string
+}
+
+// startScenarioDaemonWith is startScenarioDaemon with options.
+func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailtest.MemServer) string, o scenarioOptions) *scenarioDaemon {
 	t.Helper()
 	tf, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
 	tf.SeedExamples()
@@ -82,7 +91,7 @@ func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailte
 	sf.AddUser(slackfake.User{ID: "USARAH", Name: "sarah", RealName: "Sarah Johnson", Email: "sarah@company.com"})
 	sf.AddUser(slackfake.User{ID: "UDAVID", Name: "david", RealName: "David Chen", Email: "david@company.com"})
 	sf.AddUser(slackfake.User{ID: "USTRANGER", Name: "stranger", RealName: "Some One", Email: "someone@elsewhere.example"})
-	smtp := mailtest.StartSMTP(t, smtpOpts)
+	smtp := mailtest.StartSMTP(t, o.SMTP)
 	sections := mailSection(imap, smtp, "  acknowledge_new: true\n"+mailExtra) + fmt.Sprintf(`slack:
   bot_token: %s
   signing_secret: %s
@@ -92,7 +101,12 @@ func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailte
     USARAH: 7
     UDAVID: 8
 `, slackfake.DefaultToken, signingSecret, sf.URL(), testChannel)
-	d := runDaemon(t, base, sections, opts)
+	statePath := o.StatePath
+	if statePath == "" {
+		statePath = filepath.Join(t.TempDir(), "state.db")
+	}
+	d, stop := startDaemonAt(t, base, statePath, sections, o.Daemon)
+	t.Cleanup(stop)
 	resp := newResponses(t)
 	e := &scenarioDaemon{t: t, taskip: tf, slack: sf, imap: imap, smtp: smtp, d: d, resp: resp}
 	require.Eventually(t, func() bool { ok, _ := d.watch.baselineDone(); return ok }, scWait, scTick, "the watch recorded its baseline")
