@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -120,6 +121,19 @@ func stateRestore(backup, path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "kept the previous state file as %s\n", res.Kept)
 	} else {
 		fmt.Fprintf(stdout, "there was no state file at %s to keep\n", path)
+	}
+	if at := res.Rewound.BackupAt; !at.IsZero() {
+		fmt.Fprintf(stdout, "the backup is of %s; on its next start the daemon takes a new baseline of the tickets "+
+			"(nothing since is posted again) and finds their Slack threads from then on in the channel\n", at.UTC().Format(time.RFC3339))
+	}
+	if n := res.Rewound.Mail; n > 0 {
+		fmt.Fprintf(stdout, "%d email(s) waiting in the backup's outbox may have been sent since: not sent again, each named in the channel\n", n)
+	}
+	if n := res.Rewound.Imports; n > 0 {
+		fmt.Fprintf(stdout, "%d email import(s) under way at the backup: finished from TaskIP without an acknowledgement, which may have gone out since\n", n)
+	}
+	if n := res.Rewound.Replies; n > 0 {
+		fmt.Fprintf(stdout, "%d agent reply(ies) being saved at the backup: not emailed now, each named in the channel\n", n)
 	}
 	fmt.Fprintf(stdout, "restored %s to %s; start the daemon again\n", backup, res.Path)
 	return 0

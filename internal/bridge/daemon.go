@@ -343,7 +343,7 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 		},
 	}
 	if sc != nil {
-		wc.Chat, wc.Channel = poster, sc.Channel
+		wc.Chat, wc.History, wc.Channel = poster, poster, sc.Channel
 	}
 	var err error
 	if d.watch, err = NewWatch(wc); err != nil {

@@ -185,7 +185,12 @@ func TestImportExistingNoneStartsAtTheTop(t *testing.T) {
 	sections := mailSection(imap, smtp, "  send_agent_replies: false\n")
 	d, stop := startDaemonAt(t, base, filepath.Join(t.TempDir(), "state.db"), sections, DaemonOptions{ImportExisting: ImportNone})
 	t.Cleanup(stop)
-	require.Eventually(t, func() bool { return d.inbox.Connected() }, 10*time.Second, 10*time.Millisecond)
+	// Mail that arrives before the first start's survey is existing mail;
+	// wait for the survey (the cursor it records) before the new one.
+	require.Eventually(t, func() bool {
+		cur, err := d.store.Cursor("INBOX")
+		return err == nil && cur.UIDValidity != 0
+	}, 10*time.Second, 10*time.Millisecond)
 	imap.Append(t, "INBOX", mailMsg("later@customers.test", "Later <later@customers.test>", "Question that came later", "Hi\n"))
 	tickets := waitFor(t, tf, smtp, 1, 1)
 	stop()

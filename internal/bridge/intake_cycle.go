@@ -642,6 +642,13 @@ func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32
 	var whole []uint32
 	for _, env := range envs {
 		it := &item{env: env, key: state.NormalizeMessageID(env.MessageID)}
+		if mail.Handled(env.Flags) {
+			// Filed in place by us already; only a state file restored from
+			// a backup (its cursor older than the mailbox) meets it here.
+			it.outcome = seen
+			loaded[env.UID] = it
+			continue
+		}
 		if it.key != "" {
 			if _, ok, err := in.cfg.Store.MessageTicket(it.key); err != nil {
 				return loaded, err

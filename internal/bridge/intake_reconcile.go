@@ -69,7 +69,9 @@ func (in *Intake) reconcile(ctx context.Context) error {
 			if err := settleClaim(tx, p.Action, p.Claim); err != nil {
 				return err
 			}
-			return in.recordMail(tx, p.Action, t, replyID, p.Mail, p.Acknowledge)
+			// An intent restored with a backup may have been finished, and
+			// its acknowledgement sent, after the backup: none is queued.
+			return in.recordMail(tx, p.Action, t, replyID, p.Mail, p.Acknowledge && !intent.Restored)
 		})
 		if err != nil {
 			return err

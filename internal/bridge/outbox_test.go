@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	netmail "net/mail"
 	"os"
 	"path/filepath"
@@ -356,6 +357,36 @@ func TestOutboxFullDiskBeforeSendingSendsOnceLater(t *testing.T) {
 	e.settled()
 	time.Sleep(50 * time.Millisecond)
 	assert.Len(t, e.smtp.Messages(), 1)
+}
+
+// An import a crash interrupted is finished with its acknowledgement; one
+// that came back with a restored backup is finished without it, since the
+// flow that wrote it may have sent it after the backup.
+func TestReconciledImportAcknowledgesUnlessRestored(t *testing.T) {
+	for _, restored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restored=%v", restored), func(t *testing.T) {
+			e := newOutboxEnv(t)
+			e.deliver(mailMsg("crash@acme.com", "John Smith <john@acme.com>", "Crashed", "body"))
+			e.fake.DropResponseNextOn(http.MethodPost, "/support-ticket", 1)
+			require.Error(t, e.intake.Cycle(context.Background()))
+			require.NoError(t, e.store.Update(func(tx *state.Tx) error {
+				in, ok, err := tx.Intent("crash@acme.com")
+				require.True(t, ok)
+				if err != nil || !restored {
+					return err
+				}
+				in.Restored = true
+				return tx.PutIntent(in)
+			}))
+			e.cycle()
+			require.Len(t, e.newTickets(), 1)
+			if restored {
+				assert.Zero(t, e.store.OutboxDepth(), "no acknowledgement that may have gone out already")
+			} else {
+				assert.Equal(t, 1, e.store.OutboxDepth(), "the acknowledgement a crash held up")
+			}
+		})
+	}
 }
 
 func TestOutboxTemporaryRefusalIsRetried(t *testing.T) {

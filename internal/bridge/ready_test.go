@@ -83,15 +83,22 @@ func runDaemon(t *testing.T, base, sections string, opts DaemonOptions) *Daemon 
 // stop ends it (checking it stops cleanly), as a restart would.
 func startDaemonAt(t *testing.T, base, statePath, sections string, opts DaemonOptions) (*Daemon, func()) {
 	t.Helper()
+	return startDaemonWithState(t, base, statePath, "", sections, opts)
+}
+
+// startDaemonWithState is startDaemonAt with more keys of the state
+// section (two spaces indented).
+func startDaemonWithState(t *testing.T, base, statePath, stateKeys, sections string, opts DaemonOptions) (*Daemon, func()) {
+	t.Helper()
 	yaml := fmt.Sprintf(`taskip:
   base_url: %s
   secret_key: %s
   poll_schedule: "@every 1s"
 state:
   path: %s
-http:
+%shttp:
   listen: "127.0.0.1:0"
-`, base, testKey, statePath) + sections
+`, base, testKey, statePath, stateKeys) + sections
 	cfg, err := config.Parse([]byte(yaml), config.LoadOptions{
 		Getenv:   func(string) (string, bool) { return "", false },
 		ReadFile: os.ReadFile, // secret files the test wrote itself

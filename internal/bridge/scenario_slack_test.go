@@ -57,6 +57,25 @@ type scenarioDaemon struct {
 	smtp   *mailtest.SMTPServer
 	d      *Daemon
 	resp   *responses
+	// What restart needs to run another daemon on the same servers.
+	base, statePath, stateKeys, sections string
+	opts                                 DaemonOptions
+	stop                                 func()
+}
+
+// stopDaemon stops the daemon (cleanly, as on SIGTERM).
+func (e *scenarioDaemon) stopDaemon() {
+	e.t.Helper()
+	e.stop()
+}
+
+// restart runs a new daemon on the same servers and state file.
+func (e *scenarioDaemon) restart() {
+	e.t.Helper()
+	e.stop()
+	d, stop := startDaemonWithState(e.t, e.base, e.statePath, e.stateKeys, e.sections, e.opts)
+	e.t.Cleanup(stop)
+	e.d, e.stop = d, stop
 }
 
 // startScenarioDaemon runs a daemon with mail (intake and outbox) and Slack.
@@ -75,6 +94,8 @@ type scenarioOptions struct {
 	// StatePath is the state file; "" is one in a fresh temporary
 	// directory.
 	StatePath string
+	// StateKeys are more keys of the state section, two spaces indented.
+	StateKeys string
 }
 
 // startScenarioDaemonWith is startScenarioDaemon with options.
@@ -105,10 +126,11 @@ func startScenarioDaemonWith(t *testing.T, seed func(*taskipfake.Server, *mailte
 	if statePath == "" {
 		statePath = filepath.Join(t.TempDir(), "state.db")
 	}
-	d, stop := startDaemonAt(t, base, statePath, sections, o.Daemon)
+	d, stop := startDaemonWithState(t, base, statePath, o.StateKeys, sections, o.Daemon)
 	t.Cleanup(stop)
 	resp := newResponses(t)
-	e := &scenarioDaemon{t: t, taskip: tf, slack: sf, imap: imap, smtp: smtp, d: d, resp: resp}
+	e := &scenarioDaemon{t: t, taskip: tf, slack: sf, imap: imap, smtp: smtp, d: d, resp: resp,
+		base: base, statePath: statePath, stateKeys: o.StateKeys, sections: sections, opts: o.Daemon, stop: stop}
 	require.Eventually(t, func() bool { ok, _ := d.watch.baselineDone(); return ok }, scWait, scTick, "the watch recorded its baseline")
 	return e
 }

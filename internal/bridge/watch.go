@@ -26,6 +26,12 @@ type Chat interface {
 	Update(ctx context.Context, channel, ts string, m slack.Message) error
 }
 
+// ChannelHistory finds the parents ticketsync posted in a channel, for
+// relinking tickets to their threads after a restore.
+type ChannelHistory interface {
+	ParentsSince(ctx context.Context, channel string, oldest time.Time, maxPages int) ([]slack.Parent, bool, error)
+}
+
 // WatchTickets is what the watch reads from TaskIP.
 type WatchTickets interface {
 	ListTickets(ctx context.Context, p taskip.ListParams) (taskip.TicketPage, error)
@@ -39,7 +45,10 @@ type WatchConfig struct {
 	// configured) the watch only mails agents' web-app replies, so a
 	// mail-only helpdesk still answers its customers; Outbox is then
 	// required.
-	Chat     Chat
+	Chat Chat
+	// History, when set, finds the threads of tickets a restored state
+	// file does not know (see relinkThreads).
+	History  ChannelHistory
 	Store    *state.Store
 	Channel  string
 	Schedule string // cron spec of the poll
@@ -261,7 +270,7 @@ func (w *Watch) Poll(ctx context.Context) error {
 		return err
 	}
 	if !cur.Baseline {
-		return w.baseline(ctx)
+		return w.baseline(ctx, cur)
 	}
 	if w.cfg.Now().Sub(w.lastFull) >= w.cfg.FullScanEvery {
 		return w.fullScan(ctx, cur)
@@ -316,9 +325,11 @@ const cursorSettle = 5 * time.Minute
 
 // baseline records every ticket as already shown, so the first run posts
 // nothing for old tickets (except open ones when backfill asks for them).
-func (w *Watch) baseline(ctx context.Context) error {
+func (w *Watch) baseline(ctx context.Context, cur watchCursor) error {
 	var newest time.Time
 	n := 0
+	relink := w.parentsSince(ctx, cur.RelinkSince)
+	relinked := 0
 	// One transaction per listing page, not per ticket: each commit is an
 	// fsync, and a large account would otherwise take seconds to baseline.
 	var batch []mapping.Snapshot
@@ -342,6 +353,15 @@ func (w *Watch) baseline(ctx context.Context) error {
 		if t.UpdatedAt.Time.After(newest) {
 			newest = t.UpdatedAt.Time
 		}
+		if ts, ok := relink[t.UUID]; ok {
+			linked, err := w.relinkThread(threadTicket{ID: int64(t.ID), UUID: t.UUID}, ts)
+			if err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+			if linked {
+				relinked++
+			}
+		}
 		if w.cfg.Backfill == "open" && isOpen(t.Status) {
 			if err := w.sync(ctx, t, false); err != nil {
 				return err
@@ -358,7 +378,7 @@ func (w *Watch) baseline(ctx context.Context) error {
 		return err
 	}
 	w.lastFull = w.cfg.Now()
-	w.log.Info("watch baseline recorded", "tickets", n, "backfill", w.cfg.Backfill)
+	w.log.Info("watch baseline recorded", "tickets", n, "backfill", w.cfg.Backfill, "threads_relinked", relinked)
 	return w.setCursor(watchCursor{UpdatedAt: newest, Baseline: true})
 }
 
@@ -425,3 +445,46 @@ func (w *Watch) checkDeleted(ctx context.Context, id int64) error {
 
 // thread is where a ticket's Slack thread lives.
 type thread = state.Thread
+
+// relinkPages bounds the channel history read after a restore: 50 pages of
+// 200 parents reach back over the busiest six hours of any helpdesk.
+const relinkPages = 50
+
+// parentsSince maps ticket uuids to the ts of their parent posted in the
+// channel since since (zero: none asked for). A restored state file knows
+// the threads up to its backup; a ticket whose thread was started after
+// it would otherwise get a second one at its next change. A failure costs
+// only that, so it is logged, not returned.
+func (w *Watch) parentsSince(ctx context.Context, since time.Time) map[string]string {
+	if since.IsZero() || w.cfg.History == nil || w.cfg.Channel == "" {
+		return nil
+	}
+	parents, complete, err := w.cfg.History.ParentsSince(ctx, w.cfg.Channel, since, relinkPages)
+	if err != nil {
+		w.log.Warn("restored state: channel history not read; tickets whose thread was started after the backup get a new thread at their next change",
+			"channel", w.cfg.Channel, "since", since, "err", err)
+		return nil
+	}
+	if !complete {
+		w.log.Warn("restored state: channel history read only in part", "channel", w.cfg.Channel, "since", since, "parents", len(parents))
+	}
+	m := make(map[string]string, len(parents))
+	for _, p := range parents {
+		if _, seen := m[p.TicketUUID]; !seen { // newest first: the latest parent wins
+			m[p.TicketUUID] = p.TS
+		}
+	}
+	return m
+}
+
+// relinkThread records ts as the thread of a ticket that has none.
+func (w *Watch) relinkThread(tt threadTicket, ts string) (linked bool, err error) {
+	err = w.cfg.Store.Update(func(tx *state.Tx) error {
+		if _, ok, err := tx.Thread(tt.ID); err != nil || ok {
+			return err
+		}
+		linked = true
+		return tx.SetThread(tt, thread{Channel: w.cfg.Channel, TS: ts})
+	})
+	return linked, err
+}

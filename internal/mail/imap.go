@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +173,24 @@ const (
 	defaultCommandTimeout = 60 * time.Second
 	logoutTimeout         = 2 * time.Second
 	failedKeyword         = imap.Flag("$TicketsyncFailed")
+	// doneKeyword marks mail filed in place as handled. \Seen alone says
+	// nothing (a person may have read it); the keyword lets a restored
+	// state file, whose cursor is older than the mailbox, tell mail it
+	// handled since the backup from mail it never saw.
+	doneKeyword = imap.Flag("$TicketsyncDone")
 )
+
+// Handled reports whether flags carry the keyword ticketsync gives mail
+// it filed in place, handled or quarantined (on servers that keep
+// keywords: most do, Exchange Online does not).
+func Handled(flags []string) bool {
+	for _, f := range flags {
+		if strings.EqualFold(f, string(doneKeyword)) || strings.EqualFold(f, string(failedKeyword)) {
+			return true
+		}
+	}
+	return false
+}
 
 // NewInbox applies defaults; it does no I/O.
 func NewInbox(cfg IMAPConfig) *Inbox {

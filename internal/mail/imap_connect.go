@@ -384,7 +384,7 @@ func (b *Inbox) selectMailbox(s *imapSession) (MailboxStatus, error) {
 	status := MailboxStatus{UIDValidity: data.UIDValidity, UIDNext: uint32(data.UIDNext), Messages: data.NumMessages}
 	s.keywords = false
 	for _, f := range data.PermanentFlags {
-		if f == imap.FlagWildcard || strings.EqualFold(string(f), string(failedKeyword)) {
+		if f == imap.FlagWildcard || strings.EqualFold(string(f), string(failedKeyword)) || strings.EqualFold(string(f), string(doneKeyword)) {
 			s.keywords = true
 		}
 	}

@@ -70,8 +70,12 @@ func (b *Inbox) dispose(ctx context.Context, verb string, uid uint32, dest strin
 
 func flagInPlace(s *imapSession, set imap.UIDSet, failed bool) error {
 	flags := []imap.Flag{imap.FlagSeen}
-	if failed && s.keywords {
+	switch {
+	case !s.keywords:
+	case failed:
 		flags = append(flags, failedKeyword)
+	default:
+		flags = append(flags, doneKeyword)
 	}
 	return s.client.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close()
 }

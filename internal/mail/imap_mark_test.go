@@ -129,8 +129,14 @@ func TestInboxMarkProcessedFallbacks(t *testing.T) {
 		inbox := srv.Messages(t, "INBOX")
 		require.Len(t, inbox, 2, "a plain EXPUNGE would have taken the other \\Deleted message too")
 		assert.Contains(t, inbox[0].Flags, `\Seen`)
+		assert.True(t, hasFlag(inbox[0].Flags, "$TicketsyncDone"), "flags %v", inbox[0].Flags)
 		assert.True(t, hasFlag(inbox[1].Flags, "$TicketsyncFailed"), "flags %v", inbox[1].Flags)
 		assert.Empty(t, srv.Messages(t, "Processed"))
+		envs, _, err := ib.List(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, envs, 2)
+		assert.True(t, mail.Handled(envs[0].Flags), "the listing shows the mark: %v", envs[0].Flags)
+		assert.True(t, mail.Handled(envs[1].Flags))
 	})
 	t.Run("mailbox deleted behind our back", func(t *testing.T) {
 		srv := mailtest.StartMemServer(t, mailtest.MemOptions{})
@@ -141,4 +147,20 @@ func TestInboxMarkProcessedFallbacks(t *testing.T) {
 		require.NoError(t, ib.MarkProcessed(testCtx(t), uid))
 		assert.Len(t, srv.Messages(t, "Processed"), 1)
 	})
+}
+
+func TestHandled(t *testing.T) {
+	for _, tc := range []struct {
+		flags []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{`\Seen`}, false},
+		{[]string{`\Seen`, "$TicketsyncDone"}, true},
+		{[]string{"$ticketsyncdone"}, true},
+		{[]string{"$TicketsyncFailed"}, true},
+		{[]string{"$TicketsyncDoneX"}, false},
+	} {
+		assert.Equal(t, tc.want, mail.Handled(tc.flags), "%v", tc.flags)
+	}
 }

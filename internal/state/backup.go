@@ -380,6 +380,9 @@ type RestoreResult struct {
 	// Kept is where the state file that was replaced now lies; "" when
 	// there was none.
 	Kept string
+	// Rewound is what was settled so that nothing done since the backup
+	// is done again (rewind.go).
+	Rewound RewindResult
 }
 
 // Restore replaces the state file target.Path with a copy of the backup
@@ -416,6 +419,10 @@ func Restore(from string, target Config) (RestoreResult, error) {
 		return RestoreResult{}, err
 	}
 	defer os.Remove(tmp) // a no-op once renamed
+	rewound, err := rewind(tmp, backupTime(from), now())
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("state: restore: prepare the copy of %s: %w", from, err)
+	}
 
 	unlock, err := lockForRestore(to, target.LockTimeout)
 	if err != nil {
@@ -423,7 +430,7 @@ func Restore(from string, target Config) (RestoreResult, error) {
 	}
 	defer unlock()
 
-	res := RestoreResult{Path: to}
+	res := RestoreResult{Path: to, Rewound: rewound}
 	if _, err := os.Lstat(to); err == nil {
 		kept, err := freeName(to+".before-restore-"+now().UTC().Format(backupStamp), "")
 		if err == nil {

@@ -24,6 +24,9 @@ type Intent struct {
 	CreatedAt   time.Time `json:"created_at"` // kept from the first PutIntent
 	Attempts    int       `json:"attempts"`   // owned by the store: 1 on the first PutIntent
 	Payload     []byte    `json:"payload,omitempty"`
+	// Restored: the intent came back with a restored backup, so the flow
+	// that wrote it may have finished it since, mail included.
+	Restored bool `json:"restored,omitempty"`
 }
 
 // PutIntent records that in is about to be attempted. If an intent with the
@@ -181,4 +184,19 @@ func (s *Store) CompleteIntent(key string, rec MessageRecord) error {
 // DropIntent deletes an intent without recording an outcome.
 func (s *Store) DropIntent(key string) error {
 	return s.Update(func(tx *Tx) error { return tx.DropIntent(key) })
+}
+
+// markIntentsRestored flags every intent as come back with a backup.
+func (t *Tx) markIntentsRestored() (int, error) {
+	all, err := t.Intents()
+	if err != nil {
+		return 0, err
+	}
+	for _, in := range all {
+		in.Restored = true
+		if err := t.putJSON(bucketIntents, in.Key, in); err != nil {
+			return 0, fmt.Errorf("state: mark intent %s restored: %w", in.Key, err)
+		}
+	}
+	return len(all), nil
 }

@@ -174,6 +174,10 @@ func (t *Tx) SnapshotIDs() ([]int64, error) {
 type WatchCursor struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Baseline  bool      `json:"baseline"`
+	// RelinkSince, set by a restore, has the next baseline look in the
+	// channel's history from then on for the threads of tickets the
+	// restored file has no thread for.
+	RelinkSince time.Time `json:"relink_since,omitzero"`
 }
 
 const watchCursorKey = "watch:cursor"

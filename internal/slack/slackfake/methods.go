@@ -51,6 +51,12 @@ func readRequest(r *http.Request) (*request, error) {
 
 func (r *request) get(key string) string { return r.form.Get(key) }
 
+// flag reads a boolean argument the two ways Slack accepts one.
+func (r *request) flag(key string) bool {
+	v := r.form.Get(key)
+	return v == "1" || v == "true"
+}
+
 func (r *request) raw(key string) json.RawMessage {
 	if v := r.form.Get(key); v != "" {
 		return json.RawMessage(v)
@@ -140,7 +146,7 @@ func (s *Server) replies(req *request, c *Call) map[string]any {
 	if parent == nil {
 		return fail("thread_not_found")
 	}
-	withMeta := req.get("include_all_metadata") == "1" || req.get("include_all_metadata") == "true"
+	withMeta := req.flag("include_all_metadata")
 	msgs := []any{messageJSON(parent, withMeta)}
 	for _, m := range s.msgs {
 		if m.Channel == c.Channel && m.ThreadTS == c.TS {

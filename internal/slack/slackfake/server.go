@@ -64,8 +64,8 @@ type Server struct {
 	users    map[string]User
 	calls    []Call
 	msgs     []*Call // in post order
-	seq      int64
-	gen      int // bumped by Reset
+	seq      int64   // the last ts handed out, in microseconds
+	gen      int     // bumped by Reset
 	latency  time.Duration
 
 	rateLimit  int
@@ -205,11 +205,13 @@ func (s *Server) find(channel, ts string) *Call {
 	return nil
 }
 
-// nextTS returns Slack-shaped timestamps, 100µs apart, strictly increasing.
+// nextTS returns Slack-shaped timestamps: like Slack's, the wall clock
+// when the message was posted (history's oldest and latest compare with
+// real times), and strictly increasing, at least 100µs apart.
 func (s *Server) nextTS() string {
-	s.seq++
-	micros := s.seq * 100
-	return strconv.FormatInt(1700000000+micros/1e6, 10) + "." + leftPad(micros%1e6)
+	micros := max(time.Now().UnixMicro(), s.seq+100)
+	s.seq = micros
+	return strconv.FormatInt(micros/1e6, 10) + "." + leftPad(micros%1e6)
 }
 
 func leftPad(n int64) string {
@@ -295,6 +297,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		"chat.update":           s.update,
 		"users.info":            s.usersInfo,
 		"conversations.replies": s.replies,
+		"conversations.history": s.history,
 		"conversations.info":    s.conversationInfo,
 	}[method]
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +79,10 @@ func TestMessagesThreadsUpdates(t *testing.T) {
 	_, parent, err := api.PostMessageContext(ctx, "C1", slackapi.MsgOptionText("parent", false),
 		slackapi.MsgOptionBlocks(block), slackapi.MsgOptionMetadata(meta))
 	require.NoError(t, err)
-	assert.Equal(t, "1700000000.000100", parent)
+	assert.Regexp(t, `^\d{10}\.\d{6}$`, parent)
+	sec, err := strconv.ParseInt(parent[:10], 10, 64)
+	require.NoError(t, err)
+	assert.InDelta(t, time.Now().Unix(), sec, 5, "a ts is the time of posting")
 	_, reply, err := api.PostMessageContext(ctx, "C1", slackapi.MsgOptionText("reply", false), slackapi.MsgOptionTS(parent))
 	require.NoError(t, err)
 	assert.Greater(t, reply, parent)
