@@ -387,7 +387,7 @@ func rotateProfile(d *benchkit.Daemon, s settings) {
 }
 
 // waitSeen waits until n messages of INBOX carry \Seen: the daemon has
-// marked them processed (SPEC 6 step 5), the end of their pipeline.
+// marked them processed, the end of their pipeline.
 func waitSeen(t testing.TB, srv mailtest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)

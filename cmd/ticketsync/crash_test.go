@@ -17,7 +17,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
-// SPEC 6: "A crash at any point loses no mail and creates no duplicate
+// The promise of docs/architecture.md, "Invariants": "A crash at any point loses no mail and creates no duplicate
 // ticket". The daemon is SIGKILLed at random moments while it works through
 // a mailbox that keeps growing, then allowed to finish; every mail must then
 // be in TaskIP exactly once, and in the right place.

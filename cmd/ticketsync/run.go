@@ -11,6 +11,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/daemon"
 )
 
 func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -46,7 +47,7 @@ func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Warn("configuration: "+w.Message, "key", w.Path)
 	}
 	tuneGC()
-	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, Backfill: *backfill, ImportExisting: *importExisting})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Backfill: *backfill, ImportExisting: *importExisting})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

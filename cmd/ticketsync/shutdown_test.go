@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// SPEC 7: SIGTERM finishes the item in flight, flushes state and exits 0
+// SIGTERM finishes the item in flight, flushes state and exits 0
 // within 10 s. The create is held open by the fake's latency so the signal
 // is guaranteed to land while TaskIP is working on it.
 func TestSIGTERMFinishesTheItemInFlight(t *testing.T) {
@@ -51,7 +51,7 @@ func TestSIGTERMFinishesTheItemInFlight(t *testing.T) {
 	e.requireNoIntents()
 }
 
-// SPEC 7: the state file is locked; a second instance fails at once with a
+// The state file is locked; a second instance fails at once with a
 // message an operator can act on.
 func TestSecondInstanceFailsAtOnce(t *testing.T) {
 	e := newDaemonEnv(t)
@@ -79,7 +79,7 @@ func TestSecondInstanceFailsAtOnce(t *testing.T) {
 	}
 }
 
-// SPEC 7: what an orchestrator and Prometheus see, found the way an
+// What an orchestrator and Prometheus see, found the way an
 // operator would, from the address in the start-up log.
 func TestHealthz(t *testing.T) {
 	e := newDaemonEnv(t)

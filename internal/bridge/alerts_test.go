@@ -4,18 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
-	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
-	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
 // alertEnv is an intake whose quarantined mail is announced in a Slack
@@ -102,21 +99,4 @@ func TestAlertRetriedWhenSlackDidNotTakeItAndNeverAfterACrash(t *testing.T) {
 	posted := e.slack.Messages(testChannel)
 	require.Len(t, posted, 1)
 	assert.Equal(t, "second", posted[0].Text, "the interrupted alert is not posted a second time")
-}
-
-// The running daemon announces a quarantined mail in its ticket channel.
-func TestDaemonAnnouncesQuarantinedMail(t *testing.T) {
-	e := startScenarioDaemon(t, func(tf *taskipfake.Server, _ *mailtest.MemServer) string {
-		tf.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnprocessableEntity)
-		return ""
-	})
-	e.customerMails(mailMsg("never@acme.com", "Jane Roe <jane@acme.com>", "Cannot be filed", "Body."))
-	require.Eventually(t, func() bool {
-		for _, m := range e.slack.Messages(testChannel) {
-			if m.ThreadTS == "" && strings.Contains(m.Text, "could not be imported") {
-				return true
-			}
-		}
-		return false
-	}, scWait, scTick, "an alert in the channel")
 }

@@ -8,9 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,22 +20,8 @@ import (
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
+	"github.com/ticketsync/ticketsync/internal/testkit"
 )
-
-const signingSecret = "test-signing-secret"
-
-// responses records what reached a response_url.
-type responses struct {
-	mu    sync.Mutex
-	texts []string
-	srv   *httptest.Server
-}
-
-func (r *responses) all() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.texts...)
-}
 
 type commandsEnv struct {
 	*watchEnv
@@ -45,21 +29,6 @@ type commandsEnv struct {
 	inbound   *httptest.Server
 	responses *responses
 	cancel    context.CancelFunc
-}
-
-// newResponses records what is posted to a response_url until the test
-// ends.
-func newResponses(t *testing.T) *responses {
-	resp := &responses{}
-	resp.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		var body struct{ Text string }
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		resp.mu.Lock()
-		resp.texts = append(resp.texts, body.Text)
-		resp.mu.Unlock()
-	}))
-	t.Cleanup(resp.srv.Close)
-	return resp
 }
 
 // newCommandsEnv wires the commands flow behind the real HTTP handler, with
@@ -118,12 +87,7 @@ func sarahEmail(t *testing.T, w *watchEnv) string {
 // post sends a request signed as Slack would (secret and age adjustable).
 func (e *commandsEnv) post(path, contentType string, body []byte, secret string, age time.Duration, headers ...string) *http.Response {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.inbound.URL+"/slack/"+path, strings.NewReader(string(body)))
-	require.NoError(e.t, err)
-	ts := strconv.FormatInt(time.Now().Add(-age).Unix(), 10)
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", slack.SignatureHeader(secret, ts, body))
+	req := testkit.SignedRequest(e.t, e.inbound.URL+"/slack/"+path, contentType, body, secret, age)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -135,14 +99,14 @@ func (e *commandsEnv) post(path, contentType string, body []byte, secret string,
 
 func (e *commandsEnv) command(user, text string) *http.Response {
 	form := url.Values{"command": {"/ticket"}, "text": {text}, "user_id": {user}, "channel_id": {testChannel},
-		"response_url": {e.responses.srv.URL + "/resp"}, "team_id": {"T1"}}
+		"response_url": {e.responses.Server.URL + "/resp"}, "team_id": {"T1"}}
 	return e.post("commands", "application/x-www-form-urlencoded", []byte(form.Encode()), signingSecret, 0)
 }
 
 func (e *commandsEnv) waitResponse(n int) []string {
 	e.t.Helper()
-	require.Eventually(e.t, func() bool { return len(e.responses.all()) >= n }, 5*time.Second, 5*time.Millisecond)
-	return e.responses.all()
+	require.Eventually(e.t, func() bool { return len(e.responses.All()) >= n }, 5*time.Second, 5*time.Millisecond)
+	return e.responses.All()
 }
 
 // writes lists the non-GET TaskIP calls as "METHOD path".
@@ -244,7 +208,7 @@ func TestSlashCommandFromNonAgentIsRefused(t *testing.T) {
 func TestSlackRequestsFailingVerificationChangeNothing(t *testing.T) {
 	e, tk := newCommandsEnv(t)
 	form := []byte(url.Values{"command": {"/ticket"}, "text": {fmt.Sprintf("status %d closed", tk.ID)}, "user_id": {"USARAH"},
-		"response_url": {e.responses.srv.URL}}.Encode())
+		"response_url": {e.responses.Server.URL}}.Encode())
 	const ctype = "application/x-www-form-urlencoded"
 	assert.Equal(t, http.StatusUnauthorized, e.post("commands", ctype, form, "wrong-secret", 0).StatusCode)
 	assert.Equal(t, http.StatusUnauthorized, e.post("commands", ctype, form, signingSecret, 6*time.Minute).StatusCode)
@@ -256,7 +220,7 @@ func TestSlackRequestsFailingVerificationChangeNothing(t *testing.T) {
 	big := []byte("text=" + strings.Repeat("x", 2<<20))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, e.post("commands", ctype, big, signingSecret, 0).StatusCode)
 	time.Sleep(50 * time.Millisecond) // would-be async work has had its chance
-	assert.Empty(t, e.responses.all())
+	assert.Empty(t, e.responses.All())
 	assert.Empty(t, e.writes())
 }
 
@@ -319,7 +283,7 @@ func TestParentMenusAndAssignButton(t *testing.T) {
 			act["selected_option"] = map[string]any{"value": selected, "text": map[string]any{"type": "plain_text", "text": "x"}}
 		}
 		payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": "USARAH"},
-			"channel": map[string]any{"id": testChannel}, "response_url": e.responses.srv.URL + "/resp", "actions": []any{act}})
+			"channel": map[string]any{"id": testChannel}, "response_url": e.responses.Server.URL + "/resp", "actions": []any{act}})
 		form := url.Values{"payload": {string(payload)}}
 		require.Equal(t, http.StatusOK, e.post("interactive", "application/x-www-form-urlencoded", []byte(form.Encode()), signingSecret, 0).StatusCode)
 	}

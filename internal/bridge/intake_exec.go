@@ -133,7 +133,7 @@ func (in *Intake) executeAll(ctx, work context.Context, items []*item) error {
 		default:
 			if errors.Is(err, taskip.ErrOutcomeUnknown) {
 				// Keep the intent: the next cycle reconciles before retrying.
-				it.reason = "outcome unknown"
+				it.outcome, it.reason = unknown, err.Error()
 			}
 			return fmt.Errorf("uid %d: %w", it.env.UID, err)
 		}
@@ -288,16 +288,16 @@ func (in *Intake) completeTx(tx *state.Tx, items []*item) error {
 				}))
 			}
 		case pending:
-			if it.reason != "outcome unknown" && it.key != "" {
+			if it.key != "" {
 				err = tx.DropIntent(it.key)
 			}
+		case unknown:
+			// The intent and the claim stay for reconciliation.
 		}
-		if err == nil && (it.outcome != pending || it.reason != "outcome unknown") {
-			// An unknown outcome keeps its mark, like its intent, for
-			// reconciliation to settle.
+		if err == nil && it.outcome != unknown {
 			err = settleClaim(tx, it.act, it.claim)
 		}
-		if err == nil && it.outcome != pending && it.key != "" {
+		if err == nil && it.outcome != pending && it.outcome != unknown && it.key != "" {
 			err = tx.ForgetCountedTicket(it.key)
 		}
 		if err != nil {
@@ -367,7 +367,7 @@ func (in *Intake) markAll(ctx context.Context, items []*item) (int, error) {
 	}
 	for i, it := range items {
 		switch it.outcome {
-		case pending:
+		case pending, unknown:
 			if err := flush(); err != nil {
 				return 0, err
 			}
@@ -405,6 +405,8 @@ func (it *item) outcomeName() string {
 		return string(it.act.Kind)
 	case quarantined:
 		return "quarantined"
+	case unknown:
+		return "unknown"
 	}
 	return "pending"
 }

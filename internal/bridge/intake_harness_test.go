@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,21 +19,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
-
-const (
-	testKey     = "test-secret-key"
-	supportAddr = "support@example.com"
-)
-
-// mailServer is what the flow tests need of an IMAP server: go-imap's
-// memory server or a real Dovecot.
-type mailServer interface {
-	Addr() string
-	Append(t testing.TB, mailbox string, raw []byte) uint32
-	Messages(t testing.TB, mailbox string) []mailtest.MemMessage
-	Username() string
-	Password() string
-}
 
 // intakeEnv is one intake wired to real servers on loopback.
 type intakeEnv struct {
@@ -147,16 +131,4 @@ func (e *intakeEnv) cursor() state.Cursor {
 	c, err := e.store.Cursor("INBOX")
 	require.NoError(e.t, err)
 	return c
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
-	return len(p), nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,31 +23,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
-
-// mailMsg builds a raw message; extra headers are "Name: value" strings.
-func mailMsg(id, from, subject, body string, headers ...string) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", addrOf(from))
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: Mon, 15 Jan 2024 09:30:00 +0000\r\n", from, supportAddr, subject)
-	if id != "" {
-		fmt.Fprintf(&b, "Message-ID: <%s>\r\n", id)
-	}
-	for _, h := range headers {
-		b.WriteString(h + "\r\n")
-	}
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
-	return []byte(b.String())
-}
-
-func addrOf(from string) string {
-	if i := strings.IndexByte(from, '<'); i >= 0 {
-		return strings.TrimSuffix(from[i+1:], ">")
-	}
-	return from
-}
-
-func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
 
 func testIntakeNewMailCreatesTicket(t *testing.T, mk envMaker) {
 	e := mk(t)

@@ -152,13 +152,6 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	return 0
 }
 
-func header(t *testing.T, r mailtest.Received) netmail.Header {
-	t.Helper()
-	m, err := netmail.ReadMessage(bytes.NewReader(r.Data))
-	require.NoError(t, err)
-	return m.Header
-}
-
 // threadFor gives ticket tk a Slack thread, as the watch would have.
 func (e *outboxEnv) threadFor(tk taskipfake.Ticket) string {
 	ts, err := e.poster.Post(context.Background(), testChannel, slack.Message{Text: "ticket " + tk.Subject})

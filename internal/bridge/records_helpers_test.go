@@ -8,16 +8,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/state"
 )
 
-// storedThread reads a ticket's thread record.
-func storedThread(t testing.TB, st *state.Store, ticketID int) (th thread, ok bool) {
-	t.Helper()
-	require.NoError(t, st.View(func(tx *state.Tx) (err error) {
-		th, ok, err = tx.Thread(int64(ticketID))
-		return err
-	}))
-	return th, ok
-}
-
 // storedSnapshot reads the watch's view of a ticket into v.
 func storedSnapshot(t testing.TB, st *state.Store, ticketID int, v any) (ok bool) {
 	t.Helper()

@@ -259,6 +259,9 @@ func (w *Watch) baselineDone() (bool, error) {
 	return c.Baseline, err
 }
 
+// BaselineDone is baselineDone for the daemon's tests, which wait for the first baseline before they act.
+func (w *Watch) BaselineDone() (bool, error) { return w.baselineDone() }
+
 // Poll lists tickets by updated_at, newest first, down to the stored cursor,
 // and syncs each. An idle poll is one request.
 func (w *Watch) Poll(ctx context.Context) error {

@@ -20,8 +20,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
-const testChannel = "C0TICKETS"
-
 type watchEnv struct {
 	t      *testing.T
 	fake   *taskipfake.Server

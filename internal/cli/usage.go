@@ -17,7 +17,7 @@ type action func(ctx context.Context, s *session, args []string) error
 // usage text: help, usage errors and the verb list are all printed from it.
 type verb struct {
 	name string
-	// synopsis follows "ticketsync ticket" in usage lines, as in SPEC 4.
+	// synopsis follows "ticketsync ticket" in usage lines, as in the README.
 	synopsis string
 	summary  string
 	// args names the positional arguments, all required; a last name
@@ -142,7 +142,7 @@ func writeVerbList(w io.Writer) {
 	io.WriteString(w, "run 'ticketsync ticket help' for usage\n")
 }
 
-// writeVerbHelp prints flags GNU-style (--name), the way SPEC 4 and our
+// writeVerbHelp prints flags GNU-style (--name), the way the README and our
 // usage lines spell them, rather than flag.PrintDefaults' single dash.
 func writeVerbHelp(w io.Writer, v *verb, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: %s\n\n%s\n", v.usageLine(), v.summary)

@@ -1,5 +1,5 @@
 // Package config loads, defaults and validates the ticketsync YAML
-// configuration (SPEC section 5) into one typed struct.
+// configuration (README, "Configuration reference") into one typed struct.
 //
 // The YAML is decoded by walking the node tree against the struct so that
 // every problem (unknown key, wrong type, unset variable, unreadable secret
@@ -24,8 +24,7 @@ type Config struct {
 	HTTP   HTTP   `yaml:"http"`
 	Mail   *Mail  `yaml:"mail,omitempty"`
 	Slack  *Slack `yaml:"slack,omitempty"`
-	// Log is not in SPEC 5; SPEC 7 asks for text or JSON slog output and
-	// this is where the operator picks.
+	// Log picks the level and the format (text or JSON) of the log.
 	Log Log `yaml:"log"`
 
 	// secretFiles maps a secret's path (mail.oauth2.refresh_token) to the
@@ -266,7 +265,7 @@ type Log struct {
 	Format string `yaml:"format"` // text|json
 }
 
-// Defaults from SPEC 5 (and SPEC 3 for the base URL).
+// Defaults, as the README's configuration reference lists them.
 const (
 	DefaultBaseURL         = "https://public-api.taskip.net/api/public-v1"
 	DefaultTimeout         = 15 * time.Second

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/daemon"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
@@ -102,7 +102,7 @@ func start(ctx context.Context, opts Options, logs *logBuffer) (w *World, err er
 	if opts.Logger != nil {
 		log = slog.New(slog.NewMultiHandler(log.Handler(), opts.Logger.Handler()))
 	}
-	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log, ShutdownTimeout: 5 * time.Second})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		return w, err
 	}

@@ -30,7 +30,7 @@ type Attachment struct {
 }
 
 // RefusedAttachment is an attachment that was not kept, so the bridge can
-// say which file the customer sent and why it is missing (SPEC 6 step 4).
+// say which file the customer sent and why it is missing.
 type RefusedAttachment struct {
 	Filename    string
 	ContentType string

@@ -219,7 +219,7 @@ func (b *Inbox) setup(ctx context.Context, s *imapSession, g *cmdGuard, tr *conn
 	b.log.Debug("imap connected", "move", s.move, "uidplus", s.uidPlus, "idle", s.idle,
 		"uidvalidity", status.UIDValidity, "messages", status.Messages)
 	if (b.cfg.ProcessedMailbox != "" || b.cfg.FailedMailbox != "") && !s.move && !s.uidPlus {
-		// SPEC 8: COPY + EXPUNGE without UIDPLUS would expunge every
+		// COPY + EXPUNGE without UIDPLUS would expunge every
 		// \Deleted message in the mailbox, not only ours.
 		b.log.Info("imap server has neither MOVE nor UIDPLUS: mail is flagged in place instead of moved")
 	}
@@ -375,7 +375,7 @@ func ensureMailboxCreated(c *imapclient.Client, name string) (bool, error) {
 }
 
 // selectMailbox (re-)selects the configured mailbox. SELECT is the only
-// place UIDVALIDITY and UIDNEXT are reported (SPEC 8), so every List does it.
+// place UIDVALIDITY and UIDNEXT are reported, so every List does it.
 func (b *Inbox) selectMailbox(s *imapSession) (MailboxStatus, error) {
 	data, err := s.client.Select(b.cfg.Mailbox, nil).Wait()
 	if err != nil {

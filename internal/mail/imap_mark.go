@@ -45,7 +45,7 @@ func (b *Inbox) dispose(ctx context.Context, verb string, uid uint32, dest strin
 		switch {
 		case inPlace:
 			// Without MOVE and UIDPLUS, EXPUNGE would also remove every
-			// other \Deleted message in the mailbox (SPEC 8).
+			// other \Deleted message in the mailbox, not just ours.
 			err = flagInPlace(s, set, failed)
 		case s.move:
 			err = tryCreate(s.client, dest, func() error {

@@ -19,7 +19,7 @@ import (
 	"os"
 	"time"
 
-	// Without this only UTF-8 and US-ASCII decode (SPEC 8); with it every
+	// Without this only UTF-8 and US-ASCII decode; with it every
 	// charset x/text knows does, in bodies and in RFC 2047 header words.
 	_ "github.com/emersion/go-message/charset"
 )
@@ -42,7 +42,7 @@ type Address struct {
 }
 
 // Header holds the top-level header fields the loop and noise guard and the
-// priority mapping look at (SPEC 6, steps 1 and 3). Values are trimmed but
+// priority mapping look at. Values are trimmed but
 // otherwise raw: the guard decides what "auto-replied" or "bulk" means.
 type Header struct {
 	AutoSubmitted         string `json:"auto_submitted,omitempty"`

@@ -40,8 +40,8 @@ const (
 
 // ParseOptions bounds what Parse accepts. Zero values take the defaults.
 type ParseOptions struct {
-	// MaxMessageBytes limits the raw message; default 25 MiB (SPEC
-	// mail.max_message_bytes). Encoding counts: base64 grows content by a
+	// MaxMessageBytes limits the raw message; default 25 MiB
+	// (mail.max_message_bytes). Encoding counts: base64 grows content by a
 	// third, so the largest attachment that fits is about 18 MiB.
 	MaxMessageBytes int64
 	// MaxAttachmentBytes limits each decoded attachment; default

@@ -9,7 +9,7 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
 
-// Verbs of the slash command (SPEC 6, Slack inbound).
+// Verbs of the slash command (README, "Slack commands and threads").
 const (
 	VerbStatus     = "status"
 	VerbPriority   = "priority"

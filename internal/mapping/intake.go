@@ -15,7 +15,7 @@ import (
 // ActionKind is what an inbound email does to TaskIP.
 type ActionKind string
 
-// Intake actions (SPEC 6, step 3).
+// Intake actions (docs/architecture.md, "Intake", step 3).
 const (
 	ActCreate      ActionKind = "create"
 	ActReply       ActionKind = "reply"
@@ -195,7 +195,7 @@ func whyUnverified(c IntakeContext) string {
 	return "no authentication result for its sender, and it names its ticket only by a subject tag or address anyone copied may know"
 }
 
-// needsReopen: a customer answering a ticket that is closed (SPEC 6), or
+// needsReopen: a customer answering a ticket that is closed, or
 // that waits on them or was marked resolved, puts the ball back with the
 // agents, as helpdesks do.
 func needsReopen(s taskip.Status) bool {

@@ -8,7 +8,7 @@ import (
 // the message is a customer's mail.
 type SkipReason string
 
-// Reasons of the loop and noise guard (SPEC 6, step 1), also metric labels.
+// Reasons of the loop and noise guard, also metric labels.
 const (
 	SkipAutoSubmitted SkipReason = "auto_submitted"
 	SkipPrecedence    SkipReason = "precedence"

@@ -14,7 +14,7 @@ import (
 // ThreadKeyKind says where a candidate ticket link came from.
 type ThreadKeyKind string
 
-// Kinds of thread keys, in the order SPEC 6 step 2 tries them.
+// Kinds of thread keys, in the order threading tries them.
 const (
 	KeyMessageID ThreadKeyKind = "message_id" // In-Reply-To / References
 	// KeyReplyToken is address+<uuid>.<token>@domain with the token our

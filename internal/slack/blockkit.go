@@ -48,7 +48,7 @@ const (
 )
 
 // BlockIDPrefix starts the block_id of every block ticketsync builds, the
-// second echo marker (STYLE 6): message events carry blocks even when the
+// second echo marker: message events carry blocks even when the
 // app is not subscribed to metadata.
 const BlockIDPrefix = "tsync:"
 

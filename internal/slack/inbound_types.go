@@ -27,7 +27,7 @@ type MessageEvent struct {
 	Files  []SharedFile
 	Edited bool
 	// OurBlocks: some block_id IsOwnBlockID, or the metadata is ours: an
-	// echo of what ticketsync posted (STYLE 6).
+	// echo of what ticketsync posted.
 	OurBlocks   bool
 	RetryNum    int // X-Slack-Retry-Num, or Socket Mode retry_attempt
 	RetryReason string

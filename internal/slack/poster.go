@@ -27,7 +27,7 @@ import (
 )
 
 // MetadataEventType marks every message ticketsync posts, so the inbound side
-// can drop its own echoes (STYLE 6) and find a ticket's thread again.
+// can drop its own echoes and find a ticket's thread again.
 const MetadataEventType = "ticketsync_ticket"
 
 // Message is one Slack message as ticketsync sends it.

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// A retry is logged once at Warn; its repeats only at Debug (STYLE 4, 12).
+// A retry is logged once at Warn; its repeats only at Debug, so a long
+// outage does not flood the log.
 const (
 	slogLevelFirst  = slog.LevelWarn
 	slogLevelRepeat = slog.LevelDebug

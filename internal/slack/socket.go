@@ -29,7 +29,7 @@ type SocketConfig struct {
 }
 
 // maxSocketAck stays under Socket Mode's limit: Slack silently drops a
-// response of 20 KB or more (SPEC 8), and slack-go refuses to send one.
+// response of 20 KB or more, and slack-go refuses to send one.
 const maxSocketAck = 20*1024 - 512
 
 // RunSocketMode receives commands, events and actions over a Socket Mode

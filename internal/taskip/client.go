@@ -221,7 +221,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 }
 
 // retryDecision returns the wait (negative: use backoff) and whether to
-// retry. It encodes SPEC 3: 429 and 5xx retried, other 4xx never; a
+// retry: 429 and 5xx retried, other 4xx never; a
 // non-idempotent request only when it provably never reached the server.
 func (c *Client) retryDecision(req request, status int, retryAfter time.Duration, err error) (time.Duration, bool) {
 	var apiErr *APIError
@@ -506,7 +506,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// decodeOptions keep decoding as tolerant as SPEC 2 asks: a server that
+// decodeOptions keep decoding tolerant, as TaskIP's own answers vary: a server that
 // repeats a key or sends invalid UTF-8 in a description should not make a
 // whole page unreadable.
 var decodeOptions = json2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))

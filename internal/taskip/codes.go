@@ -9,7 +9,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// Status is a ticket status code (SPEC 2). The API sends it as an integer in
+// Status is a ticket status code. The API sends it as an integer in
 // some responses and as a name in others; both decode to the same value so a
 // change of representation is never mistaken for a change of status.
 type Status int
@@ -26,7 +26,7 @@ const (
 	StatusUnknown Status = -1
 )
 
-// Priority is a ticket priority code (SPEC 2), decoded like Status.
+// Priority is a ticket priority code, decoded like Status.
 type Priority int
 
 // Ticket priorities as numbered by the API.
@@ -177,10 +177,10 @@ func unquoteFast(data []byte) []byte {
 
 var nameFolder = strings.NewReplacer("-", "_", " ", "_")
 
-// UnmarshalJSONFrom implements lenient decoding (SPEC 2).
+// UnmarshalJSONFrom implements lenient decoding: a name or an integer.
 func (s *Status) UnmarshalJSONFrom(d *jsontext.Decoder) error { return readRaw(d, s.UnmarshalJSON) }
 
-// UnmarshalJSONFrom implements lenient decoding (SPEC 2).
+// UnmarshalJSONFrom implements lenient decoding: a name or an integer.
 func (p *Priority) UnmarshalJSONFrom(d *jsontext.Decoder) error { return readRaw(d, p.UnmarshalJSON) }
 
 // UnmarshalJSONFrom accepts 12, "12" and null.
@@ -196,14 +196,14 @@ func readRaw(d *jsontext.Decoder, decode func([]byte) error) error {
 	return decode(v)
 }
 
-// UnmarshalJSON implements lenient decoding (SPEC 2).
+// UnmarshalJSON implements lenient decoding: a name or an integer.
 func (s *Status) UnmarshalJSON(data []byte) error {
 	n, err := decodeCode(&statusNames, data)
 	*s = Status(n)
 	return err
 }
 
-// UnmarshalJSON implements lenient decoding (SPEC 2).
+// UnmarshalJSON implements lenient decoding: a name or an integer.
 func (p *Priority) UnmarshalJSON(data []byte) error {
 	n, err := decodeCode(&priorityNames, data)
 	*p = Priority(n)

@@ -25,8 +25,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/config"
+	"github.com/ticketsync/ticketsync/internal/daemon"
 )
 
 func main() {
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200) // as cmd/ticketsync's run does
 	}
-	d, err := bridge.NewDaemon(cfg, bridge.DaemonOptions{Logger: log})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -74,7 +74,7 @@ func (d *Daemon) Alive() bool {
 // Signal sends sig to the daemon.
 func (d *Daemon) Signal(sig os.Signal) { _ = d.cmd.Process.Signal(sig) }
 
-// Stop sends SIGTERM and waits for the exit (SPEC 7: within 10 s; the test
+// Stop sends SIGTERM and waits for the exit (within the 10 s a container runtime allows; the test
 // fails after 15 s and the daemon is killed). It returns how long that
 // took and the exit code. The state file's lock is released when it
 // returns, so a next start does not race it.

@@ -1,10 +1,13 @@
 package taskipfake
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -28,6 +31,16 @@ type fault struct {
 	status     int
 	retryAfter int // seconds; -1 no header; retryAfterFromServer
 	drop       dropMode
+	hold       *hold
+}
+
+// hold is a request kept waiting by HoldNextOn or HoldResponseNextOn until
+// the test releases it or its client goes.
+type hold struct {
+	handleFirst bool // HoldResponseNextOn: the request takes effect, its answer waits
+	arrived     chan struct{}
+	released    chan struct{}
+	release     sync.Once
 }
 
 // SetLatency delays every request by d before it is answered (0 to
@@ -83,6 +96,32 @@ func (s *Server) DropResponseNext(n int) { s.DropResponseNextOn("", "", n) }
 // DropResponseNextOn is DropResponseNext restricted like FailNextOn.
 func (s *Server) DropResponseNextOn(method, pathPrefix string, n int) {
 	s.addFault(&fault{method: method, prefix: pathPrefix, remaining: n, drop: dropAfterHandling})
+}
+
+// HoldNextOn holds the next request matching method and pathPrefix (as in
+// FailNextOn) before it is handled. arrived is closed once the request,
+// body and all, is waiting; release lets it be handled and answered as
+// usual. A request whose client goes while held is never handled, and is
+// logged as Dropped with status 0: the server had not started on it when
+// the client died. Either release must be called or the client must go, or
+// the server cannot close.
+func (s *Server) HoldNextOn(method, pathPrefix string) (arrived <-chan struct{}, release func()) {
+	return s.addHold(method, pathPrefix, false)
+}
+
+// HoldResponseNextOn is HoldNextOn holding the answer instead: the request
+// is handled (state changes happen) before arrived is closed, and release
+// sends its answer. A client that goes meanwhile never gets it, and the
+// request is logged as Dropped with the status it would have had: the
+// client died between the change and learning of it.
+func (s *Server) HoldResponseNextOn(method, pathPrefix string) (arrived <-chan struct{}, release func()) {
+	return s.addHold(method, pathPrefix, true)
+}
+
+func (s *Server) addHold(method, pathPrefix string, handleFirst bool) (<-chan struct{}, func()) {
+	h := &hold{handleFirst: handleFirst, arrived: make(chan struct{}), released: make(chan struct{})}
+	s.addFault(&fault{method: method, prefix: pathPrefix, remaining: 1, hold: h})
+	return h.arrived, func() { h.release.Do(func() { close(h.released) }) }
 }
 
 // PendingFaults is how many injected failures have not been used yet.
@@ -153,6 +192,10 @@ func (f *fault) matches(r *http.Request) bool {
 // answer.
 func (s *Server) applyFault(f *fault, w *statusWriter, r *http.Request) {
 	body, _ := r.Body.(*captureBody)
+	if f.hold != nil {
+		s.applyHold(f.hold, w, r)
+		return
+	}
 	switch f.drop {
 	case dropBeforeHandling:
 		if body != nil {
@@ -175,6 +218,43 @@ func (s *Server) applyFault(f *fault, w *statusWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
 	}
 	writeError(w, f.status, faultMessage(f.status), nil)
+}
+
+// applyHold keeps r waiting as h says. The body is read to its end before
+// the wait because only then does net/http watch the connection and cancel
+// the request's context when the client goes.
+func (s *Server) applyHold(h *hold, w *statusWriter, r *http.Request) {
+	var rec *httptest.ResponseRecorder
+	if h.handleFirst {
+		rec = httptest.NewRecorder()
+		s.serveAuthorized(rec, r)
+		_, _ = io.Copy(io.Discard, r.Body)
+	} else {
+		raw, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+	}
+	close(h.arrived)
+	select {
+	case <-h.released:
+	case <-r.Context().Done():
+	}
+	if r.Context().Err() != nil {
+		status := 0
+		if rec != nil {
+			status = rec.Code
+		}
+		s.logDropped(w.entry, status)
+		return
+	}
+	if rec == nil {
+		s.serveAuthorized(w, r)
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 func faultMessage(status int) string {

@@ -1,6 +1,8 @@
 package taskipfake
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -139,4 +141,127 @@ func newReq(t *testing.T, a *api, method, path, body string) *http.Request {
 	}
 	req.Header.Set("X-Secret-Key", a.key)
 	return req
+}
+
+// heldReply sends a reply to ticket 45 in the background; its outcome (an
+// error for a client that gave up) arrives on the returned channel.
+func heldReply(ctx context.Context, t *testing.T, a *api, text string) <-chan error {
+	t.Helper()
+	req := newReq(t, a, "POST", "/support-ticket/reply/"+exampleUUID(45), `{"description":"`+text+`"}`).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != http.StatusCreated {
+				err = fmt.Errorf("status %d", res.StatusCode)
+			}
+		}
+		done <- err
+	}()
+	return done
+}
+
+func replyTexts(s *Server) []string {
+	var out []string
+	for _, r := range s.Replies(45) {
+		out = append(out, r.Message)
+	}
+	return out
+}
+
+// waitDropped waits until the server has seen the client of its last
+// request go.
+func waitDropped(t *testing.T, s *Server) Request {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		reqs := s.Requests()
+		if last := reqs[len(reqs)-1]; last.Dropped {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never saw the client go")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestHoldNextOn(t *testing.T) {
+	s, a, _ := startExamples(t)
+	before := len(s.Replies(45))
+	arrived, release := s.HoldNextOn("POST", "/support-ticket/reply/")
+	done := heldReply(context.Background(), t, a, "held")
+	<-arrived
+	wantStatus(t, a.do("POST", "/support-ticket/reply/"+exampleUUID(45), map[string]any{"description": "other"}), 201)
+	eq(t, replyTexts(s)[before:], []string{"other"}, "only the held request waits, unapplied")
+	select {
+	case err := <-done:
+		t.Fatalf("answered while held: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	eq(t, replyTexts(s)[before:], []string{"other", "held"}, "applied once released")
+	eq(t, s.PendingFaults(), 0, "consumed")
+}
+
+// A held request whose client goes is never applied, even when released.
+func TestHoldNextOnClientGone(t *testing.T) {
+	s, a, _ := startExamples(t)
+	before := len(s.Replies(45))
+	arrived, release := s.HoldNextOn("POST", "/support-ticket/reply/")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := heldReply(ctx, t, a, "abandoned")
+	<-arrived
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled client got an answer")
+	}
+	last := waitDropped(t, s)
+	release()
+	eq(t, []any{last.Status, string(last.Body)}, []any{0, `{"description":"abandoned"}`}, "log entry")
+	eq(t, len(s.Replies(45)), before, "never applied")
+}
+
+func TestHoldResponseNextOn(t *testing.T) {
+	s, a, _ := startExamples(t)
+	before := len(s.Replies(45))
+	arrived, release := s.HoldResponseNextOn("POST", "/support-ticket/reply/")
+	done := heldReply(context.Background(), t, a, "applied")
+	<-arrived
+	eq(t, replyTexts(s)[before:], []string{"applied"}, "applied before the answer")
+	select {
+	case err := <-done:
+		t.Fatalf("answered while held: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	reqs := s.Requests()
+	eq(t, []any{reqs[len(reqs)-1].Status, reqs[len(reqs)-1].Dropped}, []any{201, false}, "log entry")
+}
+
+// The client of a held answer that goes has changed TaskIP without
+// learning of it.
+func TestHoldResponseNextOnClientGone(t *testing.T) {
+	s, a, _ := startExamples(t)
+	before := len(s.Replies(45))
+	arrived, release := s.HoldResponseNextOn("POST", "/support-ticket/reply/")
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := heldReply(ctx, t, a, "unanswered")
+	<-arrived
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled client got an answer")
+	}
+	eq(t, waitDropped(t, s).Status, 201, "the status never delivered")
+	eq(t, replyTexts(s)[before:], []string{"unanswered"}, "applied")
 }

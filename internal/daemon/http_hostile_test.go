@@ -1,4 +1,4 @@
-package bridge
+package daemon
 
 // Hostile traffic on the daemon's public HTTP listener: unsigned and
 // oversized bodies, slow and idle connections, floods beyond the
@@ -44,7 +44,7 @@ type hostileEnv struct {
 
 // startHostile runs a daemon until the test ends; httpKeys are more keys
 // of the http section, two spaces indented.
-func startHostile(t *testing.T, httpKeys string, opts DaemonOptions) *hostileEnv {
+func startHostile(t *testing.T, httpKeys string, opts Options) *hostileEnv {
 	t.Helper()
 	_, base := taskipfake.NewHTTPTest(t, taskipfake.Options{SecretKey: testKey})
 	sf := slackfake.New(t)
@@ -69,7 +69,7 @@ http:
 	require.NoError(t, err)
 	e := &hostileEnv{t: t, log: &logtest.Buffer{}}
 	opts.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	e.d, err = NewDaemon(cfg, opts)
+	e.d, err = New(cfg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -200,7 +200,7 @@ func rejected(t *testing.T, addr, reason string) int {
 // An unsigned request declaring a 1 MiB body is refused from its headers:
 // 401 at once and the connection closed, without the body being sent.
 func TestHTTPUnsignedBodyRefusedBeforeRead(t *testing.T) {
-	e := startHostile(t, "", DaemonOptions{})
+	e := startHostile(t, "", Options{})
 	for _, tc := range []struct{ name, sig, ts string }{
 		{"no signature", "", now()},
 		{"no headers", "", ""},
@@ -226,7 +226,7 @@ func TestHTTPUnsignedBodyRefusedBeforeRead(t *testing.T) {
 func TestHTTPSlowAndIdleConnectionsClosed(t *testing.T) {
 	timeouts := webserver.Timeouts{ReadHeader: 500 * time.Millisecond, Read: 1500 * time.Millisecond,
 		Write: 5 * time.Second, Idle: time.Second}
-	e := startHostile(t, "", DaemonOptions{HTTPTimeouts: timeouts})
+	e := startHostile(t, "", Options{HTTPTimeouts: timeouts})
 	const margin = time.Second
 	dial := func(t *testing.T) net.Conn {
 		c, err := net.DialTimeout("tcp", e.d.Addr(), 2*time.Second)
@@ -292,7 +292,7 @@ func TestHTTPSlowAndIdleConnectionsClosed(t *testing.T) {
 // slash command on a new connection is answered promptly.
 func TestHTTPIdleFloodDoesNotLockOut(t *testing.T) {
 	const max, flood, keptAlive = 16, 300, 10
-	e := startHostile(t, fmt.Sprintf("  max_connections: %d\n", max), DaemonOptions{})
+	e := startHostile(t, fmt.Sprintf("  max_connections: %d\n", max), Options{})
 	var closed atomic.Int64
 	var wg sync.WaitGroup
 	var conns []net.Conn
@@ -337,7 +337,7 @@ func TestHTTPIdleFloodDoesNotLockOut(t *testing.T) {
 // More concurrent unverified bodies than the cap: the excess gets 503 with
 // Retry-After at once, without its body being read.
 func TestHTTPBusyBeyondUnverifiedCap(t *testing.T) {
-	e := startHostile(t, "", DaemonOptions{})
+	e := startHostile(t, "", Options{})
 	body := helpForm
 	var holders []net.Conn
 	for range slack.DefaultMaxUnverified {
@@ -389,19 +389,19 @@ func TestHTTPMetricsListen(t *testing.T) {
 	}
 	t.Run("configured", func(t *testing.T) {
 		addr := freeAddr(t)
-		e := startHostile(t, "  metrics_listen: "+addr+"\n", DaemonOptions{})
+		e := startHostile(t, "  metrics_listen: "+addr+"\n", Options{})
 		assert.Equal(t, addr, e.d.MetricsAddr())
 		check(t, e.d.Addr(), addr)
 	})
 	t.Run("listener given", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		e := startHostile(t, "", DaemonOptions{MetricsListener: ln})
+		e := startHostile(t, "", Options{MetricsListener: ln})
 		require.Equal(t, ln.Addr().String(), e.d.MetricsAddr())
 		check(t, e.d.Addr(), e.d.MetricsAddr())
 	})
 	t.Run("unset", func(t *testing.T) {
-		e := startHostile(t, "", DaemonOptions{})
+		e := startHostile(t, "", Options{})
 		assert.Empty(t, e.d.MetricsAddr())
 		check(t, e.d.Addr(), e.d.Addr())
 	})
@@ -410,7 +410,7 @@ func TestHTTPMetricsListen(t *testing.T) {
 // Refusals are counted by reason, and logged at most once a minute per
 // reason however many there are.
 func TestHTTPRejectionsCountedAndLogBounded(t *testing.T) {
-	e := startHostile(t, "", DaemonOptions{})
+	e := startHostile(t, "", Options{})
 	const n = 30
 	for range n {
 		c := e.rawSlack("commands", 1<<20, "", "", "x")

@@ -1,4 +1,4 @@
-package bridge
+package daemon
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func startDaemon(t *testing.T) *daemonEnv {
   api_url: %s
   channel: %s
 `, slackfake.DefaultToken, sf.URL(), testChannel)
-	d := runDaemon(t, base, sections, DaemonOptions{Backfill: "open"})
+	d := runDaemon(t, base, sections, Options{Backfill: "open"})
 	return &daemonEnv{t: t, taskip: tf, slack: sf, daemon: d}
 }
 
@@ -72,7 +72,7 @@ func mailSection(imap mailServer, smtp *mailtest.SMTPServer, keys string) string
 // cleanly. Its configuration (no environment, no files) is TaskIP at base
 // polled every second, a fresh state file, any free port, and the YAML
 // sections given.
-func runDaemon(t *testing.T, base, sections string, opts DaemonOptions) *Daemon {
+func runDaemon(t *testing.T, base, sections string, opts Options) *Daemon {
 	t.Helper()
 	d, stop := startDaemonAt(t, base, filepath.Join(t.TempDir(), "state.db"), sections, opts)
 	t.Cleanup(stop)
@@ -81,14 +81,14 @@ func runDaemon(t *testing.T, base, sections string, opts DaemonOptions) *Daemon 
 
 // startDaemonAt starts a daemon like runDaemon on the state file given;
 // stop ends it (checking it stops cleanly), as a restart would.
-func startDaemonAt(t *testing.T, base, statePath, sections string, opts DaemonOptions) (*Daemon, func()) {
+func startDaemonAt(t *testing.T, base, statePath, sections string, opts Options) (*Daemon, func()) {
 	t.Helper()
 	return startDaemonWithState(t, base, statePath, "", sections, opts)
 }
 
 // startDaemonWithState is startDaemonAt with more keys of the state
 // section (two spaces indented).
-func startDaemonWithState(t *testing.T, base, statePath, stateKeys, sections string, opts DaemonOptions) (*Daemon, func()) {
+func startDaemonWithState(t *testing.T, base, statePath, stateKeys, sections string, opts Options) (*Daemon, func()) {
 	t.Helper()
 	yaml := fmt.Sprintf(`taskip:
   base_url: %s
@@ -107,7 +107,7 @@ state:
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
-	d, err := NewDaemon(cfg, opts)
+	d, err := New(cfg, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

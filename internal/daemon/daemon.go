@@ -1,9 +1,12 @@
-package bridge
+// Package daemon assembles ticketsync from its configuration: the state
+// store, the TaskIP client, the flows of internal/bridge that are
+// configured, and the HTTP listeners, and runs them as one group that
+// starts and stops in a defined order (docs/architecture.md, "The daemon").
+package daemon
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,13 +15,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mapping"
@@ -30,8 +32,8 @@ import (
 	"github.com/ticketsync/ticketsync/internal/webserver"
 )
 
-// DaemonOptions carry what does not come from the configuration file.
-type DaemonOptions struct {
+// Options carry what does not come from the configuration file.
+type Options struct {
 	Logger *slog.Logger
 	// IMAPTLS overrides the TLS settings of the IMAP connection (tests and
 	// the demo use self-signed certificates).
@@ -75,18 +77,18 @@ type Daemon struct {
 	store   *state.Store
 	tickets *taskip.Client
 	inbox   *mail.Inbox
-	intake  *Intake
-	outbox  *Outbox
+	intake  *bridge.Intake
+	outbox  *bridge.Outbox
 	sender  *mail.Sender
-	watch   *Watch
-	digest  *Digest
-	alerts  *Alerts
+	watch   *bridge.Watch
+	digest  *bridge.Digest
+	alerts  *bridge.Alerts
 	backups *state.Backups
 	// signIns are the OAuth 2.0 sign-ins by mailbox.
 	signIns map[string]*oauth.Source
 	// replyKey signs reply addresses; it lives in the state file.
 	replyKey []byte
-	commands *Commands
+	commands *bridge.Commands
 	socket   *slack.SocketConfig
 	registry *prometheus.Registry
 	rejected *httpRejections
@@ -99,9 +101,9 @@ type Daemon struct {
 	shutdown  time.Duration
 }
 
-// NewDaemon opens the state file (failing at once when another instance holds
-// it) and builds every configured flow.
-func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
+// New opens the state file (failing at once when another instance holds
+// it) and builds every configured flow. On an error nothing stays open.
+func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -117,17 +119,20 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 		return nil, err
 	}
 	d.store = store
+	defer func() {
+		if err != nil {
+			_ = store.Close()
+		}
+	}()
 	if cfg.State.BackupDir != "" {
 		d.backups, err = state.NewBackups(state.BackupsConfig{Store: store, Dir: cfg.State.BackupDir,
 			Schedule: cfg.State.BackupSchedule, Keep: cfg.State.BackupKeep, Logger: log})
 		if err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
 	if cfg.Mail != nil {
 		if d.replyKey, err = store.ReplyKey(); err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
@@ -155,7 +160,6 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 		},
 	})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	var poster *slack.Poster
@@ -171,92 +175,36 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 			},
 		})
 		if err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
 	if sc := cfg.Slack; sc != nil {
-		if d.alerts, err = NewAlerts(AlertsConfig{Chat: poster, Channel: sc.Channel, Store: store, Logger: d.log}); err != nil {
-			store.Close()
+		if d.alerts, err = bridge.NewAlerts(bridge.AlertsConfig{Chat: poster, Channel: sc.Channel, Store: store, Logger: d.log}); err != nil {
 			return nil, err
 		}
 	}
 	if m := cfg.Mail; m != nil && m.SMTP.Addr != "" {
 		if err := d.buildOutbox(m, poster, opts); err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
 	if sc := cfg.Slack; sc != nil || (d.outbox != nil && cfg.Mail.SendAgentReplies) {
 		if err := d.buildWatch(sc, poster, opts); err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
 	if m := cfg.Mail; m != nil {
 		if err := d.buildIntake(m, opts); err != nil {
-			store.Close()
 			return nil, err
 		}
 	}
 	if err := d.buildHTTP(opts); err != nil {
-		store.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// buildHTTP opens the listeners and builds their servers. Both have the
-// same timeouts and connection cap; only the public one has Slack's routes.
-func (d *Daemon) buildHTTP(opts DaemonOptions) error {
-	d.rejected = newHTTPRejections(d.registry, d.log)
-	var opened []net.Listener
-	fail := func(err error) error {
-		for _, ln := range opened {
-			_ = ln.Close()
-		}
-		return err
-	}
-	listen := func(given net.Listener, key, addr string) (net.Listener, error) {
-		if given != nil {
-			return given, nil
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: listen on %s: %w", key, addr, err)
-		}
-		opened = append(opened, ln)
-		return ln, nil
-	}
-	var err error
-	if d.ln, err = listen(opts.Listener, "http.listen", d.cfg.HTTP.Listen); err != nil {
-		return fail(err)
-	}
-	if opts.MetricsListener != nil || d.cfg.HTTP.MetricsListen != "" {
-		if d.privateLn, err = listen(opts.MetricsListener, "http.metrics_listen", d.cfg.HTTP.MetricsListen); err != nil {
-			return fail(err)
-		}
-	}
-	server := func(h http.Handler) (*webserver.Server, error) {
-		return webserver.New(webserver.Config{
-			Handler: h, Timeouts: opts.HTTPTimeouts, MaxConnections: d.cfg.HTTP.MaxConnections, Logger: d.log,
-			Rejected: func(reason string) { d.rejected.reject(reason, nil) },
-		})
-	}
-	if d.public, err = server(d.publicRoutes()); err != nil {
-		return fail(err)
-	}
-	if d.privateLn != nil {
-		mux := http.NewServeMux()
-		d.healthRoutes(mux)
-		if d.private, err = server(mux); err != nil {
-			return fail(err)
-		}
-	}
-	return nil
-}
-
-func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
+func (d *Daemon) buildIntake(m *config.Mail, opts Options) error {
 	tokens, err := d.tokens(m.IMAP.Auth, m.IMAP.Username, opts)
 	if err != nil {
 		return err
@@ -274,7 +222,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	auth := SenderAuthentication{TrustedAuthservIDs: m.Authentication.TrustedAuthservIDs}
+	auth := bridge.SenderAuthentication{TrustedAuthservIDs: m.Authentication.TrustedAuthservIDs}
 	if m.Authentication.Verify {
 		auth.Checker = senderauth.NewChecker(senderauth.CheckerConfig{LookupTXT: opts.LookupTXT})
 	}
@@ -282,8 +230,12 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 	for k, v := range m.Senders {
 		senders[strings.ToLower(k)] = int64(v)
 	}
-	d.intake, err = NewIntake(IntakeConfig{
-		Inbox: d.inbox, Tickets: d.tickets, Store: d.store, Logger: d.log, Metrics: NewIntakeMetrics(d.registry),
+	var events bridge.IntakeEvents // a nil *Watch in it would not be a nil interface
+	if d.watch != nil {
+		events = d.watch
+	}
+	d.intake, err = bridge.NewIntake(bridge.IntakeConfig{
+		Inbox: d.inbox, Tickets: d.tickets, Store: d.store, Logger: d.log, Metrics: bridge.NewIntakeMetrics(d.registry),
 		Alerts: d.alerts, FailedMailbox: m.IMAP.FailedMailbox,
 		ImportExisting: opts.ImportExisting, ImportWindow: m.IMAP.ImportWindow, AcknowledgeMaxAge: m.AcknowledgeMaxAge,
 		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
@@ -292,16 +244,14 @@ func (d *Daemon) buildIntake(m *config.Mail, opts DaemonOptions) error {
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID), Outbox: d.outbox,
 		AllowedListIDs: m.AllowedListIDs, MaxTicketsPerHour: m.MaxTicketsPerHour,
 		Authentication: auth, AcknowledgeUnauthenticated: m.AcknowledgeUnauthenticated, ReplyKey: d.replyKey,
+		Events: events,
 	})
-	if err == nil && d.watch != nil {
-		d.intake.cfg.Events = d.watch
-	}
 	return err
 }
 
 // buildOutbox wires outbound mail: one SMTP connection, reused, fed by the
 // durable outbox.
-func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOptions) error {
+func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts Options) error {
 	from, err := netmail.ParseAddress(m.SMTP.From)
 	if err != nil {
 		return fmt.Errorf("mail.smtp.from: %w", err)
@@ -314,8 +264,8 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOp
 		Addr: m.SMTP.Addr, TLS: mail.TLSMode(m.SMTP.TLS), Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
 		TLSConfig: opts.SMTPTLS, Logger: d.log, AllowInsecure: m.SMTP.AllowInsecure, Tokens: tokens,
 	})
-	cfg := OutboxConfig{
-		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: NewOutboxMetrics(d.registry),
+	cfg := bridge.OutboxConfig{
+		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: bridge.NewOutboxMetrics(d.registry),
 		From: mail.Address{Name: from.Name, Email: from.Address}, Address: m.Address, SubjectTag: m.SubjectTag,
 		AcknowledgeNew: m.AcknowledgeNew, SendAgentReplies: m.SendAgentReplies,
 		MaxAcknowledgementsPerHour: m.MaxAcknowledgementsPerHour, Alerts: d.alerts, ReplyKey: d.replyKey,
@@ -323,17 +273,17 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts DaemonOp
 	if poster != nil {
 		cfg.Threads, cfg.Files = poster, poster
 	}
-	d.outbox, err = NewOutbox(cfg)
+	d.outbox, err = bridge.NewOutbox(cfg)
 	return err
 }
 
 // buildWatch wires the ticket watch. Without Slack (sc nil) it still runs
 // for the outbox: agents' replies made in the TaskIP web app are mailed.
-func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonOptions) error {
+func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts Options) error {
 	tmpl := d.cfg.TaskIP
-	wc := WatchConfig{
+	wc := bridge.WatchConfig{
 		Tickets: d.tickets, Store: d.store, Schedule: d.cfg.TaskIP.PollSchedule,
-		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox, Metrics: NewWatchMetrics(d.registry),
+		Backfill: opts.Backfill, Logger: d.log, Outbox: d.outbox, Metrics: bridge.NewWatchMetrics(d.registry),
 		TicketURL: func(id int64, uuid string) string {
 			u, err := tmpl.TicketURL(int(id), uuid)
 			if err != nil {
@@ -346,7 +296,7 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 		wc.Chat, wc.History, wc.Channel = poster, poster, sc.Channel
 	}
 	var err error
-	if d.watch, err = NewWatch(wc); err != nil {
+	if d.watch, err = bridge.NewWatch(wc); err != nil {
 		return err
 	}
 	d.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -361,7 +311,7 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 		return nil
 	}
 	if sc.DigestSchedule != "" {
-		d.digest, err = NewDigest(DigestConfig{
+		d.digest, err = bridge.NewDigest(bridge.DigestConfig{
 			Analytics: d.tickets, Chat: poster, Channel: sc.Channel, Schedule: sc.DigestSchedule,
 			Registerer: d.registry, Logger: d.log,
 		})
@@ -375,7 +325,7 @@ func (d *Daemon) buildWatch(sc *config.Slack, poster *slack.Poster, opts DaemonO
 // tokens is the OAuth 2.0 sign-in of mailbox when auth is oauth2, else nil
 // (a password). IMAP and SMTP signing in as the same mailbox share one,
 // so one token serves both.
-func (d *Daemon) tokens(auth, mailbox string, opts DaemonOptions) (mail.TokenSource, error) {
+func (d *Daemon) tokens(auth, mailbox string, opts Options) (mail.TokenSource, error) {
 	if auth != config.AuthOAuth2 {
 		return nil, nil
 	}
@@ -420,9 +370,9 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 		slack.Responder
 	}{poster, slack.Responder{Logger: d.log}}
 	var err error
-	d.commands, err = NewCommands(CommandsConfig{
+	d.commands, err = bridge.NewCommands(bridge.CommandsConfig{
 		Tickets: d.tickets, Slack: side, Store: d.store, Events: d.watch, Outbox: d.outbox, Logger: d.log, Channel: sc.Channel,
-		Metrics: NewCommandsMetrics(d.registry),
+		Metrics: bridge.NewCommandsMetrics(d.registry),
 		Command: sc.Command, Agents: agents, ReplyPrefix: sc.ReplyPrefix, ThreadDefault: mapping.ThreadKind(sc.ThreadDefault),
 	})
 	if err != nil {
@@ -433,52 +383,6 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 			Handler: d.commands, Logger: d.log}
 	}
 	return nil
-}
-
-// publicRoutes are what http.listen serves: Slack's request URLs, and
-// health and metrics unless they have a listener of their own. Anything
-// else is refused without reading its body (webserver.Refuse says why).
-func (d *Daemon) publicRoutes() http.Handler {
-	mux := http.NewServeMux()
-	if d.privateLn == nil {
-		d.healthRoutes(mux)
-	} else {
-		mux.Handle("/", d.notFound())
-	}
-	if d.commands != nil && d.cfg.Slack.SigningSecret != "" {
-		mux.Handle("POST /slack/", http.StripPrefix("/slack", slack.NewHTTPHandler(slack.InboundConfig{
-			Verifier: slack.Verifier{Secret: d.cfg.Slack.SigningSecret.Reveal()}, Handler: d.commands, Logger: d.log,
-			Refused: d.rejected.reject,
-		})))
-	}
-	return mux
-}
-
-// healthRoutes adds /healthz, /readyz, /metrics and the catch-all to mux.
-// None of them takes a body.
-func (d *Daemon) healthRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /healthz", webserver.NoBody(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
-	})))
-	mux.Handle("GET /readyz", webserver.NoBody(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if problems := d.notReady(); len(problems) > 0 {
-			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})))
-	mux.Handle("GET /metrics", webserver.NoBody(promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{})))
-	mux.Handle("/", d.notFound())
-}
-
-// notFound is the catch-all: counted, since on the public listener it is
-// what scanners get.
-func (d *Daemon) notFound() http.Handler {
-	nf := webserver.NotFound()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.rejected.reject(slack.RefusedNotFound, nil)
-		nf.ServeHTTP(w, r)
-	})
 }
 
 // Retention of Message-ID links and similar records. A customer replying to
@@ -503,158 +407,4 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-func (d *Daemon) notReady() []string {
-	var problems []string
-	if d.store.WritesFailing() {
-		problems = append(problems, "state: writes to the state file are failing (disk full?); new work is held until one succeeds")
-	}
-	if d.inbox != nil && !d.inbox.Connected() {
-		problems = append(problems, "imap: not connected")
-	}
-	if d.watch != nil && !d.watch.Healthy() {
-		problems = append(problems, "taskip: not polled successfully within 3 intervals")
-	}
-	return problems
-}
-
-// Addr is the public HTTP listener's address.
-func (d *Daemon) Addr() string { return d.ln.Addr().String() }
-
-// MetricsAddr is the address of the listener serving /metrics, /healthz
-// and /readyz apart from the public one; "" when they are on Addr.
-func (d *Daemon) MetricsAddr() string {
-	if d.privateLn == nil {
-		return ""
-	}
-	return d.privateLn.Addr().String()
-}
-
-// Run serves until ctx ends, then stops the flows (each finishes the item
-// in flight), closes the state file and returns. The error is nil on a clean
-// shutdown.
-func (d *Daemon) Run(ctx context.Context) error {
-	defer d.store.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	flows, stopFlows := context.WithCancel(ctx)
-	defer stopFlows()
-	serve := func(name string, srv *webserver.Server, ln net.Listener) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				stopFlows()
-			}
-		}()
-	}
-	serve("http", d.public, d.ln)
-	if d.private != nil {
-		serve("http metrics", d.private, d.privateLn)
-	}
-	if d.watch != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.watch.Run(flows); err != nil {
-				errs <- fmt.Errorf("watch: %w", err)
-				stopFlows()
-			}
-		}()
-	}
-	if d.commands != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = d.commands.Run(flows)
-		}()
-	}
-	if d.socket != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := slack.RunSocketMode(flows, *d.socket); err != nil {
-				errs <- fmt.Errorf("slack socket mode: %w", err)
-				stopFlows()
-			}
-		}()
-	}
-	if d.alerts != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = d.alerts.Run(flows) // failures are logged and retried inside
-		}()
-	}
-	if d.digest != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = d.digest.Run(flows) // a failed digest is logged and tried at the next scheduled time
-		}()
-	}
-	if d.outbox != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer d.sender.Close()
-			if err := d.outbox.Run(flows); err != nil {
-				errs <- fmt.Errorf("outbox: %w", err)
-				stopFlows()
-			}
-		}()
-	}
-	if d.intake != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.intake.Run(flows); err != nil {
-				errs <- fmt.Errorf("intake: %w", err)
-				stopFlows()
-			}
-		}()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.pruneDaily(flows)
-	}()
-	if d.backups != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = d.backups.Run(flows) // a failed backup is logged and tried at the next scheduled time
-		}()
-	}
-	d.log.Info("ticketsync running", "http", d.Addr(), "metrics", d.MetricsAddr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
-	<-flows.Done()
-	d.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.shutdown)
-	defer cancel()
-	_ = d.public.Shutdown(shutdownCtx)
-	if d.private != nil {
-		_ = d.private.Shutdown(shutdownCtx)
-	}
-	if d.inbox != nil {
-		// Unblocks an IDLE; the intake returns after its item in flight.
-		go func() {
-			<-shutdownCtx.Done()
-			_ = d.inbox.Close()
-		}()
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-shutdownCtx.Done():
-		d.log.Error("flows did not stop in time; exiting anyway")
-	}
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
 }

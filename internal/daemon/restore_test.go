@@ -1,4 +1,4 @@
-package bridge
+package daemon
 
 import (
 	"bytes"
@@ -125,7 +125,7 @@ func TestScenarioRestoredBackupDuplicatesNothing(t *testing.T) {
 
 	nCalls := len(e.slack.Calls())
 	e.restart()
-	require.Eventually(t, func() bool { ok, _ := e.d.watch.baselineDone(); return ok }, scWait, scTick, "a new baseline")
+	require.Eventually(t, func() bool { ok, _ := e.d.watch.BaselineDone(); return ok }, scWait, scTick, "a new baseline")
 	time.Sleep(2500 * time.Millisecond) // intake cycles, polls and the outbox over the restored file
 
 	assert.Len(t, e.taskip.Tickets(), tickets, "no ticket made twice")

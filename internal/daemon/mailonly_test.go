@@ -1,4 +1,4 @@
-package bridge
+package daemon
 
 import (
 	"strings"
@@ -20,7 +20,7 @@ func TestWebAppRepliesAreMailedWithoutSlack(t *testing.T) {
 	tf.SeedExamples()
 	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
 	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	runDaemon(t, base, mailSection(imap, smtp, "  acknowledge_new: false\n"), DaemonOptions{})
+	runDaemon(t, base, mailSection(imap, smtp, "  acknowledge_new: false\n"), Options{})
 
 	before := len(tf.Tickets())
 	imap.Append(t, "INBOX", mailMsg("printer-1@customers.test", "Jane Roe <jane@customers.test>", "Printer on fire", "It smokes.\n"))

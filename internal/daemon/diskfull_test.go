@@ -1,4 +1,4 @@
-package bridge
+package daemon
 
 import (
 	"io"
@@ -33,7 +33,7 @@ func TestScenarioStateWritesFailAfterOutsideEffects(t *testing.T) {
 			}
 			return nil
 		}},
-		Daemon: DaemonOptions{BeforeStateCommit: func() error {
+		Daemon: Options{BeforeStateCommit: func() error {
 			if failing.Load() {
 				return syscall.ENOSPC
 			}
