@@ -270,9 +270,9 @@ func (c *Commands) nameMentions(ctx context.Context, text string) string {
 // made in the web app. The claim is settled in the commit that queues the
 // mail; one a crash leaves behind is finished (or dropped, with word in
 // the thread) by the watch (finishClaims).
-func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files []sharedFile) (bool, error) {
+func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files []ReplyFile) (bool, error) {
 	text = mapping.PlainFromSlack(text)
-	ar := agentReply{Ticket: mapping.Ticket{ID: id, UUID: uuid}, Origin: state.ReplyFromSlack, Text: text, Files: files}
+	ar := AgentReply{Ticket: mapping.Ticket{ID: id, UUID: uuid}, Origin: state.ReplyFromSlack, Text: text, Files: files}
 	var claim state.ReplyClaim
 	if c.cfg.Outbox != nil {
 		work, err := json.Marshal(ar)
@@ -336,11 +336,11 @@ func (c *Commands) hasConversation(uuid string) bool {
 }
 
 // sharedFiles are the files of a thread message, to attach to its email.
-func sharedFiles(e slack.MessageEvent) []sharedFile {
-	var out []sharedFile
+func sharedFiles(e slack.MessageEvent) []ReplyFile {
+	var out []ReplyFile
 	for _, f := range e.Files {
 		if f.URLPrivateDownload != "" {
-			out = append(out, sharedFile{Name: f.Name, ContentType: f.Mimetype, URL: f.URLPrivateDownload})
+			out = append(out, ReplyFile{Name: f.Name, ContentType: f.Mimetype, URL: f.URLPrivateDownload})
 		}
 	}
 	return out

@@ -74,7 +74,7 @@ type IntakeEvents interface {
 	// TicketCreated hands over the mail's conversation too: the ticket's
 	// user may be a catch-all, and the intake records the conversation
 	// only with its whole batch.
-	TicketCreated(t taskip.Ticket, c conversation)
+	TicketCreated(t taskip.Ticket, c state.Conversation)
 	TicketChanged(id taskip.ID)
 }
 

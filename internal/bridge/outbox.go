@@ -199,11 +199,11 @@ type outboxMessage struct {
 	Text       string       `json:"text"`
 	AutoReply  bool         `json:"auto_reply,omitempty"`
 	Date       time.Time    `json:"date"`
-	Files      []sharedFile `json:"files,omitempty"`
+	Files      []ReplyFile `json:"files,omitempty"`
 }
 
-// sharedFile is a Slack file attached to a reply, fetched when sent.
-type sharedFile struct {
+// ReplyFile is a Slack file attached to a reply, fetched when sent.
+type ReplyFile struct {
 	Name        string `json:"name"`
 	ContentType string `json:"content_type,omitempty"`
 	URL         string `json:"url"`
@@ -237,7 +237,7 @@ func domainOf(email string) string {
 // Acknowledge queues the acknowledgement of a ticket made from mail, unless
 // acknowledgements are off or the sender had one within AckInterval. Call
 // it in the transaction that records the ticket; a nil Outbox does nothing.
-func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) error {
+func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c state.Conversation) error {
 	if o == nil || !o.cfg.AcknowledgeNew || c.Email == "" {
 		return nil
 	}
@@ -275,13 +275,13 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c conversation) err
 	})
 }
 
-// agentReply is a reply an agent wrote, to be mailed to the customer.
-type agentReply struct {
+// AgentReply is a reply an agent wrote, to be mailed to the customer.
+type AgentReply struct {
 	Ticket  mapping.Ticket
 	ReplyID int64  // TaskIP's id of the reply, 0 when unknown
 	Origin  string // slack or taskip
 	Text    string
-	Files   []sharedFile
+	Files   []ReplyFile
 	// Customer and Subject stand in when the ticket never had mail.
 	Customer mail.Address
 	Subject  string
@@ -291,7 +291,7 @@ type agentReply struct {
 // in the caller's transaction. It reports whether a mail was queued (not
 // when agent replies are not mailed, the reply was mailed before, or
 // nobody is known to mail it to). A nil Outbox does nothing.
-func (o *Outbox) Reply(tx *state.Tx, r agentReply) (bool, error) {
+func (o *Outbox) Reply(tx *state.Tx, r AgentReply) (bool, error) {
 	if o == nil || !o.cfg.SendAgentReplies || strings.TrimSpace(r.Text) == "" {
 		return false, nil
 	}

@@ -56,7 +56,7 @@ func BenchmarkOutbox(b *testing.B) {
 		// part that has to keep up with a burst of replies.
 		err = st.Update(func(tx *state.Tx) error {
 			for i := range b.N {
-				ar := agentReply{Ticket: mapping.Ticket{ID: int64(i + 1), UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)},
+				ar := AgentReply{Ticket: mapping.Ticket{ID: int64(i + 1), UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)},
 					ReplyID: 1, Origin: "slack", Text: "Hello John,\n\nthe relay is fixed.\n\nSarah",
 					Customer: mail.Address{Name: "John Smith", Email: "john@acme.com"}, Subject: "Printer on fire"}
 				if _, err := o.Reply(tx, ar); err != nil {

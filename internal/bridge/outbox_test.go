@@ -257,10 +257,10 @@ func TestOutboxAutoReplyToAcknowledgementEndsTheLoop(t *testing.T) {
 }
 
 // agentReplies queues a reply as the Slack flow does.
-func (e *outboxEnv) agentReply(tk taskipfake.Ticket, replyID int64, text string) {
+func (e *outboxEnv) AgentReply(tk taskipfake.Ticket, replyID int64, text string) {
 	e.t.Helper()
 	require.NoError(e.t, e.store.Update(func(tx *state.Tx) error {
-		_, err := e.outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: replyID,
+		_, err := e.outbox.Reply(tx, AgentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: replyID,
 			Origin: "slack", Text: text})
 		return err
 	}))
@@ -291,7 +291,7 @@ func TestOutboxReplyThreadsBackToTheTicket(t *testing.T) {
 			e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
 			e.start()
 			tk := createFirst(t, e.intakeEnv)
-			e.agentReply(tk, 900, "Please try again now.\n\nSarah")
+			e.AgentReply(tk, 900, "Please try again now.\n\nSarah")
 			got := e.waitDelivered(1)[0]
 			ours := header(t, got)
 			assert.Equal(t, "<first@acme.com>", ours.Get("In-Reply-To"), "threads under the customer's mail")
@@ -309,7 +309,7 @@ func TestOutboxReplyThreadsBackToTheTicket(t *testing.T) {
 			assert.Equal(t, "Thanks, that worked.", replies[0].Message)
 
 			// The next mail answers the customer's latest one.
-			e.agentReply(tk, 901, "Great, closing.")
+			e.AgentReply(tk, 901, "Great, closing.")
 			next := header(t, e.waitDelivered(2)[1])
 			assert.Equal(t, "<answer@acme.com>", next.Get("In-Reply-To"))
 		})
@@ -402,7 +402,7 @@ func TestOutboxPermanentRefusalIsRecordedAndShownInTheThread(t *testing.T) {
 	tk := createFirst(t, e.intakeEnv)
 	ts := e.threadFor(tk)
 	e.smtp.FailNext(1, 550, "5.1.1", "no such user")
-	e.agentReply(tk, 900, "Please try again now.")
+	e.AgentReply(tk, 900, "Please try again now.")
 	e.settled()
 	closed := e.closedEntries()
 	require.Len(t, closed, 1)
@@ -442,7 +442,7 @@ func TestOutboxOutcomeUnknownIsNotSentAgain(t *testing.T) {
 		tk := createFirst(t, e.intakeEnv)
 		ts := e.threadFor(tk)
 		e.smtp.DropAfterDataNext(1)
-		e.agentReply(tk, 900, "Please try again now.")
+		e.AgentReply(tk, 900, "Please try again now.")
 		e.settled()
 		e.restart()
 		time.Sleep(50 * time.Millisecond)
@@ -484,8 +484,8 @@ func TestOutboxAttachesFilesSharedWithTheReply(t *testing.T) {
 	tk := createFirst(t, e.intakeEnv)
 	url := e.slack.AddFile("steps.txt", []byte("1. restart\n2. log in\n"))
 	require.NoError(t, e.store.Update(func(tx *state.Tx) error {
-		_, err := e.outbox.Reply(tx, agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: 900,
-			Origin: "slack", Text: "See the steps attached.", Files: []sharedFile{{Name: "steps.txt", ContentType: "text/plain", URL: url}}})
+		_, err := e.outbox.Reply(tx, AgentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, ReplyID: 900,
+			Origin: "slack", Text: "See the steps attached.", Files: []ReplyFile{{Name: "steps.txt", ContentType: "text/plain", URL: url}}})
 		return err
 	}))
 	e.outbox.Wake()
@@ -502,13 +502,13 @@ func TestOutboxAttachesFilesSharedWithTheReply(t *testing.T) {
 func TestOutboxReplyIsMailedOnceWhateverSeesIt(t *testing.T) {
 	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
 	tk := createFirst(t, e.intakeEnv)
-	e.agentReply(tk, 900, "First answer.")
-	e.agentReply(tk, 900, "First answer.")
+	e.AgentReply(tk, 900, "First answer.")
+	e.AgentReply(tk, 900, "First answer.")
 	assert.Equal(t, 1, e.store.OutboxDepth(), "the same TaskIP reply is queued once")
 
 	off := newOutboxEnv(t, func(c *OutboxConfig) { c.SendAgentReplies = false })
 	tk2 := createFirst(t, off.intakeEnv)
-	off.agentReply(tk2, 900, "Not mailed.")
+	off.AgentReply(tk2, 900, "Not mailed.")
 	assert.Equal(t, 1, off.store.OutboxDepth(), "only the acknowledgement")
 }
 
@@ -741,8 +741,8 @@ func TestOutboxKeepsATicketsMailsInOrder(t *testing.T) {
 	e := newOutboxEnv(t, func(c *OutboxConfig) { c.AcknowledgeNew = false })
 	tk := createFirst(t, e.intakeEnv)
 	e.smtp.FailNext(1, 451, "4.3.0", "try again later")
-	e.agentReply(tk, 901, "First answer.")
-	e.agentReply(tk, 902, "Second answer.")
+	e.AgentReply(tk, 901, "First answer.")
+	e.AgentReply(tk, 902, "Second answer.")
 	e.start()
 	got := e.waitDelivered(2)
 	assert.Contains(t, string(got[0].Data), "First answer.")
@@ -776,7 +776,7 @@ func TestSlackReplyClaimLeftByADeadFlow(t *testing.T) {
 			// What the Slack flow leaves when it dies: its claim, and
 			// perhaps the reply in TaskIP.
 			const text = "We shipped the replacement today."
-			ar := agentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, Origin: state.ReplyFromSlack, Text: text}
+			ar := AgentReply{Ticket: mapping.Ticket{ID: int64(tk.ID), UUID: tk.UUID}, Origin: state.ReplyFromSlack, Text: text}
 			work, err := json.Marshal(ar)
 			require.NoError(t, err)
 			var claim state.ReplyClaim

@@ -138,7 +138,7 @@ func NewWatch(cfg WatchConfig) (*Watch, error) {
 
 // TicketCreated shows a ticket the intake just created, without waiting for
 // the next poll. It never blocks; if the queue is full the poll catches up.
-func (w *Watch) TicketCreated(t taskip.Ticket, c conversation) {
+func (w *Watch) TicketCreated(t taskip.Ticket, c state.Conversation) {
 	select {
 	case w.events <- watchEvent{ticket: &t, conv: c}:
 	default:

@@ -56,7 +56,7 @@ func (w *Watch) finishClaims(ctx context.Context) error {
 }
 
 func (w *Watch) finishClaim(ctx context.Context, c state.ReplyClaim) (bool, error) {
-	var ar agentReply
+	var ar AgentReply
 	if err := json.Unmarshal(c.Work, &ar); err != nil {
 		w.log.Warn("unreadable reply claim dropped", "ticket", c.TicketID, "err", err)
 		return false, w.cfg.Store.Update(func(tx *state.Tx) error { return tx.SettleReplyClaim(c.TicketID, c.ID) })

@@ -201,7 +201,7 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 			}
 			continue
 		}
-		ar := agentReply{
+		ar := AgentReply{
 			Ticket: mapping.Ticket{ID: int64(t.ID), UUID: t.UUID}, ReplyID: int64(r.ID), Origin: "taskip", Text: text,
 			Customer: mail.Address{Name: t.User.Name, Email: t.User.Email}, Subject: t.Subject,
 		}
