@@ -199,7 +199,7 @@ type outboxMessage struct {
 	Text       string       `json:"text"`
 	AutoReply  bool         `json:"auto_reply,omitempty"`
 	Date       time.Time    `json:"date"`
-	Files      []ReplyFile `json:"files,omitempty"`
+	Files      []ReplyFile  `json:"files,omitempty"`
 }
 
 // ReplyFile is a Slack file attached to a reply, fetched when sent.
