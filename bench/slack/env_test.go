@@ -19,6 +19,8 @@ import (
 	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -109,14 +111,14 @@ func newEnv(t *testing.T, c envConfig) *env {
 		*slack.Poster
 		slack.Responder
 	}{poster, slack.Responder{Logger: log}}
-	var smtp *mailtest.SMTPServer
+	var mta *mailtest.SMTPServer
 	var outbox *bridge.Outbox
 	if c.mail {
-		smtp = mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-		sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, LocalName: "bench.example", Logger: log})
+		mta = mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+		sender := smtp.NewSender(smtp.Config{Addr: mta.Addr(), TLS: mail.TLSNone, LocalName: "bench.example", Logger: log})
 		t.Cleanup(func() { _ = sender.Close() })
 		outbox, err = bridge.NewOutbox(bridge.OutboxConfig{Mailer: sender, Store: st, Threads: poster, Files: poster, Logger: log,
-			From: mail.Address{Name: "Acme Support", Email: "support@example.com"}, Address: "support@example.com",
+			From: mime.Address{Name: "Acme Support", Email: "support@example.com"}, Address: "support@example.com",
 			AcknowledgeNew: true, SendAgentReplies: true})
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +137,7 @@ func newEnv(t *testing.T, c envConfig) *env {
 	in.Start()
 	t.Cleanup(in.Close)
 	e := &env{fake: fake, stopwatch: sw, slack: sf, store: st, watch: watch, cmds: cmds, inbound: in, responses: resp, logs: logs,
-		smtp: smtp, outbox: outbox}
+		smtp: mta, outbox: outbox}
 	mux.Handle("GET /warm", &e.warm)
 	return e
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -98,12 +100,12 @@ func TestSlackE2EReplyMail(t *testing.T) {
 
 // bareSend times n sends of the same shape of message on one connection.
 func bareSend(t *testing.T, e *env, n int) []time.Duration {
-	s := mail.NewSender(mail.SMTPConfig{Addr: e.smtp.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
+	s := smtp.NewSender(smtp.Config{Addr: e.smtp.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
 	defer s.Close()
 	out := make([]time.Duration, 0, n)
 	for i := range n {
-		m := mail.Outgoing{From: mail.Address{Email: "support@example.com"}, To: mail.Address{Email: "john@acme.com"},
-			Subject: "Re: Printer on fire", MessageID: mail.NewMessageID("example.com"), Text: fmt.Sprintf("baseline %d", i)}
+		m := mime.Outgoing{From: mime.Address{Email: "support@example.com"}, To: mime.Address{Email: "john@acme.com"},
+			Subject: "Re: Printer on fire", MessageID: mime.NewMessageID("example.com"), Text: fmt.Sprintf("baseline %d", i)}
 		start := time.Now()
 		if err := s.Deliver(context.Background(), m, nil); err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -28,7 +28,7 @@ func newAlertEnv(t *testing.T) *alertEnv {
 	var err error
 	e.poster, err = slack.NewPoster(slack.PosterConfig{Token: slackfake.DefaultToken, APIURL: e.slack.URL(), PerChannelInterval: -1, MaxRetries: -1})
 	require.NoError(t, err)
-	e.intakeEnv = newIntakeEnv(t, nil, func(c *IntakeConfig, m *mail.IMAPConfig) {
+	e.intakeEnv = newIntakeEnv(t, nil, func(c *IntakeConfig, m *imap.Config) {
 		c.FailedMailbox, m.FailedMailbox = "Failed", "Failed"
 	})
 	e.intake.cfg.Alerts = e.alerts(t)

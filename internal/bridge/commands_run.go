@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/mrkdwn"
 	"github.com/ticketsync/ticketsync/internal/retry"
@@ -312,7 +312,7 @@ func (c *Commands) reply(ctx context.Context, id int64, uuid, text string, files
 		if err != nil {
 			c.log.Warn("customer of ticket unknown; reply not mailed", "ticket", id, "err", err)
 		}
-		ar.Customer = mail.Address{Name: t.User.Name, Email: t.User.Email}
+		ar.Customer = mime.Address{Name: t.User.Name, Email: t.User.Email}
 		ar.Subject = t.Subject
 	}
 	var mailed bool

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
@@ -38,7 +38,7 @@ type corpusAction struct {
 // its text with a golden file. Tickets that corpus replies point at exist;
 // their customer is the replying sender, so replies read as replies.
 func TestCorpusActions(t *testing.T) {
-	const corpus = "../mail/testdata/corpus"
+	const corpus = "../mail/mime/testdata/corpus"
 	files, err := filepath.Glob(filepath.Join(corpus, "*.eml"))
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 25)
@@ -72,8 +72,8 @@ func TestCorpusActions(t *testing.T) {
 }
 
 func decideCorpus(t *testing.T, raw []byte, th *mapping.Threading, s mapping.Screening) corpusAction {
-	msg, err := mail.Parse(bytes.NewReader(raw), mail.ParseOptions{MaxMessageBytes: 1 << 20, SpoolDir: t.TempDir()})
-	tooLarge := errors.Is(err, mail.ErrMessageTooLarge)
+	msg, err := mime.Parse(bytes.NewReader(raw), mime.ParseOptions{MaxMessageBytes: 1 << 20, SpoolDir: t.TempDir()})
+	tooLarge := errors.Is(err, mime.ErrMessageTooLarge)
 	if err != nil && !tooLarge {
 		return corpusAction{Action: "quarantine: " + err.Error()}
 	}

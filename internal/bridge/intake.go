@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -26,15 +27,15 @@ import (
 // Connected and Close may be called from others.
 type Inbox interface {
 	// Connect (re)establishes the session and selects the mailbox.
-	Connect(ctx context.Context) (mail.MailboxStatus, error)
+	Connect(ctx context.Context) (imap.MailboxStatus, error)
 	// List returns messages with a UID above afterUID in UID order, at most
 	// limit, and the mailbox status seen while doing so. ListSet does the
 	// same for the given UIDs (ascending), skipping those that are gone.
-	List(ctx context.Context, afterUID uint32, limit int) ([]mail.Envelope, mail.MailboxStatus, error)
-	ListSet(ctx context.Context, uids []uint32) ([]mail.Envelope, mail.MailboxStatus, error)
+	List(ctx context.Context, afterUID uint32, limit int) ([]imap.Envelope, imap.MailboxStatus, error)
+	ListSet(ctx context.Context, uids []uint32) ([]imap.Envelope, imap.MailboxStatus, error)
 	// Survey finds the mail already in the mailbox that matches opts and
 	// where new mail starts, changing nothing.
-	Survey(ctx context.Context, opts mail.SurveyOptions) (mail.History, error)
+	Survey(ctx context.Context, opts imap.SurveyOptions) (imap.History, error)
 	// Fetch streams the whole message to w; FetchHeader only its header.
 	// FetchMany streams several whole messages in one command and returns
 	// the UIDs that no longer exist; FetchHeader reads one message's header.
@@ -246,7 +247,7 @@ func (in *Intake) Run(ctx context.Context) error {
 					// to change are in err. A replaced secret file is read
 					// at the next attempt.
 					in.log.Error("imap sign-in: no OAuth token", "err", err, "retry_in", wait)
-				case errors.Is(err, mail.ErrAuth):
+				case errors.Is(err, imap.ErrAuth):
 					// Only a configuration change fixes this: a person must act.
 					in.log.Error("imap login refused; check mail.imap.username and password (or, with OAuth, what the error says)", "err", err, "retry_in", wait)
 				default:

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
@@ -45,7 +45,7 @@ func seedCustomers(fake *taskipfake.Server, prefix string, n int) map[string]int
 // withClockOffset runs the intake's clock ahead of the real one by what
 // offset holds; the read-ahead reads it from its own goroutine.
 func withClockOffset(offset *atomic.Int64) envOption {
-	return func(cfg *IntakeConfig, _ *mail.IMAPConfig) {
+	return func(cfg *IntakeConfig, _ *imap.Config) {
 		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	}
 }
@@ -207,7 +207,7 @@ func TestContactDirectoryFailureFallsBackToSearches(t *testing.T) {
 }
 
 func TestRefusedCustomerIDFallsBackToDefaultUser(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *mail.IMAPConfig) { cfg.DefaultUserID = 15 })
+	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *imap.Config) { cfg.DefaultUserID = 15 })
 	// What was learned about this sender outlived the contact.
 	require.NoError(t, e.store.LearnSender("gone@customers.test", 999))
 	e.fake.ResetRequests()
@@ -241,7 +241,7 @@ func (e *intakeEnv) backlogOf(prefix string, n, step int) []string {
 
 func TestContactDirectoryPaysOverTheBacklog(t *testing.T) {
 	// A batch of 10 does not outweigh 16 pages, the 60 mails behind it do.
-	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *mail.IMAPConfig) { cfg.BatchSize = 10 })
+	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *imap.Config) { cfg.BatchSize = 10 })
 	ids := seedCustomers(e.fake, "wide", 1500)
 	addrs := e.backlogOf("wide", 60, 25)
 	e.fake.ResetRequests()
@@ -256,7 +256,7 @@ func TestContactDirectoryPaysOverTheBacklog(t *testing.T) {
 }
 
 func TestContactDirectoryBoundedInSize(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *mail.IMAPConfig) { cfg.BatchSize = 10 })
+	e := newIntakeEnv(t, nil, func(cfg *IntakeConfig, _ *imap.Config) { cfg.BatchSize = 10 })
 	e.intake.contacts.maxPages = 10
 	ids := seedCustomers(e.fake, "huge", 1500)
 	addrs := e.backlogOf("huge", 60, 25)
@@ -271,7 +271,7 @@ func TestContactDirectoryBoundedInSize(t *testing.T) {
 }
 
 func TestBehindCountsTheUIDsAfterTheBatch(t *testing.T) {
-	envs := []mail.Envelope{{UID: 7}, {UID: 9}}
+	envs := []imap.Envelope{{UID: 7}, {UID: 9}}
 	for _, tc := range []struct {
 		name    string
 		uidNext uint32
@@ -283,8 +283,8 @@ func TestBehindCountsTheUIDsAfterTheBatch(t *testing.T) {
 		{"UIDNEXT below the batch (stale status)", 5, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, behind(mail.MailboxStatus{UIDNext: tc.uidNext}, envs))
+			assert.Equal(t, tc.want, behind(imap.MailboxStatus{UIDNext: tc.uidNext}, envs))
 		})
 	}
-	assert.Equal(t, 0, behind(mail.MailboxStatus{UIDNext: 100}, nil), "no batch")
+	assert.Equal(t, 0, behind(imap.MailboxStatus{UIDNext: 100}, nil), "no batch")
 }

@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
 
 // item is one message on its way through a batch.
 type item struct {
-	env   mail.Envelope
+	env   imap.Envelope
 	key   string // dedupe key: Message-ID, or a digest for mail without one
-	msg   *mail.Message
+	msg   *mime.Message
 	email mapping.Email
 	ictx  mapping.IntakeContext
 	act   mapping.Action

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -27,7 +28,7 @@ type intakeEnv struct {
 	client  *taskip.Client
 	imap    mailServer
 	store   *state.Store
-	inbox   *mail.Inbox
+	inbox   *imap.Inbox
 	intake  *Intake
 	cfg     IntakeConfig
 	dataDir string
@@ -35,7 +36,7 @@ type intakeEnv struct {
 	failCommits atomic.Bool
 }
 
-type envOption func(*IntakeConfig, *mail.IMAPConfig)
+type envOption func(*IntakeConfig, *imap.Config)
 
 func newIntakeEnv(t *testing.T, srv mailServer, opts ...envOption) *intakeEnv {
 	t.Helper()
@@ -50,7 +51,7 @@ func newIntakeEnv(t *testing.T, srv mailServer, opts ...envOption) *intakeEnv {
 	dir := t.TempDir()
 	e := &intakeEnv{t: t, fake: fake, client: client, imap: srv, dataDir: dir}
 	e.openStore()
-	imapCfg := mail.IMAPConfig{Addr: srv.Addr(), TLS: mail.TLSNone, Username: srv.Username(), Password: srv.Password(),
+	imapCfg := imap.Config{Addr: srv.Addr(), TLS: mail.TLSNone, Username: srv.Username(), Password: srv.Password(),
 		Mailbox: "INBOX", IDLE: true}
 	e.cfg = IntakeConfig{
 		Tickets: client, Store: e.store, Logger: testLogger(t),
@@ -62,7 +63,7 @@ func newIntakeEnv(t *testing.T, srv mailServer, opts ...envOption) *intakeEnv {
 		o(&e.cfg, &imapCfg)
 	}
 	require.NoError(t, os.MkdirAll(e.cfg.SpoolDir, 0o700))
-	e.inbox = mail.NewInbox(imapCfg)
+	e.inbox = imap.NewInbox(imapCfg)
 	e.cfg.Inbox = e.inbox
 	e.intake, err = NewIntake(e.cfg)
 	require.NoError(t, err)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
@@ -40,12 +40,12 @@ func (in *Intake) startCursor(ctx context.Context, old state.Cursor) error {
 	}
 	renumbered := old.UIDValidity != 0
 	since := in.cfg.Now().Add(-in.cfg.ImportWindow)
-	opts := mail.SurveyOptions{Since: since, UnreadOnly: true}
+	opts := imap.SurveyOptions{Since: since, UnreadOnly: true}
 	switch {
 	case renumbered:
 		opts.UnreadOnly = false
 	case mode == ImportAll || mode == ImportNone:
-		opts = mail.SurveyOptions{SizeOnly: true}
+		opts = imap.SurveyOptions{SizeOnly: true}
 	}
 	h, err := in.cfg.Inbox.Survey(ctx, opts)
 	if err != nil {
@@ -80,7 +80,7 @@ func (in *Intake) startCursor(ctx context.Context, old state.Cursor) error {
 // list returns the next messages to read after UID after: first the
 // imports the cursor's start left pending, then the mail above it.
 // fromPending tells which of the two it listed.
-func (in *Intake) list(ctx context.Context, cur state.Cursor, after uint32) (envs []mail.Envelope, status mail.MailboxStatus, fromPending []uint32, err error) {
+func (in *Intake) list(ctx context.Context, cur state.Cursor, after uint32) (envs []imap.Envelope, status imap.MailboxStatus, fromPending []uint32, err error) {
 	var pending []uint32
 	for _, uid := range cur.Pending {
 		if uid > after {

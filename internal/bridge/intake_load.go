@@ -8,7 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -23,7 +24,7 @@ import (
 // repeating one of prev's is a duplicate, and one answering prev waits for
 // refresh to look it up once prev's tickets exist. later is how many
 // messages may follow this batch (behind), for the contact directory.
-func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []mail.Envelope, prev *batch, later int) ([]*item, error) {
+func (in *Intake) prepare(ctx, work context.Context, validity uint32, envs []imap.Envelope, prev *batch, later int) ([]*item, error) {
 	loaded, loadErr := in.loadAll(work, envs)
 	var items []*item
 	var needLookup []int
@@ -141,12 +142,12 @@ var errPermanent = errors.New("permanent")
 // yet. It returns the items it could load, keyed by UID; it stops at the
 // first message that could not be read for a transient reason, and the
 // items after it are not loaded.
-func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32]*item, error) {
+func (in *Intake) loadAll(ctx context.Context, envs []imap.Envelope) (map[uint32]*item, error) {
 	loaded := map[uint32]*item{}
 	var whole []uint32
 	for _, env := range envs {
 		it := &item{env: env, key: state.NormalizeMessageID(env.MessageID)}
-		if mail.Handled(env.Flags) {
+		if imap.Handled(env.Flags) {
 			// Filed in place by us already; only a state file restored from
 			// a backup (its cursor older than the mailbox) meets it here.
 			it.outcome = seen
@@ -167,12 +168,12 @@ func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32
 			whole = append(whole, env.UID)
 		}
 	}
-	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir,
+	opts := mime.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir,
 		KeepRaw: in.cfg.Authentication.Checker != nil}
 	parsed := map[uint32]error{}
 	missing, err := in.cfg.Inbox.FetchMany(ctx, whole, func(uid uint32, r io.Reader) error {
 		it := loaded[uid]
-		it.msg, parsed[uid] = mail.Parse(r, opts)
+		it.msg, parsed[uid] = mime.Parse(r, opts)
 		return nil
 	})
 	if err != nil {
@@ -194,10 +195,10 @@ func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32
 		perr, fetched := parsed[env.UID]
 		if tooLarge {
 			err := in.cfg.Inbox.FetchHeader(ctx, env.UID, func(r io.Reader) error {
-				it.msg, perr = mail.Parse(r, opts)
+				it.msg, perr = mime.Parse(r, opts)
 				return nil
 			})
-			if errors.Is(err, mail.ErrGone) {
+			if errors.Is(err, imap.ErrGone) {
 				it.outcome, it.reason = quarantined, fmt.Sprintf("uid %d vanished from the mailbox", env.UID)
 				continue
 			}
@@ -222,7 +223,7 @@ func (in *Intake) loadAll(ctx context.Context, envs []mail.Envelope) (map[uint32
 }
 
 // dropFrom forgets the loaded items from uid on, cleaning their spools.
-func (in *Intake) dropFrom(loaded map[uint32]*item, envs []mail.Envelope, uid uint32) map[uint32]*item {
+func (in *Intake) dropFrom(loaded map[uint32]*item, envs []imap.Envelope, uid uint32) map[uint32]*item {
 	for _, env := range envs {
 		if env.UID >= uid {
 			if it, ok := loaded[env.UID]; ok {
@@ -239,9 +240,9 @@ func (in *Intake) dropFrom(loaded map[uint32]*item, envs []mail.Envelope, uid ui
 // than acted on half read.
 func (in *Intake) settleParse(it *item, parseErr error, tooLarge bool) error {
 	switch {
-	case errors.Is(parseErr, mail.ErrMessageTooLarge):
+	case errors.Is(parseErr, mime.ErrMessageTooLarge):
 		tooLarge = true
-	case errors.Is(parseErr, mail.ErrMalformed):
+	case errors.Is(parseErr, mime.ErrMalformed):
 		return fmt.Errorf("%w: uid %d: %v", errPermanent, it.env.UID, parseErr)
 	case parseErr != nil:
 		_ = it.msg.Cleanup()
@@ -259,7 +260,7 @@ func (in *Intake) settleParse(it *item, parseErr error, tooLarge bool) error {
 	return nil
 }
 
-func toEmail(m *mail.Message, tooLarge bool, size int64) mapping.Email {
+func toEmail(m *mime.Message, tooLarge bool, size int64) mapping.Email {
 	e := mapping.Email{
 		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References,
 		FromName: m.From.Name, FromEmail: strings.ToLower(m.From.Email),
@@ -269,7 +270,7 @@ func toEmail(m *mail.Message, tooLarge bool, size int64) mapping.Email {
 		XAutoreply: m.Header.XAutoreply, XAutorespond: m.Header.XAutorespond, ListID: m.Header.ListID,
 		XTicketsync: m.Header.XTicketsync != nil, ContentType: m.ContentType,
 		XPriority: m.Header.XPriority, Importance: m.Header.Importance,
-		Text: m.Text, Stripped: mail.StripQuoted(m.Text), Problems: m.Problems,
+		Text: m.Text, Stripped: mime.StripQuoted(m.Text), Problems: m.Problems,
 		Size: max(m.Size, size), TooLarge: tooLarge,
 	}
 	for _, a := range m.To {
@@ -288,7 +289,7 @@ func toEmail(m *mail.Message, tooLarge bool, size int64) mapping.Email {
 }
 
 // attachmentFiles streams the spooled attachments to TaskIP.
-func attachmentFiles(m *mail.Message) []taskip.File {
+func attachmentFiles(m *mime.Message) []taskip.File {
 	files := make([]taskip.File, 0, len(m.Attachments))
 	for i := range m.Attachments {
 		a := &m.Attachments[i]

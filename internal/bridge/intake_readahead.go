@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
 
@@ -46,7 +46,7 @@ func (b *batch) lastUID() uint32 { return b.items[len(b.items)-1].env.UID }
 
 // read prepares a batch of the listed messages, as many as BatchBytes
 // allows. prev is the batch being written meanwhile, if any.
-func (in *Intake) read(ctx context.Context, status mail.MailboxStatus, envs []mail.Envelope, prev *batch) *batch {
+func (in *Intake) read(ctx context.Context, status imap.MailboxStatus, envs []imap.Envelope, prev *batch) *batch {
 	work, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.ItemTimeout)
 	defer cancel()
 	listed := len(envs)
@@ -58,7 +58,7 @@ func (in *Intake) read(ctx context.Context, status mail.MailboxStatus, envs []ma
 // behind is how many messages at most wait after envs: the UIDs between
 // the last one and UIDNEXT. Expunged UIDs make it an overestimate; 0 when
 // the server did not say.
-func behind(status mail.MailboxStatus, envs []mail.Envelope) int {
+func behind(status imap.MailboxStatus, envs []imap.Envelope) int {
 	if len(envs) == 0 || status.UIDNext <= envs[len(envs)-1].UID+1 {
 		return 0
 	}
@@ -68,7 +68,7 @@ func behind(status mail.MailboxStatus, envs []mail.Envelope) int {
 // fitBatch keeps the leading messages whose sizes add up to maxBytes, and
 // at least one. A size counts up to maxMessage: past it only the header
 // is read.
-func fitBatch(envs []mail.Envelope, maxBytes, maxMessage int64) []mail.Envelope {
+func fitBatch(envs []imap.Envelope, maxBytes, maxMessage int64) []imap.Envelope {
 	var total int64
 	for i, e := range envs {
 		total += min(e.Size, maxMessage)

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -124,7 +124,7 @@ func (in *Intake) finishFollowUps(ctx context.Context, intent state.Intent, p in
 			if err != nil {
 				return giveUp(err)
 			}
-			msg.Attachments = slices.DeleteFunc(msg.Attachments, func(a mail.Attachment) bool {
+			msg.Attachments = slices.DeleteFunc(msg.Attachments, func(a mime.Attachment) bool {
 				return slices.ContainsFunc(have.Attachments, func(h taskip.Attachment) bool {
 					return (h.OriginalFilename == a.Filename || h.Filename == a.Filename) && h.FileSize == a.Size
 				})
@@ -139,7 +139,7 @@ func (in *Intake) finishFollowUps(ctx context.Context, intent state.Intent, p in
 // refetch reads an intent's mail again; nil when it is no longer where the
 // intent saw it. The mailbox is listed at that UID first: after a
 // UIDVALIDITY change the same UID may be another mail.
-func (in *Intake) refetch(ctx context.Context, intent state.Intent) (*mail.Message, error) {
+func (in *Intake) refetch(ctx context.Context, intent state.Intent) (*mime.Message, error) {
 	if intent.Mailbox != in.cfg.Mailbox || intent.UID == 0 {
 		return nil, nil
 	}
@@ -151,11 +151,11 @@ func (in *Intake) refetch(ctx context.Context, intent state.Intent) (*mail.Messa
 		(envs[0].MessageID != "" && state.NormalizeMessageID(envs[0].MessageID) != intent.Key) {
 		return nil, nil
 	}
-	var msg *mail.Message
+	var msg *mime.Message
 	var perr error
-	opts := mail.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir}
+	opts := mime.ParseOptions{MaxMessageBytes: in.cfg.MaxMessageBytes, SpoolDir: in.cfg.SpoolDir}
 	missing, err := in.cfg.Inbox.FetchMany(ctx, []uint32{intent.UID}, func(_ uint32, r io.Reader) error {
-		msg, perr = mail.Parse(r, opts)
+		msg, perr = mime.Parse(r, opts)
 		return nil
 	})
 	if err != nil {

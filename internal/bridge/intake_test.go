@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -112,7 +112,7 @@ func TestIntakeLoopAndNoiseGuard(t *testing.T) {
 }
 
 func testIntakeRateLimitPerSender(t *testing.T, mk envMaker) {
-	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 3 })
+	e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.MaxTicketsPerHour = 3 })
 	for i := range 5 {
 		e.deliver(mailMsg(fmt.Sprintf("r%d@acme.com", i), "john@acme.com", fmt.Sprintf("Flood %d", i), "again"))
 	}
@@ -194,7 +194,7 @@ func testIntakeThirdPartyBecomesNote(t *testing.T, mk envMaker) {
 // A sender who is no TaskIP contact gets a ticket under the default user;
 // their answers are still the customer's replies, not a third party's notes.
 func testIntakeRequesterWithoutContactReplies(t *testing.T, mk envMaker) {
-	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.DefaultUserID = 15 })
+	e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.DefaultUserID = 15 })
 	e.deliver(mailMsg("walkin-1@example.org", "Walk In <walk.in@example.org>", "Order missing", "Where is my order?"))
 	e.cycle()
 	tickets := e.newTickets()
@@ -228,7 +228,7 @@ func multipartWithAttachment(id, from, name string, content []byte) []byte {
 }
 
 func testIntakeAttachments(t *testing.T, mk envMaker) {
-	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 256 << 10 })
+	e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.MaxMessageBytes = 256 << 10 })
 	e.deliver(multipartWithAttachment("att@acme.com", "john@acme.com", "log.txt", []byte(strings.Repeat("line\n", 1000))))
 	e.cycle()
 	tickets := e.newTickets()
@@ -240,7 +240,7 @@ func testIntakeAttachments(t *testing.T, mk envMaker) {
 }
 
 func testIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T, mk envMaker) {
-	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxMessageBytes = 64 << 10 })
+	e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.MaxMessageBytes = 64 << 10 })
 	e.deliver(multipartWithAttachment("big@acme.com", "john@acme.com", "huge.bin", make([]byte, 200<<10)))
 	e.cycle()
 	tickets := e.newTickets()
@@ -250,7 +250,7 @@ func testIntakeMessageOverLimitIsImportedAsHeaderWithNote(t *testing.T, mk envMa
 }
 
 func testIntakeProcessedMailbox(t *testing.T, mk envMaker) {
-	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.ProcessedMailbox = "Processed" })
+	e := mk(t, func(_ *IntakeConfig, c *imap.Config) { c.ProcessedMailbox = "Processed" })
 	e.deliver(mailMsg("p@acme.com", "john@acme.com", "Move me", "x"))
 	e.cycle()
 	assert.Empty(t, e.imap.Messages(t, "INBOX"))
@@ -279,7 +279,7 @@ func testIntakeTransientFailureStopsInOrderThenRecovers(t *testing.T, mk envMake
 }
 
 func testIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T, mk envMaker) {
-	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e := mk(t, func(_ *IntakeConfig, c *imap.Config) { c.FailedMailbox = "Failed" })
 	e.deliver(mailMsg("bad@acme.com", "john@acme.com", "Rejected", "1"))
 	e.deliver(mailMsg("good@acme.com", "john@acme.com", "Accepted", "2"))
 	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnprocessableEntity)
@@ -294,7 +294,7 @@ func testIntakePermanentFailureQuarantinesAndMovesOn(t *testing.T, mk envMaker) 
 }
 
 func testIntakeUnparseableMailIsQuarantined(t *testing.T, mk envMaker) {
-	e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e := mk(t, func(_ *IntakeConfig, c *imap.Config) { c.FailedMailbox = "Failed" })
 	e.deliver([]byte("this is not a mail at all, no header separator and no colon"))
 	e.deliver(mailMsg("fine@acme.com", "john@acme.com", "Fine", "ok"))
 	e.cycle()
@@ -365,7 +365,7 @@ func testIntakeReplyInSameBatchAsItsTicket(t *testing.T, mk envMaker) {
 }
 
 func testIntakeRetriedMailIsCountedOnce(t *testing.T, mk envMaker) {
-	e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 1 })
+	e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.MaxTicketsPerHour = 1 })
 	e.deliver(mailMsg("once@acme.com", "john@acme.com", "Only one", "1"))
 	for range 3 {
 		e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusServiceUnavailable)
@@ -427,7 +427,7 @@ func TestIntake(t *testing.T) {
 	}
 }
 
-func oneMessagePerBatch(c *IntakeConfig, _ *mail.IMAPConfig) { c.BatchSize = 1 }
+func oneMessagePerBatch(c *IntakeConfig, _ *imap.Config) { c.BatchSize = 1 }
 
 // The next batch is read and looked up while the one before it is written.
 // What that batch changes must still be seen by the next: a reply to a mail
@@ -437,7 +437,7 @@ func TestIntakeReadAheadSeesTheBatchBefore(t *testing.T) {
 	// The reopen waits until e has been looked up ahead (the ticket still
 	// closed), so e is sure to need the second look.
 	gate := &lookedUpFirst{seen: make(chan struct{})}
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *imap.Config) {
 		c.BatchSize = 2
 		gate.Tickets = c.Tickets
 		c.Tickets = gate
@@ -510,7 +510,7 @@ func (g *lookedUpFirst) SetStatus(ctx context.Context, uuid string, s taskip.Sta
 func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 	spool := filepath.Join(t.TempDir(), "spool")
 	require.NoError(t, os.Mkdir(spool, 0o700))
-	e := newIntakeEnv(t, nil, oneMessagePerBatch, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.SpoolDir = spool })
+	e := newIntakeEnv(t, nil, oneMessagePerBatch, func(c *IntakeConfig, _ *imap.Config) { c.SpoolDir = spool })
 	for i := range 4 {
 		e.deliver(multipartWithAttachment(fmt.Sprintf("r%d@acme.com", i), "john@acme.com", fmt.Sprintf("log%d.txt", i), []byte("line\n")))
 	}
@@ -543,7 +543,7 @@ func TestIntakeReadAheadDiscardedWhenTheBatchBeforeFails(t *testing.T) {
 // A batch holds at most BatchBytes of mail; the messages cut off follow in
 // the same cycle rather than at the next poll.
 func TestIntakeBatchBytesCutsBatchesNotTheCycle(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.BatchBytes = 1 })
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *imap.Config) { c.BatchBytes = 1 })
 	for i := range 3 {
 		e.deliver(mailMsg(fmt.Sprintf("bb%d@acme.com", i), "john@acme.com", fmt.Sprintf("Question %d", i), "?"))
 	}
@@ -567,10 +567,10 @@ func TestIntakeBatchBytesCutsBatchesNotTheCycle(t *testing.T) {
 }
 
 func TestFitBatch(t *testing.T) {
-	envs := func(sizes ...int64) []mail.Envelope {
-		var out []mail.Envelope
+	envs := func(sizes ...int64) []imap.Envelope {
+		var out []imap.Envelope
 		for i, s := range sizes {
-			out = append(out, mail.Envelope{UID: uint32(i + 1), Size: s})
+			out = append(out, imap.Envelope{UID: uint32(i + 1), Size: s})
 		}
 		return out
 	}
@@ -642,7 +642,7 @@ func (f *failingMark) MarkProcessedSet(ctx context.Context, uids []uint32) error
 // A rejected key (being rotated, mistyped) is the daemon's problem, not the
 // message's: mail waits in the inbox instead of being quarantined.
 func TestIntakeRejectedKeyWaitsInsteadOfQuarantining(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *imap.Config) { c.FailedMailbox = "Failed" })
 	e.deliver(mailMsg("key@acme.com", "john@acme.com", "Login broken", "I cannot log in."))
 	e.fake.FailNextOn(http.MethodPost, "/support-ticket", 1, http.StatusUnauthorized)
 	require.Error(t, e.intake.Cycle(context.Background()))

@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/taskip"
 )
 
 // Each intake counter moves with the flow it counts.
 func TestIntakeCountersMove(t *testing.T) {
-	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+	e := newIntakeEnv(t, nil, func(_ *IntakeConfig, c *imap.Config) { c.FailedMailbox = "Failed" })
 	m := e.intake.metrics
 	tk := createFirst(t, e)
 	e.deliver(mailMsg("reply@acme.com", "john@acme.com", "Re: Login broken", "Still broken.", "In-Reply-To: <first@acme.com>"))

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
 	"github.com/ticketsync/ticketsync/internal/oauth"
 	"github.com/ticketsync/ticketsync/internal/oauthfake"
@@ -29,7 +30,7 @@ func delegatedSignIn(t *testing.T, mailbox string) (*oauthfake.Server, *oauth.So
 
 // signInWith makes the intake's IMAP session sign in with tokens only.
 func signInWith(tokens mail.TokenSource) envOption {
-	return func(_ *IntakeConfig, m *mail.IMAPConfig) { m.Tokens, m.Password = tokens, "" }
+	return func(_ *IntakeConfig, m *imap.Config) { m.Tokens, m.Password = tokens, "" }
 }
 
 func init() {

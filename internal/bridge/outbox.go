@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -22,7 +22,7 @@ import (
 // The error matches one of mail.ErrPermanent, mail.ErrTransient and
 // mail.ErrOutcomeUnknown.
 type Mailer interface {
-	Deliver(ctx context.Context, m mail.Outgoing, beforeEnd func() error) error
+	Deliver(ctx context.Context, m mime.Outgoing, beforeEnd func() error) error
 }
 
 // ThreadPoster tells agents in a ticket's Slack thread what became of a
@@ -46,7 +46,7 @@ type OutboxConfig struct {
 	Logger  *slog.Logger
 	Metrics *OutboxMetrics
 
-	From       mail.Address // mail.smtp.from
+	From       mime.Address // mail.smtp.from
 	Address    string       // support address: Reply-To is address+<uuid>@domain
 	SubjectTag string
 
@@ -190,8 +190,8 @@ func noteCustomerMail(tx *state.Tx, uuid string, c conversation) error {
 // outboxMessage is a queued mail exactly as it will be written, so every
 // attempt, before and after a restart, sends the same message.
 type outboxMessage struct {
-	From       mail.Address `json:"from"`
-	To         mail.Address `json:"to"`
+	From       mime.Address `json:"from"`
+	To         mime.Address `json:"to"`
 	ReplyTo    string       `json:"reply_to,omitempty"`
 	Subject    string       `json:"subject"`
 	InReplyTo  string       `json:"in_reply_to,omitempty"`
@@ -220,7 +220,7 @@ func (o *Outbox) enqueue(tx *state.Tx, kind string, t mapping.Ticket, m outboxMe
 		return fmt.Errorf("outbox: encode %s for ticket %d: %w", kind, t.ID, err)
 	}
 	e := state.OutboxEntry{
-		MessageID: mail.NewMessageID(domainOf(o.cfg.From.Email)), Kind: kind,
+		MessageID: mime.NewMessageID(domainOf(o.cfg.From.Email)), Kind: kind,
 		TicketUUID: t.UUID, TicketID: t.ID, Message: raw,
 	}
 	if _, err := tx.Enqueue(e); err != nil {
@@ -270,7 +270,7 @@ func (o *Outbox) Acknowledge(tx *state.Tx, t mapping.Ticket, c state.Conversatio
 	// No display name: a forged From's name would be the first thing the
 	// person it names reads from us.
 	return o.enqueue(tx, kindAcknowledgement, t, outboxMessage{
-		To: mail.Address{Email: c.Email}, Subject: subject, Text: text,
+		To: mime.Address{Email: c.Email}, Subject: subject, Text: text,
 		InReplyTo: in, References: refs, AutoReply: true,
 	})
 }
@@ -283,7 +283,7 @@ type AgentReply struct {
 	Text    string
 	Files   []ReplyFile
 	// Customer and Subject stand in when the ticket never had mail.
-	Customer mail.Address
+	Customer mime.Address
 	Subject  string
 }
 
@@ -324,7 +324,7 @@ func (o *Outbox) Reply(tx *state.Tx, r AgentReply) (bool, error) {
 	}
 	in, refs := c.Thread()
 	err = o.enqueue(tx, kindReply, r.Ticket, outboxMessage{
-		To: mail.Address{Name: c.Name, Email: c.Email}, Subject: mapping.ReplySubject(c.Subject),
+		To: mime.Address{Name: c.Name, Email: c.Email}, Subject: mapping.ReplySubject(c.Subject),
 		Text: r.Text, InReplyTo: in, References: refs, Files: r.Files,
 	})
 	return err == nil, err

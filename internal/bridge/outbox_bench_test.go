@@ -9,6 +9,8 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/mail"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
@@ -23,9 +25,9 @@ import (
 func BenchmarkOutbox(b *testing.B) {
 	b.Run("baseline-bare-sender", func(b *testing.B) {
 		srv := mailtest.StartSMTP(b, mailtest.SMTPOptions{})
-		sender := mail.NewSender(mail.SMTPConfig{Addr: srv.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
+		sender := smtp.NewSender(smtp.Config{Addr: srv.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
 		defer sender.Close()
-		msgs := make([]mail.Outgoing, b.N)
+		msgs := make([]mime.Outgoing, b.N)
 		for i := range msgs {
 			msgs[i] = benchOutgoing(i)
 		}
@@ -40,14 +42,14 @@ func BenchmarkOutbox(b *testing.B) {
 	})
 	b.Run("outbox-fsync", func(b *testing.B) {
 		srv := mailtest.StartSMTP(b, mailtest.SMTPOptions{})
-		sender := mail.NewSender(mail.SMTPConfig{Addr: srv.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
+		sender := smtp.NewSender(smtp.Config{Addr: srv.Addr(), TLS: mail.TLSNone, LocalName: "bench.example"})
 		defer sender.Close()
 		st, err := state.Open(state.Config{Path: filepath.Join(b.TempDir(), "state.db")})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		o, err := NewOutbox(OutboxConfig{Mailer: sender, Store: st, From: mail.Address{Name: "Acme Support", Email: supportAddr},
+		o, err := NewOutbox(OutboxConfig{Mailer: sender, Store: st, From: mime.Address{Name: "Acme Support", Email: supportAddr},
 			Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
 		if err != nil {
 			b.Fatal(err)
@@ -58,7 +60,7 @@ func BenchmarkOutbox(b *testing.B) {
 			for i := range b.N {
 				ar := AgentReply{Ticket: mapping.Ticket{ID: int64(i + 1), UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)},
 					ReplyID: 1, Origin: "slack", Text: "Hello John,\n\nthe relay is fixed.\n\nSarah",
-					Customer: mail.Address{Name: "John Smith", Email: "john@acme.com"}, Subject: "Printer on fire"}
+					Customer: mime.Address{Name: "John Smith", Email: "john@acme.com"}, Subject: "Printer on fire"}
 				if _, err := o.Reply(tx, ar); err != nil {
 					return err
 				}
@@ -88,11 +90,11 @@ func BenchmarkOutbox(b *testing.B) {
 	})
 }
 
-func benchOutgoing(i int) mail.Outgoing {
-	return mail.Outgoing{
-		From: mail.Address{Name: "Acme Support", Email: supportAddr}, To: mail.Address{Name: "John Smith", Email: "john@acme.com"},
+func benchOutgoing(i int) mime.Outgoing {
+	return mime.Outgoing{
+		From: mime.Address{Name: "Acme Support", Email: supportAddr}, To: mime.Address{Name: "John Smith", Email: "john@acme.com"},
 		ReplyTo: "support+00000000-0000-4000-8000-000000000001@example.com", Subject: "Re: Printer on fire [#00000000-0000-4000-8000-000000000001]",
-		MessageID: mail.NewMessageID("example.com"), InReplyTo: "first@acme.com", References: []string{"first@acme.com"},
+		MessageID: mime.NewMessageID("example.com"), InReplyTo: "first@acme.com", References: []string{"first@acme.com"},
 		Text: fmt.Sprintf("Hello John,\n\nthe relay is fixed (%d).\n\nSarah", i), TicketUUID: "00000000-0000-4000-8000-000000000001",
 	}
 }

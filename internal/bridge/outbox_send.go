@@ -9,7 +9,8 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack"
@@ -145,10 +146,10 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop, retry 
 		o.metrics.sent.WithLabelValues(e.Kind).Inc()
 		o.log.Info("mail sent", "kind", e.Kind, "ticket", e.TicketID, "message_id", e.MessageID)
 		return false, false
-	case errors.Is(err, mail.ErrOutcomeUnknown):
+	case errors.Is(err, smtp.ErrOutcomeUnknown):
 		o.close(ctx, e, state.OutboxUnknown, err.Error())
 		return false, false
-	case errors.Is(err, mail.ErrPermanent):
+	case errors.Is(err, smtp.ErrPermanent):
 		o.close(ctx, e, state.OutboxFailed, err.Error())
 		return false, false
 	}
@@ -170,14 +171,14 @@ func (o *Outbox) attempt(ctx context.Context, e state.OutboxEntry) (stop, retry 
 	}
 	o.metrics.retries.Inc()
 	o.log.Warn("mail not sent; will retry", "kind", e.Kind, "ticket", e.TicketID, "retry_at", next, "err", err)
-	var se *mail.SendError
+	var se *smtp.SendError
 	// A refused recipient concerns one message; no server (or a server
 	// refusing every command) concerns the whole queue.
 	return !errors.As(err, &se) || se.Code == 0 || se.Code == 421 || se.Op == "connect" || se.Op == "auth", true
 }
 
-func (o *Outbox) outgoing(ctx context.Context, e state.OutboxEntry, m outboxMessage) mail.Outgoing {
-	out := mail.Outgoing{
+func (o *Outbox) outgoing(ctx context.Context, e state.OutboxEntry, m outboxMessage) mime.Outgoing {
+	out := mime.Outgoing{
 		From: m.From, To: m.To, ReplyTo: m.ReplyTo, Subject: m.Subject, MessageID: e.MessageID,
 		InReplyTo: m.InReplyTo, References: m.References, Text: m.Text, TicketUUID: e.TicketUUID,
 		AutoReply: m.AutoReply, Date: m.Date,
@@ -187,7 +188,7 @@ func (o *Outbox) outgoing(ctx context.Context, e state.OutboxEntry, m outboxMess
 			break
 		}
 		url := f.URL
-		out.Attachments = append(out.Attachments, mail.OutgoingFile{Name: f.Name, ContentType: f.ContentType,
+		out.Attachments = append(out.Attachments, mime.OutgoingFile{Name: f.Name, ContentType: f.ContentType,
 			Open: func() (io.ReadCloser, error) { return o.cfg.Files.OpenFile(ctx, url) }})
 	}
 	return out
@@ -197,9 +198,9 @@ func outcomeLabel(err error) string {
 	switch {
 	case err == nil:
 		return "sent"
-	case errors.Is(err, mail.ErrPermanent):
+	case errors.Is(err, smtp.ErrPermanent):
 		return "permanent"
-	case errors.Is(err, mail.ErrOutcomeUnknown):
+	case errors.Is(err, smtp.ErrOutcomeUnknown):
 		return "unknown"
 	}
 	return "transient"

@@ -24,7 +24,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
@@ -40,7 +43,7 @@ type outboxEnv struct {
 	smtp    *mailtest.SMTPServer
 	slack   *slackfake.Server
 	poster  *slack.Poster
-	sender  *mail.Sender
+	sender  *smtp.Sender
 	outbox  *Outbox
 	ocfg    OutboxConfig
 	metrics *OutboxMetrics
@@ -53,12 +56,12 @@ func newOutboxEnv(t *testing.T, edit ...func(*OutboxConfig)) *outboxEnv {
 	var err error
 	e.poster, err = slack.NewPoster(slack.PosterConfig{Token: slackfake.DefaultToken, APIURL: e.slack.URL(), PerChannelInterval: -1})
 	require.NoError(t, err)
-	e.sender = mail.NewSender(mail.SMTPConfig{Addr: e.smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second, LocalName: "test.example"})
+	e.sender = smtp.NewSender(smtp.Config{Addr: e.smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second, LocalName: "test.example"})
 	t.Cleanup(func() { _ = e.sender.Close() })
-	e.intakeEnv = newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+	e.intakeEnv = newIntakeEnv(t, nil, func(c *IntakeConfig, _ *imap.Config) {
 		e.ocfg = OutboxConfig{
 			Mailer: e.sender, Store: c.Store, Threads: e.poster, Files: e.poster, Logger: testLogger(t),
-			From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr,
+			From: mime.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr,
 			AcknowledgeNew: true, SendAgentReplies: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		}
 		for _, f := range edit {
@@ -197,7 +200,7 @@ func TestOutboxAcknowledgesANewTicketOncePerSenderAndHour(t *testing.T) {
 	assert.Equal(t, "All", h.Get("X-Auto-Response-Suppress"))
 	assert.Equal(t, "<first@acme.com>", h.Get("In-Reply-To"))
 	assert.Equal(t, "<support+"+tk.UUID+"@example.com>", h.Get("Reply-To"))
-	assert.Equal(t, tk.UUID, h.Get(mail.HeaderTicket))
+	assert.Equal(t, tk.UUID, h.Get(mime.HeaderTicket))
 	assert.Equal(t, fmt.Sprintf("Re: Login broken [#%s]", tk.UUID), h.Get("Subject"))
 	checkGolden(t, "acknowledgement", got.Data)
 
@@ -516,15 +519,15 @@ func TestOutboxReplyIsMailedOnceWhateverSeesIt(t *testing.T) {
 // the outbox runs from the first build of the watch to the test's end.
 func withMailingOutbox(t *testing.T) (func(*WatchConfig), *mailtest.SMTPServer) {
 	t.Helper()
-	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-	sender := mail.NewSender(mail.SMTPConfig{Addr: smtp.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
+	mta := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
+	sender := smtp.NewSender(smtp.Config{Addr: mta.Addr(), TLS: mail.TLSNone, Timeout: 5 * time.Second})
 	t.Cleanup(func() { _ = sender.Close() })
 	var outbox *Outbox
 	return func(c *WatchConfig) {
 		if outbox == nil {
 			var err error
 			outbox, err = NewOutbox(OutboxConfig{Mailer: sender, Store: c.Store, Logger: testLogger(t),
-				From: mail.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
+				From: mime.Address{Name: "Acme Support", Email: supportAddr}, Address: supportAddr, AcknowledgeNew: true, SendAgentReplies: true})
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
@@ -532,7 +535,7 @@ func withMailingOutbox(t *testing.T) (func(*WatchConfig), *mailtest.SMTPServer) 
 			t.Cleanup(func() { cancel(); <-done })
 		}
 		c.Outbox = outbox
-	}, smtp
+	}, mta
 }
 
 // newMailingCommandsEnv is the commands env with the outbox on, sending to
@@ -656,7 +659,7 @@ type slowMailer struct {
 	release chan struct{}
 }
 
-func (m slowMailer) Deliver(ctx context.Context, out mail.Outgoing, beforeEnd func() error) error {
+func (m slowMailer) Deliver(ctx context.Context, out mime.Outgoing, beforeEnd func() error) error {
 	m.started <- struct{}{}
 	<-m.release
 	return m.Mailer.Deliver(ctx, out, beforeEnd)
@@ -793,7 +796,7 @@ func TestSlackReplyClaimLeftByADeadFlow(t *testing.T) {
 						if err := tx.SettleReplyClaim(int64(tk.ID), claim.ID); err != nil {
 							return err
 						}
-						ar.ReplyID, ar.Customer, ar.Subject = int64(r.ID), mail.Address{Name: tk.User.Name, Email: tk.User.Email}, tk.Subject
+						ar.ReplyID, ar.Customer, ar.Subject = int64(r.ID), mime.Address{Name: tk.User.Name, Email: tk.User.Email}, tk.Subject
 						_, err := e.cfg.Outbox.Reply(tx, ar)
 						return err
 					}))

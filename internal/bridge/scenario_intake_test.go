@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -222,7 +222,7 @@ func TestScenarioIntakeWalkInHoldsAConversation(t *testing.T) {
 // address whose mail opened the ticket".
 func TestScenarioIntakeSendersAliasStaysTheCustomer(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
-		e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+		e := mk(t, func(c *IntakeConfig, _ *imap.Config) {
 			c.Senders = map[string]int64{"john.smith.home@gmail.example": 15}
 		})
 		e.deliver(mailMsg("home-1@gmail.example", "John Smith <john.smith.home@gmail.example>", "Printer offline", "The printer on floor 2 is offline."))
@@ -276,7 +276,7 @@ func TestScenarioIntakeWalkInLaterMadeAContact(t *testing.T) {
 // into the failed mailbox.
 func TestScenarioIntakeColleagueWritesOnClosedTicket(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
-		e := mk(t, func(_ *IntakeConfig, c *mail.IMAPConfig) { c.FailedMailbox = "Failed" })
+		e := mk(t, func(_ *IntakeConfig, c *imap.Config) { c.FailedMailbox = "Failed" })
 		tk := createFirst(t, e)
 		require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed }))
 
@@ -548,7 +548,7 @@ func TestScenarioIntakeReplyToDeletedTicketStartsANewOne(t *testing.T) {
 // many times within the hour is never cut off.
 func TestScenarioIntakeRepliesDoNotCountTowardsTheRateLimit(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
-		e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) { c.MaxTicketsPerHour = 2 })
+		e := mk(t, func(c *IntakeConfig, _ *imap.Config) { c.MaxTicketsPerHour = 2 })
 		e.deliver(mailMsg("rl-1@acme.com", "John Smith <john@acme.com>", "Outage site A", "Site A is down."))
 		for i := range 5 {
 			e.deliver(mailMsg(fmt.Sprintf("rl-r%d@acme.com", i), "John Smith <john@acme.com>", "Re: Outage site A",
@@ -773,7 +773,7 @@ func TestScenarioIntakeContactAmongLookalikeAddresses(t *testing.T) {
 // same").
 func TestScenarioIntakeAllowedListPostWithPrecedenceList(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
-		e := mk(t, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+		e := mk(t, func(c *IntakeConfig, _ *imap.Config) {
 			c.AllowedListIDs = []string{"it-team.acme.com"}
 		})
 		e.deliver(mailMsg("grp-1@acme.com", "John Smith <john@acme.com>", "[it-team] Mailbox quota", "Our shared mailbox is full.",

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/senderauth"
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
@@ -58,7 +58,7 @@ func received(ar string, raw []byte) []byte {
 }
 
 func withAuth(trusted ...string) envOption {
-	return func(c *IntakeConfig, _ *mail.IMAPConfig) {
+	return func(c *IntakeConfig, _ *imap.Config) {
 		c.Authentication = SenderAuthentication{TrustedAuthservIDs: trusted}
 	}
 }
@@ -226,7 +226,7 @@ func TestOwnDKIMCheck(t *testing.T) {
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
-	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *mail.IMAPConfig) {
+	e := newIntakeEnv(t, nil, func(c *IntakeConfig, _ *imap.Config) {
 		c.Authentication = SenderAuthentication{Checker: senderauth.NewChecker(senderauth.CheckerConfig{LookupTXT: lookup})}
 	})
 	e.deliver(signedMail(t, priv, mailMsg("first@acme.com", "John Smith <john@acme.com>", "Login broken", "I cannot log in.")))

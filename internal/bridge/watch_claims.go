@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
 	"github.com/ticketsync/ticketsync/internal/taskip"
@@ -68,7 +68,7 @@ func (w *Watch) finishClaim(ctx context.Context, c state.ReplyClaim) (bool, erro
 	case err != nil:
 		return false, err
 	}
-	ar.Customer, ar.Subject = mail.Address{Name: t.User.Name, Email: t.User.Email}, t.Subject
+	ar.Customer, ar.Subject = mime.Address{Name: t.User.Name, Email: t.User.Email}, t.Subject
 	replyID, known := c.ReplyID, t.Replies != nil
 	var mailed bool
 	err = w.cfg.Store.Update(func(tx *state.Tx) error {

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/slack"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -190,7 +191,7 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 		}
 		text := r.Message
 		if looksLikeHTML(text) {
-			text = mail.HTMLToText(text)
+			text = mime.HTMLToText(text)
 		}
 		if claim, err := tx.ReplyClaimed(int64(t.ID), int64(r.ID), text); err != nil || claim != nil {
 			// Written from Slack or by an agent's own mail a moment ago:
@@ -203,7 +204,7 @@ func (w *Watch) mailWebReplies(tx *state.Tx, t taskip.Ticket, changes []mapping.
 		}
 		ar := AgentReply{
 			Ticket: mapping.Ticket{ID: int64(t.ID), UUID: t.UUID}, ReplyID: int64(r.ID), Origin: "taskip", Text: text,
-			Customer: mail.Address{Name: t.User.Name, Email: t.User.Email}, Subject: t.Subject,
+			Customer: mime.Address{Name: t.User.Name, Email: t.User.Email}, Subject: t.Subject,
 		}
 		ok, err := w.cfg.Outbox.Reply(tx, ar)
 		if err != nil {
@@ -226,16 +227,29 @@ func looksLikeHTML(s string) bool {
 func (w *Watch) startThread(ctx context.Context, cur mapping.Snapshot, link string, snapshot bool) error {
 	th, shown, posted := w.held.parent(cur.ID)
 	if !posted {
-		text, blocks := mapping.ParentMessage(cur, link)
-		ts, err := w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
+		ts, found, err := w.claimParent(ctx, cur)
 		if err != nil {
-			return fmt.Errorf("post ticket %d: %w", cur.ID, err)
+			return err
 		}
-		w.cfg.Metrics.parents.Inc()
+		if !found {
+			text, blocks := mapping.ParentMessage(cur, link)
+			ts, err = w.cfg.Chat.Post(ctx, w.cfg.Channel, slack.Message{Text: text, Blocks: blocks, TicketUUID: cur.UUID})
+			if err != nil {
+				// The claim stays: whether this post landed is settled
+				// by the channel's history on the next attempt.
+				return fmt.Errorf("post ticket %d: %w", cur.ID, err)
+			}
+			w.cfg.Metrics.parents.Inc()
+		}
 		th = thread{Channel: w.cfg.Channel, TS: ts}
 		// Held until recorded: should the commit below fail, the next
 		// sync records this parent rather than posting another.
 		w.held.setParent(cur.ID, th, cur)
+		if found { // as it was posted then: bring it up to date
+			if err := w.updateParent(ctx, th, cur, link); err != nil {
+				return err
+			}
+		}
 	} else if shown != cur {
 		// The parent was posted with an older view of the ticket.
 		if err := w.updateParent(ctx, th, cur, link); err != nil {
@@ -261,6 +275,47 @@ func (w *Watch) startThread(ctx context.Context, cur mapping.Snapshot, link stri
 		w.held.dropParent(cur.ID)
 	}
 	return err
+}
+
+// claimParent commits the claim a ticket's parent is posted under (the
+// claim is settled by SetThread below, with the thread's record). When an
+// earlier attempt left its claim, that post may have landed with its answer
+// lost: the channel's history since then is searched for a parent naming
+// the ticket, and a parent found there is the thread (found is true).
+// Without history (no scope, an error) the post is repeated: a second
+// parent is better than a ticket without a thread.
+func (w *Watch) claimParent(ctx context.Context, cur mapping.Snapshot) (ts string, found bool, err error) {
+	var claim state.ParentClaim
+	var earlier bool
+	err = w.cfg.Store.Update(func(tx *state.Tx) error {
+		if claim, earlier, err = tx.ParentClaim(cur.ID); err != nil || earlier {
+			return err
+		}
+		return tx.ClaimParent(state.ParentClaim{TicketID: cur.ID, TicketUUID: cur.UUID, Channel: w.cfg.Channel, At: w.cfg.Now()})
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("claim parent of ticket %d: %w", cur.ID, err)
+	}
+	if !earlier || claim.Channel != w.cfg.Channel || w.cfg.History == nil {
+		return "", false, nil
+	}
+	// A minute of slack for clock skew between this host and Slack's ts.
+	parents, _, err := w.cfg.History.ParentsSince(ctx, w.cfg.Channel, claim.At.Add(-time.Minute), relinkPages)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", false, ctx.Err()
+		}
+		w.log.Warn("an earlier post of this ticket's parent may have landed, and the channel history to check it was not read; posting again",
+			"ticket", cur.ID, "err", err)
+		return "", false, nil
+	}
+	for _, p := range parents {
+		if p.TicketUUID == cur.UUID {
+			w.log.Info("parent of an interrupted post found in the channel; not posted again", "ticket", cur.ID, "ts", p.TS)
+			return p.TS, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 func (w *Watch) link(s mapping.Snapshot) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,7 +49,7 @@ func newWatchEnv(t *testing.T, opts taskipfake.Options, edit ...func(*WatchConfi
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	e := &watchEnv{t: t, fake: fake, client: client, slack: sf, poster: poster, sleeps: &sleeps, store: st}
-	e.cfg = WatchConfig{Tickets: client, Chat: poster, Store: st, Channel: testChannel, Schedule: "@every 1h",
+	e.cfg = WatchConfig{Tickets: client, Chat: poster, History: poster, Store: st, Channel: testChannel, Schedule: "@every 1h",
 		TicketURL: func(id int64, _ string) string { return fmt.Sprintf("https://taskip.example/tickets/%d", id) },
 		Logger:    testLogger(t)}
 	for _, f := range edit {
@@ -428,4 +429,74 @@ func TestWatchParentNamesTheRequester(t *testing.T) {
 	updates := e.posts("chat.update")
 	require.NotEmpty(t, updates)
 	assert.Contains(t, string(updates[len(updates)-1].Blocks), want)
+}
+
+// answerLost posts, then reports the failure a cut connection gives after
+// Slack has already accepted the message; lose says which posts.
+type answerLost struct {
+	Chat
+	lose func() bool
+}
+
+func (a answerLost) Post(ctx context.Context, channel string, m slack.Message) (string, error) {
+	ts, err := a.Chat.Post(ctx, channel, m)
+	if err == nil && a.lose() {
+		return "", fmt.Errorf("read chat.postMessage answer: %w", io.ErrUnexpectedEOF)
+	}
+	return ts, err
+}
+
+func TestWatchParentWhoseAnswerWasLostIsFoundNotReposted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		history bool
+		parents int
+	}{
+		{"history finds it", true, 1},
+		// Without channel history the post is repeated: a second parent
+		// is better than a ticket without a thread.
+		{"no history", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lost := true
+			e := newWatchEnv(t, taskipfake.Options{}, func(c *WatchConfig) {
+				c.Chat = answerLost{Chat: c.Chat, lose: func() bool { l := lost; lost = false; return l }}
+				if !tc.history {
+					c.History = nil
+				}
+			})
+			e.poll()
+			tk := e.newTicket("Answer lost")
+			require.Error(t, e.watch.Poll(context.Background()), "the post's answer is lost")
+			require.Len(t, e.parents(), 1, "but Slack has the parent")
+
+			e.restart()
+			e.poll()
+			require.Len(t, e.parents(), tc.parents)
+			th, ok := storedThread(t, e.store, tk.ID)
+			require.True(t, ok, "the ticket has its thread")
+			assert.Equal(t, e.parents()[tc.parents-1].TS, th.TS)
+
+			require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusPending }))
+			e.poll()
+			assert.Equal(t, []string{"Status: Open → Pending"}, e.threadTexts(tk.ID), "later changes go to that thread")
+			var claim bool
+			require.NoError(t, e.store.View(func(tx *state.Tx) (err error) { _, claim, err = tx.ParentClaim(int64(tk.ID)); return err }))
+			assert.False(t, claim, "the claim is settled with the thread")
+		})
+	}
+}
+
+func TestWatchParentNeverPostedIsPostedOnRetry(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Slack down")
+	e.slack.Fail5xxNext(100)
+	require.Error(t, e.watch.Poll(context.Background()))
+	require.Empty(t, e.parents())
+	e.slack.Fail5xxNext(0)
+	e.poll()
+	require.Len(t, e.parents(), 1, "the history shows no parent, so it is posted")
+	_, ok := storedThread(t, e.store, tk.ID)
+	assert.True(t, ok)
 }

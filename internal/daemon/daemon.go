@@ -23,6 +23,9 @@ import (
 	"github.com/ticketsync/ticketsync/internal/bridge"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/oauth"
 	"github.com/ticketsync/ticketsync/internal/senderauth"
@@ -37,7 +40,7 @@ type Options struct {
 	Logger *slog.Logger
 	// IMAPTLS overrides the TLS settings of the IMAP connection (tests and
 	// the demo use self-signed certificates).
-	IMAPTLS *mail.IMAPConfig
+	IMAPTLS *imap.Config
 	// SMTPTLS overrides the roots the SMTP connection trusts (tests and the
 	// demo use self-signed certificates).
 	SMTPTLS *tls.Config
@@ -76,10 +79,10 @@ type Daemon struct {
 	log     *slog.Logger
 	store   *state.Store
 	tickets *taskip.Client
-	inbox   *mail.Inbox
+	inbox   *imap.Inbox
 	intake  *bridge.Intake
 	outbox  *bridge.Outbox
-	sender  *mail.Sender
+	sender  *smtp.Sender
 	watch   *bridge.Watch
 	digest  *bridge.Digest
 	alerts  *bridge.Alerts
@@ -209,7 +212,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts Options) error {
 	if err != nil {
 		return err
 	}
-	imapCfg := mail.IMAPConfig{
+	imapCfg := imap.Config{
 		Addr: m.IMAP.Addr, TLS: mail.TLSMode(m.IMAP.TLS), Username: m.IMAP.Username, Password: m.IMAP.Password.Reveal(),
 		Mailbox: m.IMAP.Mailbox, ProcessedMailbox: m.IMAP.ProcessedMailbox, FailedMailbox: m.IMAP.FailedMailbox,
 		IDLE: m.IMAP.IDLE, Logger: d.log, AllowInsecure: m.IMAP.AllowInsecure, Tokens: tokens,
@@ -217,7 +220,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts Options) error {
 	if o := opts.IMAPTLS; o != nil {
 		imapCfg.TLSConfig = o.TLSConfig
 	}
-	d.inbox = mail.NewInbox(imapCfg)
+	d.inbox = imap.NewInbox(imapCfg)
 	spool, err := prepareSpool(filepath.Join(filepath.Dir(d.cfg.State.Path), "spool"))
 	if err != nil {
 		return err
@@ -260,13 +263,13 @@ func (d *Daemon) buildOutbox(m *config.Mail, poster *slack.Poster, opts Options)
 	if err != nil {
 		return err
 	}
-	d.sender = mail.NewSender(mail.SMTPConfig{
+	d.sender = smtp.NewSender(smtp.Config{
 		Addr: m.SMTP.Addr, TLS: mail.TLSMode(m.SMTP.TLS), Username: m.SMTP.Username, Password: m.SMTP.Password.Reveal(),
 		TLSConfig: opts.SMTPTLS, Logger: d.log, AllowInsecure: m.SMTP.AllowInsecure, Tokens: tokens,
 	})
 	cfg := bridge.OutboxConfig{
 		Mailer: d.sender, Store: d.store, Logger: d.log, Metrics: bridge.NewOutboxMetrics(d.registry),
-		From: mail.Address{Name: from.Name, Email: from.Address}, Address: m.Address, SubjectTag: m.SubjectTag,
+		From: mime.Address{Name: from.Name, Email: from.Address}, Address: m.Address, SubjectTag: m.SubjectTag,
 		AcknowledgeNew: m.AcknowledgeNew, SendAgentReplies: m.SendAgentReplies,
 		MaxAcknowledgementsPerHour: m.MaxAcknowledgementsPerHour, Alerts: d.alerts, ReplyKey: d.replyKey,
 	}

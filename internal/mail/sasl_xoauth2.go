@@ -81,7 +81,7 @@ func printable(s string) string {
 	return s
 }
 
-// oauthClient runs one XOAUTH2 or OAUTHBEARER exchange and keeps the
+// OAuthClient runs one XOAUTH2 or OAUTHBEARER exchange and keeps the
 // server's error challenge, if one came, for the caller.
 //
 // answer says how the challenge is met. go-smtp cancels the exchange with
@@ -95,25 +95,36 @@ func printable(s string) string {
 // 2.3 then fails the command with NO [AUTHENTICATIONFAILED], as after an
 // empty response, and the connection stays in step for a second attempt.
 // Gmail, which sends the challenge, offers OAUTHBEARER and gets that.
-type oauthClient struct {
+type OAuthClient struct {
 	sasl.Client
 	mech    string
 	answer  bool
 	refusal *challengeError
 }
 
-// newOAuthClient makes the exchange for mech, XOAUTH2 or OAUTHBEARER.
-func newOAuthClient(mech, username, token string, answer bool) *oauthClient {
+// NewOAuthClient makes the exchange for mech, XOAUTH2 or OAUTHBEARER;
+// answer is true for IMAP and false for SMTP (see OAuthClient).
+func NewOAuthClient(mech, username, token string, answer bool) *OAuthClient {
 	var c sasl.Client
 	if mech == sasl.OAuthBearer {
 		c = sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: username, Token: token})
 	} else {
 		c = newXOAuth2Client(username, token)
 	}
-	return &oauthClient{Client: c, mech: mech, answer: answer}
+	return &OAuthClient{Client: c, mech: mech, answer: answer}
 }
 
-func (c *oauthClient) Next(challenge []byte) ([]byte, error) {
+// Refusal reports whether the server sent an error challenge, and its
+// "status" ("" when the challenge was unreadable): a refusal of the token
+// itself, which a renewed token may mend.
+func (c *OAuthClient) Refusal() (status string, refused bool) {
+	if c.refusal == nil {
+		return "", false
+	}
+	return c.refusal.Status, true
+}
+
+func (c *OAuthClient) Next(challenge []byte) ([]byte, error) {
 	// Neither mechanism has a second step: whatever the inner client
 	// makes of it, a challenge is the server's error.
 	_, err := c.Client.Next(challenge)
@@ -133,10 +144,10 @@ func (c *oauthClient) Next(challenge []byte) ([]byte, error) {
 	return nil, c.refusal
 }
 
-// oauthMechanism picks OAUTHBEARER, the standard, when the server offers
+// OAuthMechanism picks OAUTHBEARER, the standard, when the server offers
 // it, and XOAUTH2 otherwise: Microsoft 365 offers only XOAUTH2, and a
 // server that offers neither says so in its answer.
-func oauthMechanism(offered []string) string {
+func OAuthMechanism(offered []string) string {
 	for _, m := range offered {
 		if strings.EqualFold(m, sasl.OAuthBearer) {
 			return sasl.OAuthBearer
@@ -145,9 +156,9 @@ func oauthMechanism(offered []string) string {
 	return XOAUTH2
 }
 
-// redactToken removes token from text a server sent, in case it echoes
+// RedactToken removes token from text a server sent, in case it echoes
 // what it was sent; nothing of ours ever contains it.
-func redactToken(text, token string) string {
+func RedactToken(text, token string) string {
 	if token == "" {
 		return text
 	}

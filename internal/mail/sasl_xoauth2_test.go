@@ -40,23 +40,24 @@ func TestDecodeChallenge(t *testing.T) {
 	}
 }
 
-// oauthClient meets an error challenge one way for IMAP and another for
+// OAuthClient meets an error challenge one way for IMAP and another for
 // SMTP, and remembers it either way.
 func TestOAuthClientAnswers(t *testing.T) {
 	for _, mech := range []string{XOAUTH2, sasl.OAuthBearer} {
 		challenge := []byte(`{"status":"invalid_token","schemes":"bearer"}`)
 
-		imapSide := newOAuthClient(mech, "support@example.com", "tok", true)
+		imapSide := NewOAuthClient(mech, "support@example.com", "tok", true)
 		got, _, err := imapSide.Start()
 		require.NoError(t, err)
 		assert.Equal(t, mech, got)
 		resp, err := imapSide.Next(challenge)
 		require.NoError(t, err)
 		assert.Equal(t, []byte{0x01}, resp, "RFC 7628's dummy response")
-		require.NotNil(t, imapSide.refusal)
-		assert.Equal(t, "invalid_token", imapSide.refusal.Status)
+		status, refused := imapSide.Refusal()
+		require.True(t, refused)
+		assert.Equal(t, "invalid_token", status)
 
-		smtpSide := newOAuthClient(mech, "support@example.com", "tok", false)
+		smtpSide := NewOAuthClient(mech, "support@example.com", "tok", false)
 		_, err = smtpSide.Next(challenge)
 		var ce *challengeError
 		require.True(t, errors.As(err, &ce), "%s: %v", mech, err)
@@ -66,9 +67,9 @@ func TestOAuthClientAnswers(t *testing.T) {
 }
 
 func TestOAuthMechanism(t *testing.T) {
-	assert.Equal(t, sasl.OAuthBearer, oauthMechanism([]string{"PLAIN", "XOAUTH2", "oauthbearer"}))
-	assert.Equal(t, XOAUTH2, oauthMechanism([]string{"PLAIN", "XOAUTH2"}))
-	assert.Equal(t, XOAUTH2, oauthMechanism(nil), "a server offering neither answers for itself")
+	assert.Equal(t, sasl.OAuthBearer, OAuthMechanism([]string{"PLAIN", "XOAUTH2", "oauthbearer"}))
+	assert.Equal(t, XOAUTH2, OAuthMechanism([]string{"PLAIN", "XOAUTH2"}))
+	assert.Equal(t, XOAUTH2, OAuthMechanism(nil), "a server offering neither answers for itself")
 }
 
 func TestOAuthAdvice(t *testing.T) {
@@ -87,6 +88,6 @@ func TestOAuthAdvice(t *testing.T) {
 // A server that echoes what it was sent must not carry the token into
 // an error.
 func TestRedactToken(t *testing.T) {
-	assert.Equal(t, "NO bad token [redacted] here", redactToken("NO bad token s3cr3t here", "s3cr3t"))
-	assert.Equal(t, "NO text", redactToken("NO text", ""))
+	assert.Equal(t, "NO bad token [redacted] here", RedactToken("NO bad token s3cr3t here", "s3cr3t"))
+	assert.Equal(t, "NO text", RedactToken("NO text", ""))
 }

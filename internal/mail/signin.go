@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/ticketsync/ticketsync/internal/mail/mime"
 )
 
 // TokenSource hands out OAuth 2.0 access tokens for the mailbox; internal/oauth implements it over golang.org/x/oauth2.
@@ -45,9 +47,9 @@ func (e *TokenError) Unwrap() error { return e.Err }
 // mailbox twice: the cached token and a freshly renewed one. The identity
 // provider issues tokens, so the credentials work; what is missing is the
 // mailbox's side: the permission, its consent, or the grant of this
-// mailbox. It stays so until an administrator acts. Inbox.Connect returns
-// it wrapped with ErrAuth; Sender returns it as the Err of a permanent
-// SendError.
+// mailbox. It stays so until an administrator acts. imap.Inbox.Connect
+// returns it wrapped with imap.ErrAuth; smtp.Sender returns it as the Err
+// of a transient smtp.SendError, as the mail can wait for the grant.
 type OAuthRefusedError struct {
 	Protocol  string // "imap" or "smtp"
 	Mailbox   string
@@ -59,8 +61,9 @@ type OAuthRefusedError struct {
 	// Authentication failed." or "535 5.7.3 Authentication unsuccessful";
 	// "" when the exchange was cancelled after the challenge.
 	Reply string
-
-	host string // of the server's address, to aim the advice
+	// Addr is the server's host:port: its host aims the advice at the
+	// provider that runs the server.
+	Addr string
 }
 
 func (e *OAuthRefusedError) Error() string {
@@ -70,10 +73,10 @@ func (e *OAuthRefusedError) Error() string {
 		b.WriteString(", status " + e.Status)
 	}
 	if e.Reply != "" {
-		b.WriteString(": " + oneLine(e.Reply))
+		b.WriteString(": " + mime.OneLine(e.Reply))
 	}
 	b.WriteString("), a freshly renewed token too: ")
-	b.WriteString(oauthAdvice(e.Protocol, e.host))
+	b.WriteString(oauthAdvice(e.Protocol, hostOf(e.Addr)))
 	return b.String()
 }
 
@@ -119,10 +122,10 @@ func hostOf(addr string) string {
 
 var errEmptyToken = errors.New("the token source returned an empty token")
 
-// oauthToken asks tokens for the cached token or, with renew, a new one.
+// OAuthToken asks tokens for the cached token or, with renew, a new one.
 // timeout bounds the call: a provider that never answers must not hold a
-// login open for good.
-func oauthToken(ctx context.Context, tokens TokenSource, mailbox string, renew bool, timeout time.Duration) (string, error) {
+// login open for good. A failure is a *TokenError.
+func OAuthToken(ctx context.Context, tokens TokenSource, mailbox string, renew bool, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
@@ -143,4 +146,6 @@ func oauthToken(ctx context.Context, tokens TokenSource, mailbox string, renew b
 	return tok, nil
 }
 
-var errNoTokenUser = errors.New("OAuth sign-in needs the mailbox address as username")
+// ErrNoTokenUser: Tokens is set without a username. The token is only
+// good for one mailbox, which the server must be told.
+var ErrNoTokenUser = errors.New("OAuth sign-in needs the mailbox address as username")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/mail"
+	"github.com/ticketsync/ticketsync/internal/mail/imap"
+	"github.com/ticketsync/ticketsync/internal/mail/smtp"
 	"github.com/ticketsync/ticketsync/internal/oauth"
 )
 
@@ -23,7 +25,7 @@ func (c *checker) imap(ctx context.Context) []Result {
 		if err != nil {
 			return "", err
 		}
-		inbox := mail.NewInbox(mail.IMAPConfig{
+		inbox := imap.NewInbox(imap.Config{
 			Addr: i.Addr, TLS: mail.TLSMode(i.TLS), Username: i.Username, Password: i.Password.Reveal(),
 			Mailbox: i.Mailbox, ProcessedMailbox: i.ProcessedMailbox, FailedMailbox: i.FailedMailbox,
 			TLSConfig: c.opts.IMAPTLS, DialTimeout: c.opts.Timeout, CommandTimeout: c.opts.Timeout,
@@ -69,7 +71,7 @@ func oauthProblem(err error) error {
 	return nil
 }
 
-func imapSummary(i config.IMAP, got mail.IMAPCheck) string {
+func imapSummary(i config.IMAP, got imap.CheckResult) string {
 	how := "login"
 	if i.Auth == config.AuthOAuth2 {
 		how = "OAuth 2.0 sign-in as"
@@ -116,7 +118,7 @@ func imapProblem(err error, i config.IMAP, opts Options) error {
 		if p := oauthProblem(err); p != nil {
 			return p
 		}
-		if errors.Is(err, mail.ErrAuth) {
+		if errors.Is(err, imap.ErrAuth) {
 			return failf("login as %s refused (%s): check mail.imap.username and password", i.Username, authAnswer(err))
 		}
 		return failf("login as %s failed (%s): check mail.imap.username and password, or try again if the server is busy", i.Username, cause(err))
@@ -127,7 +129,7 @@ func imapProblem(err error, i config.IMAP, opts Options) error {
 		}
 		return failf("folder %s is missing and could not be created (%s): create it or fix %s", ce.Mailbox, cause(err), key)
 	case mail.StepSelect:
-		if mail.MailboxMissing(err) {
+		if imap.MailboxMissing(err) {
 			return failf("mailbox %s does not exist: create it or fix mail.imap.mailbox", ce.Mailbox)
 		}
 		return failf("SELECT %s refused (%s): check mail.imap.mailbox", ce.Mailbox, cause(err))
@@ -149,7 +151,7 @@ func (c *checker) smtp(ctx context.Context) []Result {
 		if err != nil {
 			return "", err
 		}
-		sender := mail.NewSender(mail.SMTPConfig{
+		sender := smtp.NewSender(smtp.Config{
 			Addr: s.Addr, TLS: mail.TLSMode(s.TLS), Username: s.Username, Password: s.Password.Reveal(),
 			TLSConfig: c.opts.SMTPTLS, Timeout: c.opts.Timeout, AllowInsecure: s.AllowInsecure, Tokens: tokens,
 		})
@@ -161,7 +163,7 @@ func (c *checker) smtp(ctx context.Context) []Result {
 	})}
 }
 
-func smtpSummary(s config.SMTP, got mail.SMTPCheck) string {
+func smtpSummary(s config.SMTP, got smtp.CheckResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "EHLO at %s", s.Addr)
 	switch {
@@ -183,7 +185,7 @@ func smtpSummary(s config.SMTP, got mail.SMTPCheck) string {
 
 func smtpProblem(err error, s config.SMTP, opts Options) error {
 	var ce *mail.CheckError
-	var se *mail.SendError
+	var se *smtp.SendError
 	if !errors.As(err, &ce) || !errors.As(err, &se) {
 		return fmt.Errorf("smtp: %w", err)
 	}
@@ -244,7 +246,7 @@ func stalled(addr string, step mail.ConnectStep, tlsKey, ports string, timeout t
 
 // smtpReply is the server's reply ("535 5.7.8 Invalid credentials"), or
 // the cause of a failure without one.
-func smtpReply(se *mail.SendError) string {
+func smtpReply(se *smtp.SendError) string {
 	if se.Code == 0 {
 		if se.Err != nil {
 			return cause(se.Err)
@@ -265,7 +267,7 @@ func smtpReply(se *mail.SendError) string {
 // separators, which is the part a person can act on: "connection reset by
 // peer", not the five layers naming our own steps.
 func cause(err error) string {
-	var ce *mail.CommandError
+	var ce *imap.CommandError
 	if errors.As(err, &ce) {
 		s := ce.Type
 		if ce.Code != "" {
@@ -287,7 +289,7 @@ func cause(err error) string {
 // put hints there ("Application-specific password required").
 func authAnswer(err error) string {
 	msg := err.Error()
-	marker := mail.ErrAuth.Error() + ": "
+	marker := imap.ErrAuth.Error() + ": "
 	if i := strings.LastIndex(msg, marker); i >= 0 {
 		if s := strings.TrimSpace(msg[i+len(marker):]); s != "" {
 			return s

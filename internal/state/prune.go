@@ -29,6 +29,7 @@ type PruneStats struct {
 	Alerts       int // keys of alerts posted or dropped
 	Caches       int // acknowledgement times and team-member answers past their use
 	SlackEvents  int // Slack event ids past Slack's retries
+	ParentClaims int // claims of Slack parents whose ticket never got a thread
 	Transactions int // write transactions used
 }
 
@@ -75,6 +76,9 @@ func (s *Store) Prune(olderThan time.Duration) (PruneStats, error) {
 	}
 	if st.Caches, err = s.pruneKV(s.now(), &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketKV, err)
+	}
+	if st.ParentClaims, err = s.pruneByAt(bucketParentClaims, cutoff, &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketParentClaims, err)
 	}
 	if st.SlackEvents, err = s.pruneSlackEvents(s.now(), &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketSlackEvents, err)

@@ -23,6 +23,9 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	require.NoError(t, s.SetCursor("INBOX", Cursor{UIDValidity: 1, LastUID: 10}))
 	require.NoError(t, s.LearnSender("john@acme.com", 15))
 	require.NoError(t, s.put(bucketSnapshots, "u-1", map[string]any{"status": 0}))
+	require.NoError(t, s.Update(func(tx *Tx) error {
+		return tx.ClaimParent(ParentClaim{TicketID: 9, TicketUUID: "u-9", Channel: "C1"})
+	}))
 
 	// ...and a little new.
 	clk.Advance(40 * 24 * time.Hour)
@@ -36,7 +39,8 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	assert.Equal(t, 1, st.Messages)
 	assert.Equal(t, 1, st.Outbound)
 	assert.Equal(t, 1, st.SenderRate)
-	assert.Equal(t, 6, st.Transactions, "one small batch per bucket")
+	assert.Equal(t, 1, st.ParentClaims, "a claim whose ticket never got a thread")
+	assert.Equal(t, 7, st.Transactions, "one small batch per bucket")
 
 	exists := func(name string, ok bool, err error) {
 		t.Helper()

@@ -109,9 +109,13 @@ func (t *Tx) Thread(ticketID int64) (th Thread, ok bool, err error) {
 	return th, ok, err
 }
 
-// SetThread links a ticket and its thread both ways.
+// SetThread links a ticket and its thread both ways, and settles the
+// claim its parent's post was made under.
 func (t *Tx) SetThread(tt ThreadTicket, th Thread) error {
 	if err := t.putJSON(bucketThreads, threadByTicketKey(tt.ID), th); err != nil {
+		return err
+	}
+	if err := t.delete(bucketParentClaims, parentClaimKey(tt.ID)); err != nil {
 		return err
 	}
 	return t.putJSON(bucketThreads, threadByTSKey(th.Channel, th.TS), tt)

@@ -158,3 +158,31 @@ func TestPruneDropsExpiredRecords(t *testing.T) {
 		return err
 	}))
 }
+
+func TestParentClaimSettledByThread(t *testing.T) {
+	s, _ := newStore(t)
+	first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, s.Update(func(tx *Tx) error {
+		if err := tx.ClaimParent(ParentClaim{TicketID: 7, TicketUUID: "u-7", Channel: "C1", At: first}); err != nil {
+			return err
+		}
+		// A second attempt keeps the first one's time: the history search
+		// must reach back to the earliest post.
+		return tx.ClaimParent(ParentClaim{TicketID: 7, TicketUUID: "u-7", Channel: "C1", At: first.Add(time.Hour)})
+	}))
+	require.NoError(t, s.View(func(tx *Tx) error {
+		c, ok, err := tx.ParentClaim(7)
+		require.True(t, ok)
+		assert.True(t, c.At.Equal(first), "at %v", c.At)
+		return err
+	}))
+	require.NoError(t, s.Update(func(tx *Tx) error {
+		return tx.SetThread(ThreadTicket{ID: 7, UUID: "u-7"}, Thread{Channel: "C1", TS: "1.000100"})
+	}))
+	require.NoError(t, s.View(func(tx *Tx) error {
+		_, ok, err := tx.ParentClaim(7)
+		assert.False(t, ok, "recording the thread settles the claim")
+		return err
+	}))
+	require.ErrorIs(t, s.Update(func(tx *Tx) error { return tx.ClaimParent(ParentClaim{TicketID: 8}) }), ErrInvalid)
+}

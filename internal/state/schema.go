@@ -16,19 +16,20 @@ const SchemaVersion = 1
 // generic helpers cannot write records that Prune or the typed readers would
 // misread.
 const (
-	bucketMeta        = "meta"
-	bucketCursors     = "cursors"
-	bucketMessages    = "messages"
-	bucketOutbound    = "outbound"
-	bucketIntents     = "intents"
-	bucketSenders     = "senders"
-	bucketSenderRate  = "sender_rate"
-	bucketOutbox      = "outbox"       // mail waiting to be sent, by sequence
-	bucketOutboxDone  = "outbox_done"  // what became of each, kept for retention
-	bucketMailed      = "mailed"       // replies already mailed or never to be
-	bucketAlerts      = "alerts"       // lines for the agents' channel, not yet posted
-	bucketAlertsDone  = "alerts_done"  // keys of alerts posted or dropped, for dedupe
-	bucketReplyClaims = "reply_claims" // agents' replies between claim and record
+	bucketMeta         = "meta"
+	bucketCursors      = "cursors"
+	bucketMessages     = "messages"
+	bucketOutbound     = "outbound"
+	bucketIntents      = "intents"
+	bucketSenders      = "senders"
+	bucketSenderRate   = "sender_rate"
+	bucketOutbox       = "outbox"        // mail waiting to be sent, by sequence
+	bucketOutboxDone   = "outbox_done"   // what became of each, kept for retention
+	bucketMailed       = "mailed"        // replies already mailed or never to be
+	bucketAlerts       = "alerts"        // lines for the agents' channel, not yet posted
+	bucketAlertsDone   = "alerts_done"   // keys of alerts posted or dropped, for dedupe
+	bucketReplyClaims  = "reply_claims"  // agents' replies between claim and record
+	bucketParentClaims = "parent_claims" // Slack parents between claim and thread record
 )
 
 var keySchemaVersion = []byte("schema_version")
@@ -38,7 +39,7 @@ var keySchemaVersion = []byte("schema_version")
 var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
-	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone, bucketReplyClaims,
+	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone, bucketReplyClaims, bucketParentClaims,
 	bucketSnapshots, bucketThreads, bucketSlackEvents,
 	bucketKV,
 }
