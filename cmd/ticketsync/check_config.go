@@ -40,10 +40,8 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
-			fmt.Fprintf(stderr, "%s: %d problem(s):\n", *path, len(verr.Problems))
-			for _, p := range verr.Problems {
-				fmt.Fprintf(stderr, "  %s\n", p)
-			}
+			// Nothing but FILE:LINE: lines, which editors and CI jump from.
+			fmt.Fprint(stderr, verr.Format(*path))
 			return 1
 		}
 		fmt.Fprintf(stderr, "ticketsync check-config: %v\n", err)

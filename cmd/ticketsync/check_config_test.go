@@ -34,6 +34,52 @@ const (
 var ccSecrets = []string{ccTaskIPKey, ccIMAPPassword, ccSMTPPassword, ccBotToken, ccSigningSecret, ccAppToken,
 	ccURLPassword, ccWrongKey, ccWrongPassword, ccWrongToken}
 
+// Problems print one per line as FILE:LINE: path: message, syntax errors
+// at the line of the mistake, and a URL's password never.
+func TestCheckConfigProblems(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cases := []struct{ name, yaml, stderr string }{
+		{
+			name: "validation",
+			yaml: "taskip:\n  base_url: \"http://ops:" + ccURLPassword + "@taskip.example.com/api\"\n" +
+				"  secret_key: " + ccTaskIPKey + "\n  timout: 3s\n",
+			stderr: "FILE:2: taskip.base_url: http:// would send taskip.secret_key in clear to a host other than loopback: " +
+				"use https, or set taskip.allow_insecure: true\n" +
+				"FILE:4: taskip.timout: unknown key, did you mean \"timeout\"?\n",
+		},
+		{
+			name:   "missing section",
+			yaml:   "log:\n  level: info\n",
+			stderr: "FILE: taskip.secret_key: required\n",
+		},
+		{
+			name: "unterminated quote",
+			yaml: "taskip:\n  secret_key: \"" + ccTaskIPKey + "\n  timeout: 3s\n" +
+				"slack:\n  reply_prefix: \"@support\"\n",
+			stderr: "FILE:2: YAML syntax error: a quoted value starts on this line and its closing quote is missing\n",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			writeFile(t, path, tc.yaml)
+			code, out, errOut := run(t, "check-config", "--config", path)
+			if want := strings.ReplaceAll(tc.stderr, "FILE", path); code != 1 || out != "" || errOut != want {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant:\n%s", code, out, errOut, want)
+			}
+		})
+	}
+
+	path := filepath.Join(dir, "valid.yaml")
+	writeFile(t, path, "taskip:\n  base_url: http://ops:"+ccURLPassword+"@127.0.0.1:1/api\n  secret_key: "+ccTaskIPKey+"\n")
+	code, out, errOut := run(t, "check-config", "--config", path)
+	if code != 0 || !strings.Contains(out, "base_url: http://ops:xxxxx@127.0.0.1:1/api\n") ||
+		strings.Contains(out+errOut, ccURLPassword) || strings.Contains(out+errOut, ccTaskIPKey) {
+		t.Errorf("valid file with a URL password: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 // checkEnv is every server check-config --connect talks to, on loopback,
 // and the values of the configuration file pointing at them. Tests change
 // the values (or the servers) to break one thing at a time.

@@ -22,6 +22,7 @@ type decoder struct {
 	baseDir string // where relative *_file paths resolve
 	probs   []Problem
 	lines   map[string]int  // path -> line of its key, to locate problems
+	values  map[string]int  // path -> line of its value (later, for a block value)
 	failed  map[string]bool // paths whose value could not be decoded
 	// secretFiles records where each <key>_file secret came from.
 	secretFiles map[string]string
@@ -35,7 +36,7 @@ var (
 )
 
 func newDecoder(opts LoadOptions, baseDir string) *decoder {
-	return &decoder{opts: opts, baseDir: baseDir, lines: map[string]int{}, failed: map[string]bool{}, secretFiles: map[string]string{}}
+	return &decoder{opts: opts, baseDir: baseDir, lines: map[string]int{}, values: map[string]int{}, failed: map[string]bool{}, secretFiles: map[string]string{}}
 }
 
 func (d *decoder) fail(path string, line int, format string, args ...any) {
@@ -216,7 +217,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	for _, p := range d.pairs(n, path) {
 		key := p.key.Value
 		kp := join(path, key)
-		d.lines[kp] = p.key.Line
+		d.lines[kp], d.values[kp] = p.key.Line, p.val.Line
 		if i, ok := fields[key]; ok {
 			given[key] = true
 			d.value(p.val, v.Field(i), kp)
@@ -241,6 +242,8 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(bp, p.key.Line, "set either %s or %s_file, not both", base, base)
 			continue
 		}
+		// Validation reports the secret under its own path.
+		d.lines[bp], d.values[bp] = p.key.Line, p.val.Line
 		d.secretFile(p.val, v.Field(fields[base]), bp, join(path, p.key.Value))
 	}
 }
@@ -289,7 +292,7 @@ func (d *decoder) intMap(n *yaml.Node, v reflect.Value, path string) {
 	m := reflect.MakeMap(v.Type())
 	for _, p := range d.pairs(n, path) {
 		kp := path + "[" + p.key.Value + "]"
-		d.lines[kp] = p.key.Line
+		d.lines[kp], d.values[kp] = p.key.Line, p.val.Line
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.value(p.val, elem, kp)
 		m.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(v.Type().Key()), elem)
@@ -306,7 +309,7 @@ func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
 	l := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 	for i, item := range n.Content {
 		ip := fmt.Sprintf("%s[%d]", path, i)
-		d.lines[ip] = item.Line
+		d.lines[ip], d.values[ip] = item.Line, item.Line
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.value(item, elem, ip)
 		l = reflect.Append(l, elem)

@@ -54,20 +54,21 @@ func Parse(data []byte, opts LoadOptions) (*Config, error) {
 }
 
 func parse(data []byte, file, baseDir string, opts LoadOptions) (*Config, error) {
-	name := file
-	if name == "" {
-		name = "input"
-	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config: parse %s: %w", name, err)
+		// A ValidationError like any other problem, so that it prints as
+		// file:line too.
+		return nil, newValidationError(file, []Problem{syntaxProblem(data, err)})
 	}
 	d := newDecoder(opts, baseDir)
 	var extra yaml.Node
-	err := dec.Decode(&extra)
-	if !errors.Is(err, io.EOF) && (err != nil || len(extra.Content) > 0 && !isNull(extra.Content[0])) {
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
 		// Not d.fail: the first document is still worth validating.
+		d.probs = append(d.probs, syntaxProblem(data, err))
+	case len(extra.Content) > 0 && !isNull(extra.Content[0]):
 		d.probs = append(d.probs, Problem{Line: extra.Line, Message: "only one YAML document is allowed"})
 	}
 	cfg := Default()
@@ -110,18 +111,18 @@ func (d *decoder) covered(path string) bool {
 	}
 }
 
-// locate finds the line of path, or of its nearest parent when the key is
-// missing altogether (a required key points at its section).
+// locate finds the line of path's value, which is where a bad value is to
+// be fixed, or the key line of its nearest parent when the key is missing
+// altogether (a required key points at its section). A key whose whole
+// section is missing has no line: any line would be a guess.
 func (d *decoder) locate(path string) int {
-	for p := path; p != ""; {
+	if line, ok := d.values[path]; ok {
+		return line
+	}
+	for p := path; p != ""; p = p[:max(strings.LastIndexAny(p, ".["), 0)] {
 		if line, ok := d.lines[p]; ok {
 			return line
 		}
-		i := strings.LastIndexAny(p, ".[")
-		if i < 0 {
-			break
-		}
-		p = p[:i]
 	}
 	return 0
 }
@@ -188,7 +189,7 @@ func (d *decoder) lowerKeys(m map[string]int, path string) map[string]int {
 		lk := strings.ToLower(strings.TrimSpace(k))
 		from, to := path+"["+k+"]", path+"["+lk+"]"
 		if line, ok := d.lines[from]; ok {
-			d.lines[to] = line
+			d.lines[to], d.values[to] = line, d.values[from]
 		}
 		if _, dup := out[lk]; dup {
 			d.fail(to, d.lines[from], "listed twice (addresses are compared lower-cased)")

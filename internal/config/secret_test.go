@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -97,6 +98,65 @@ func TestRedactedOutput(t *testing.T) {
 		c := Default()
 		assert.Equal(t, Secret(""), c.Redacted().TaskIP.SecretKey)
 	})
+}
+
+// A URL's password is a plain string, so it is the whole Config that hides
+// it, in every form the config can be printed or logged in.
+func TestURLPasswordNeverPrints(t *testing.T) {
+	cfg := fullConfig()
+	cfg.TaskIP.BaseURL = "https://ops:LEAK-url@taskip.test/api/v2"
+	cfg.TaskIP.TicketURLTemplate = "https://LEAK-token@desk.test/t/{{.UUID}}"
+	cfg.Mail.OAuth2.TokenURL = "https://id:LEAK-token-url@login.test/token"
+	cfg.Slack.APIURL = "https://bot:LEAK-api-url@slack.test/api/"
+	require.NoError(t, cfg.Validate())
+
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "config", &cfg)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("cfg", "config", cfg)
+	js, err := json.Marshal(&cfg)
+	require.NoError(t, err)
+	ym, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	for name, out := range map[string]string{
+		"String": cfg.String(), "%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", &cfg), "%#v": fmt.Sprintf("%#v", cfg),
+		"slog": logs.String(), "json": string(js), "yaml": string(ym),
+	} {
+		assert.NotContains(t, out, "LEAK", name)
+		assert.Contains(t, out, "https://ops:xxxxx@taskip.test/api/v2", name)
+	}
+	assert.True(t, strings.HasPrefix(fmt.Sprintf("%#v", cfg), "config.Config{"), "%#v", cfg)
+
+	r := cfg.Redacted()
+	assert.Equal(t, "https://ops:xxxxx@taskip.test/api/v2", r.TaskIP.BaseURL)
+	assert.Equal(t, "https://xxxxx@desk.test/t/{{.UUID}}", r.TaskIP.TicketURLTemplate)
+	assert.Equal(t, "https://id:xxxxx@login.test/token", r.Mail.OAuth2.TokenURL)
+	assert.Equal(t, "https://bot:xxxxx@slack.test/api/", r.Slack.APIURL)
+	assert.Equal(t, "https://ops:LEAK-url@taskip.test/api/v2", cfg.TaskIP.BaseURL, "Redacted changed the original")
+	assert.Equal(t, "https://bot:LEAK-api-url@slack.test/api/", cfg.Slack.APIURL, "Redacted changed the original")
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://user:pass@host/x", "https://user:xxxxx@host/x"},
+		{"https://user:@host", "https://user:xxxxx@host"},
+		{"https://token@host/x", "https://xxxxx@host/x"},
+		{"http://127.0.0.1:8080/api", "http://127.0.0.1:8080/api"},
+		{"https://host/a@b?c=d@e#f@g", "https://host/a@b?c=d@e#f@g"},
+		// The rest stays as written, where url.URL.Redacted re-encodes.
+		{"https://u:p@host/a%2fb/{{.UUID}}?q=a b", "https://u:xxxxx@host/a%2fb/{{.UUID}}?q=a b"},
+		{"https://u:p@ss@host/x@y", "https://u:xxxxx@host/x@y"},
+		{"https://u%40x:p@host", "https://u%40x:xxxxx@host"},
+		// Unparsable, so cut at the last "@": the password has a "/".
+		{"https://u:pa/ss@host/x", "https://u:xxxxx@host/x"},
+		{"https://u:pa ss@host:port", "https://u:xxxxx@host:port"},
+		{"https://host:port/x", "https://host:port/x"},
+		{"user:pass@host", "user:pass@host"},
+		{"", ""},
+	} {
+		got := RedactURL(tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+		assert.Equal(t, got, RedactURL(got), "twice")
+	}
 }
 
 // TestNoSecretInErrors feeds secrets that are wrong in every way the loader

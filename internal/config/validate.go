@@ -32,7 +32,28 @@ func (p Problem) String() string {
 	return path + ": " + p.Message
 }
 
-// ValidationError carries every problem found, sorted by path.
+// format renders p as `file:line: path: message`, the form editors and CI
+// log matchers jump from. Parts that are unknown are left out; a problem of
+// the whole document (a syntax error) has no path.
+func (p Problem) format(file string) string {
+	var b strings.Builder
+	switch {
+	case file != "" && p.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", file, p.Line)
+	case file != "":
+		b.WriteString(file + ": ")
+	case p.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// ValidationError carries every problem found, sorted by path (Format
+// lists them in file order).
 type ValidationError struct {
 	File     string // set by Load
 	Problems []Problem
@@ -45,22 +66,35 @@ func newValidationError(file string, probs []Problem) *ValidationError {
 	return &ValidationError{File: file, Problems: sorted}
 }
 
-// Error lists one problem per line: `path: message (file:line)`.
+// Error lists one problem per line as Format does, under e.File.
 func (e *ValidationError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		var where string
-		switch {
-		case e.File != "" && p.Line > 0:
-			where = fmt.Sprintf(" (%s:%d)", e.File, p.Line)
-		case e.File != "":
-			where = fmt.Sprintf(" (%s)", e.File)
-		case p.Line > 0:
-			where = fmt.Sprintf(" (line %d)", p.Line)
-		}
-		lines[i] = p.String() + where
+	return strings.TrimSuffix(e.Format(""), "\n")
+}
+
+// Format lists the problems one per line, each ending in a newline, as
+// `file:line: path: message`. file names the configuration as the user gave
+// it; "" uses e.File.
+func (e *ValidationError) Format(file string) string {
+	if file == "" {
+		file = e.File
 	}
-	return strings.Join(lines, "\n")
+	// In file order, as an editor walks them; keys missing from the file
+	// have no line and come last.
+	probs := slices.Clone(e.Problems)
+	slices.SortStableFunc(probs, func(a, b Problem) int {
+		if (a.Line == 0) != (b.Line == 0) {
+			if a.Line == 0 {
+				return 1
+			}
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	var b strings.Builder
+	for _, p := range probs {
+		b.WriteString(p.format(file) + "\n")
+	}
+	return b.String()
 }
 
 // Validate reports every problem of a config at once. Load and Parse call

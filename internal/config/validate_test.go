@@ -162,7 +162,12 @@ func TestValidationErrorFormat(t *testing.T) {
 	withFile := &ValidationError{File: "ts.yaml", Problems: []Problem{
 		{Path: "a", Message: "x", Line: 3}, {Path: "b", Message: "y"}, {Message: "z"},
 	}}
-	assert.Equal(t, "a: x (ts.yaml:3)\nb: y (ts.yaml)\n(document): z (ts.yaml)", withFile.Error())
+	assert.Equal(t, "ts.yaml:3: a: x\nts.yaml: b: y\nts.yaml: z", withFile.Error())
+	assert.Equal(t, "cfg/ts.yaml:3: a: x\ncfg/ts.yaml: b: y\ncfg/ts.yaml: z\n", withFile.Format("cfg/ts.yaml"))
+	assert.Equal(t, withFile.Error()+"\n", withFile.Format(""))
+
+	noFile := &ValidationError{Problems: []Problem{{Path: "a", Message: "x", Line: 3}, {Message: "z", Line: 1}}}
+	assert.Equal(t, "line 1: z\nline 3: a: x", noFile.Error(), "in file order")
 }
 
 // Sender authentication off is valid but worth a warning; on, it is not.
