@@ -44,7 +44,7 @@ type SlackSide interface {
 }
 
 // CommandsConfig configures the flow that turns agents' Slack actions into
-// TaskIP calls (SPEC 6, Slack inbound).
+// TaskIP calls (README "Slack commands and threads").
 type CommandsConfig struct {
 	Tickets AgentTickets
 	Slack   SlackSide

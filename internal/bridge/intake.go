@@ -136,12 +136,12 @@ type IntakeConfig struct {
 	AgentID        int64 // created_by of new tickets
 
 	// ItemTimeout bounds the work on one message, which runs to its end even
-	// when shutdown begins (SPEC 7: finish the item in flight).
+	// when shutdown begins: the item in flight is finished.
 	ItemTimeout time.Duration // default 2m
 	Now         func() time.Time
 }
 
-// Intake turns mail into tickets, replies and notes (SPEC 6, Inbound mail).
+// Intake turns mail into tickets, replies and notes (README "Mail intake").
 type Intake struct {
 	cfg       IntakeConfig
 	log       *slog.Logger
@@ -289,7 +289,7 @@ func (in *Intake) Run(ctx context.Context) error {
 
 // wait blocks until new mail, the next poll tick or shutdown. IDLE is
 // re-issued at every tick and before 29 minutes (RFC 2177 servers drop idle
-// clients after 30), which also serves as the watchdog of SPEC 8.
+// clients after 30), which also serves as a watchdog of the connection.
 func (in *Intake) wait(ctx context.Context) {
 	now := in.cfg.Now()
 	untilTick := in.schedule.Next(now).Sub(now)

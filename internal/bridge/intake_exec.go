@@ -32,8 +32,8 @@ type intentPayload struct {
 }
 
 // writeIntents decides each prepared message and, in one transaction, writes
-// an intent for every one that will write to TaskIP (SPEC 6: intent before
-// the call). The sender's hourly count is taken in the same transaction.
+// an intent for every one that will write to TaskIP (the intent is
+// committed before the call). The sender's hourly count is taken in the same transaction.
 func (in *Intake) writeIntents(validity uint32, items []*item) error {
 	return in.cfg.Store.Update(func(tx *state.Tx) error { return in.writeIntentsTx(tx, validity, items) })
 }

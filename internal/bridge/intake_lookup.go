@@ -126,7 +126,7 @@ func (in *Intake) ticketIDForUUID(ctx context.Context, uuid string) (int64, erro
 	return int64(t.ID), in.cfg.Store.Update(func(tx *state.Tx) error { return tx.SetTicketID(uuid, int64(t.ID)) })
 }
 
-// userFor finds the TaskIP user of a new ticket (SPEC 6, step 3): the static
+// userFor finds the TaskIP user of a new ticket: the static
 // senders map, then what was learned, then the contact with that email, then
 // (when allowed) a new contact, else the default.
 func (in *Intake) userFor(ctx context.Context, email string) (int64, error) {

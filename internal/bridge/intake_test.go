@@ -377,7 +377,7 @@ func testIntakeRetriedMailIsCountedOnce(t *testing.T, mk envMaker) {
 
 type envMaker func(t *testing.T, opts ...envOption) *intakeEnv
 
-// intakeCases are the SPEC 6 inbound rules, each run against go-imap's
+// intakeCases are the inbound rules (README "Mail intake"), each run against go-imap's
 // memory server and against a real Dovecot.
 var intakeCases = []struct {
 	name string

@@ -79,7 +79,7 @@ type OutboxConfig struct {
 }
 
 // Outbox sends customers the mail that tickets cause: acknowledgements and
-// agents' replies (SPEC 6, Outbound mail). What to send is written to the
+// agents' replies (README "Outbound mail"). What to send is written to the
 // state file in the same transaction as the action that causes it; a
 // worker sends it, so nothing is lost across restarts, and an entry is
 // closed in state as soon as the server took it, so nothing goes twice.

@@ -18,7 +18,7 @@ import (
 )
 
 // Run sends queued mail until ctx ends; the delivery in progress then
-// finishes (SPEC 7). Entries a crash left in the middle of their end of
+// finishes (docs/architecture.md, "The daemon"). Entries a crash left in the middle of their end of
 // data are settled first.
 func (o *Outbox) Run(ctx context.Context) error {
 	if err := o.settleInterrupted(ctx); err != nil {

@@ -665,7 +665,7 @@ func (m slowMailer) Deliver(ctx context.Context, out mime.Outgoing, beforeEnd fu
 	return m.Mailer.Deliver(ctx, out, beforeEnd)
 }
 
-// SPEC 7: on shutdown the delivery in flight is finished and recorded;
+// On shutdown the delivery in flight is finished and recorded;
 // what was not started waits in the outbox for the next run.
 func TestOutboxShutdownFinishesTheDeliveryInFlight(t *testing.T) {
 	slow := slowMailer{started: make(chan struct{}, 1), release: make(chan struct{})}

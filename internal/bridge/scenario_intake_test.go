@@ -4,7 +4,7 @@ package bridge
 // support team's mail arrives: several mails in sequence, real mail
 // clients' headers, customers who are or are not TaskIP contacts, agents
 // and colleagues answering by mail. Each test asserts what a helpdesk user
-// expects per SPEC 6 (Inbound mail) and README "Mail intake".
+// expects per README "Mail intake".
 
 import (
 	"encoding/base64"
@@ -248,8 +248,8 @@ func TestScenarioIntakeSendersAliasStaysTheCustomer(t *testing.T) {
 
 // A sender who was no contact got a ticket under the catch-all. An agent
 // then adds them as a TaskIP contact. Their next, unrelated mail belongs
-// to their own contact (SPEC 6 step 3: "user_id from senders, else the
-// TaskIP contact with that email, else learned from tickets seen").
+// to their own contact (the static senders map, else the TaskIP contact
+// with that email, else what was learned from tickets seen).
 func TestScenarioIntakeWalkInLaterMadeAContact(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)
@@ -272,7 +272,7 @@ func TestScenarioIntakeWalkInLaterMadeAContact(t *testing.T) {
 }
 
 // A colleague in Cc answers on a ticket the agents have closed. Their
-// words must reach the ticket (a note, SPEC 6 step 3) rather than vanish
+// words must reach the ticket (a note) rather than vanish
 // into the failed mailbox.
 func TestScenarioIntakeColleagueWritesOnClosedTicket(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
@@ -294,8 +294,8 @@ func TestScenarioIntakeColleagueWritesOnClosedTicket(t *testing.T) {
 
 // A mail without a Message-ID (some web forms and scanners send them) is
 // being turned into a ticket when the answer from TaskIP is lost. The next
-// cycle must find that ticket instead of making a second one (SPEC 6: "A
-// crash at any point loses no mail and creates no duplicate ticket").
+// cycle must find that ticket instead of making a second one: a crash at
+// any point loses no mail and creates no duplicate ticket.
 func TestScenarioIntakeMailWithoutMessageIDLostCreateAnswer(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)
@@ -313,8 +313,8 @@ func TestScenarioIntakeMailWithoutMessageIDLostCreateAnswer(t *testing.T) {
 
 // A customer's mail with a screenshot is made into a ticket, but the
 // answer of the create is lost. The next cycle finds the ticket; the
-// screenshot must still reach it (SPEC 6 step 4 "nothing silently
-// dropped", "A crash at any point loses no mail").
+// screenshot must still reach it: nothing is silently dropped, and a
+// crash at any point loses no mail.
 func TestScenarioIntakeAttachmentAfterLostCreateAnswer(t *testing.T) {
 	onEachServer(t, func(t *testing.T, mk envMaker) {
 		e := mk(t)

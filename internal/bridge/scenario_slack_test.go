@@ -4,7 +4,7 @@ package bridge
 // a support team works: customers mail, agents answer from Slack (thread
 // messages, /ticket, parent menus) and the TaskIP web app, and customers
 // answer our mail. Each test asserts what a helpdesk user would expect
-// (SPEC 6, README "Ticket watch", "Slack", "Outbound mail").
+// (README "Ticket watch", "Slack commands and threads", "Outbound mail").
 
 import (
 	"context"

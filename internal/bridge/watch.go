@@ -68,8 +68,8 @@ type WatchConfig struct {
 	Now     func() time.Time
 }
 
-// Watch keeps one Slack thread per ticket in step with TaskIP (SPEC 6,
-// Ticket watch). One goroutine does all Slack writes, so the messages of a
+// Watch keeps one Slack thread per ticket in step with TaskIP (README
+// "Ticket watch"). One goroutine does all Slack writes, so the messages of a
 // thread never overtake each other.
 type Watch struct {
 	cfg      WatchConfig
@@ -193,7 +193,7 @@ func (w *Watch) LastPoll() time.Time {
 }
 
 // Healthy reports whether TaskIP was polled successfully within three poll
-// intervals (SPEC 7, /readyz). A watch that just started gets that long too.
+// intervals (/readyz). A watch that just started gets that long too.
 func (w *Watch) Healthy() bool {
 	now := w.cfg.Now()
 	next := w.schedule.Next(now)
