@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,6 +222,10 @@ const agentRefusal = "You are not a TaskIP team member (no team member has your 
 
 var errNotAgent = errors.New("not an agent")
 
+// errUnknownSlackUser: Slack has no such user for this app (deleted, from
+// another workspace, or hidden from it).
+var errUnknownSlackUser = errors.New("unknown Slack user")
+
 // agent maps a Slack user to a TaskIP team member: slack.agents first, then
 // users.info's email matched against TaskIP team members (cached a day).
 func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
@@ -238,6 +243,10 @@ func (c *Commands) agent(ctx context.Context, userID string) (int64, error) {
 		return a.MemberID, nil
 	}
 	email, _, err := c.cfg.Slack.UserEmail(ctx, userID)
+	var apiErr *slack.APIError
+	if errors.As(err, &apiErr) && (apiErr.Code == "user_not_found" || apiErr.Code == "users_not_found" || apiErr.Code == "user_not_visible") {
+		return 0, fmt.Errorf("slack user %s: %w: %w", userID, errUnknownSlackUser, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("slack user %s: %w", userID, err)
 	}
@@ -297,17 +306,39 @@ func (c *Commands) changed(id taskip.ID) {
 	}
 }
 
-// userMessage turns a failed call into words for the agent.
+// userMessage turns a failed call into one sentence for the agent; the
+// details (request, status, the error chain) go to the log, not to Slack.
 func userMessage(err error) string {
+	var apiErr *taskip.APIError
 	switch {
+	case errors.Is(err, errNotAgent):
+		return agentRefusal
+	case errors.Is(err, errUnknownSlackUser):
+		return "Slack does not tell ticketsync who you are (your user is unknown or not visible to the app), so it cannot act for you."
 	case errors.Is(err, taskip.ErrNotFound):
 		return "No such ticket (or note) in TaskIP."
 	case errors.Is(err, taskip.ErrConflict):
 		return "TaskIP refused: the ticket is closed. Reopen it first (status <ticket> open)."
 	case errors.Is(err, taskip.ErrOutcomeUnknown):
 		return "TaskIP did not confirm the change; check the ticket before trying again."
+	case errors.Is(err, taskip.ErrValidation) && errors.As(err, &apiErr) && apiErr.Message != "":
+		return "TaskIP refused the change: " + strings.TrimSuffix(apiErr.Message, ".") + "."
 	case errors.Is(err, taskip.ErrValidation):
-		return "TaskIP refused the change: " + err.Error()
+		return "TaskIP refused the change as invalid."
 	}
-	return "Something went wrong talking to TaskIP; please try again. (" + err.Error() + ")"
+	return "TaskIP could not be reached or failed, so nothing was changed; please try again in a minute."
+}
+
+// outcomeOf is the metrics outcome of an agent's request: refused when the
+// request itself cannot be done (who asked, or what was asked), failed
+// when ticketsync or TaskIP could not do it.
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errNotAgent), errors.Is(err, errUnknownSlackUser),
+		errors.Is(err, taskip.ErrNotFound), errors.Is(err, taskip.ErrConflict), errors.Is(err, taskip.ErrValidation):
+		return "refused"
+	}
+	return "failed"
 }

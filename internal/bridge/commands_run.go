@@ -24,23 +24,30 @@ import (
 // outcome through response_url.
 func (c *Commands) runCommand(ctx context.Context, cmd slack.Command, p mapping.SlashCommand) {
 	member, err := c.agent(ctx, cmd.UserID)
-	if errors.Is(err, errNotAgent) {
-		c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), "refused").Inc()
-		c.report(ctx, cmd.ResponseURL, agentRefusal)
-		return
+	text := ""
+	if err == nil {
+		text, err = c.execute(ctx, p, member)
 	}
 	if err != nil {
-		c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), "failed").Inc()
-		c.report(ctx, cmd.ResponseURL, "Could not check who you are: "+err.Error())
-		return
+		text = c.refuseOrFail(ctx, "slash command", string(p.Verb), err)
 	}
-	text, err := c.execute(ctx, p, member)
 	c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), outcomeOf(err)).Inc()
-	if err != nil {
-		c.log.Warn("slash command failed", "verb", p.Verb, "err", err)
-		text = userMessage(err)
-	}
 	c.report(ctx, cmd.ResponseURL, text)
+}
+
+// refuseOrFail logs an agent's request that did not succeed, at info for a
+// refusal (the request's own fault) and at warn for a failure, unless the
+// daemon is shutting down, and says it in one sentence for Slack.
+func (c *Commands) refuseOrFail(ctx context.Context, what, verb string, err error) string {
+	switch {
+	case ctx.Err() != nil:
+		c.log.Debug(what+" interrupted by shutdown", "verb", verb, "err", err)
+	case outcomeOf(err) == "refused":
+		c.log.Info(what+" refused", "verb", verb, "reason", err)
+	default:
+		c.log.Warn(what+" failed", "verb", verb, "err", err)
+	}
+	return userMessage(err)
 }
 
 // execute makes the TaskIP calls of one command and returns the answer.
@@ -200,14 +207,14 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	if _, err := c.agent(ctx, e.User); err != nil {
 		// Slack will not deliver this message again (its event is
 		// claimed): the agent must hear that nothing was saved.
-		if errors.Is(err, errNotAgent) {
-			c.cfg.Metrics.thread.WithLabelValues(string(kind), "refused").Inc()
-			post(fmt.Sprintf("<@%s>: %s Nothing was saved.", e.User, agentRefusal))
+		c.cfg.Metrics.thread.WithLabelValues(string(kind), outcomeOf(err)).Inc()
+		if outcomeOf(err) == "refused" {
+			c.log.Info("thread message refused", "ticket", tt.ID, "reason", err)
+			post(fmt.Sprintf("<@%s>: %s Nothing was saved.", e.User, userMessage(err)))
 			return
 		}
-		c.cfg.Metrics.thread.WithLabelValues(string(kind), "failed").Inc()
-		c.log.Warn("thread message not saved: agent unknown", "ticket", tt.ID, "err", err)
-		post(fmt.Sprintf("<@%s>: Could not check that you are a TaskIP team member (%s). Nothing was saved; please send it again.", e.User, err))
+		c.log.Warn("thread message not saved: could not check the agent", "ticket", tt.ID, "err", err)
+		post(fmt.Sprintf("<@%s>: Could not check that you are a TaskIP team member. Nothing was saved; please send it again in a minute.", e.User))
 		return
 	}
 	if len(e.Files) > 0 {
@@ -237,8 +244,7 @@ func (c *Commands) runThreadMessage(ctx context.Context, e slack.MessageEvent) {
 	}
 	c.cfg.Metrics.thread.WithLabelValues(string(kind), outcomeOf(err)).Inc()
 	if err != nil {
-		c.log.Warn("thread message not saved", "ticket", tt.ID, "err", err)
-		post(userMessage(err))
+		post(c.refuseOrFail(ctx, "thread message", string(kind), err))
 		return
 	}
 	c.changed(taskip.ID(tt.ID))
@@ -393,12 +399,9 @@ func (c *Commands) claimEvent(e slack.MessageEvent) (bool, error) {
 // runAction applies a click on a parent message's controls.
 func (c *Commands) runAction(ctx context.Context, a slack.BlockAction) {
 	member, err := c.agent(ctx, a.UserID)
-	if errors.Is(err, errNotAgent) {
-		c.report(ctx, a.ResponseURL, agentRefusal)
-		return
-	}
 	if err != nil {
-		c.report(ctx, a.ResponseURL, "Could not check who you are: "+err.Error())
+		c.cfg.Metrics.commands.WithLabelValues(a.ActionID, outcomeOf(err)).Inc()
+		c.report(ctx, a.ResponseURL, c.refuseOrFail(ctx, "button or menu", a.ActionID, err))
 		return
 	}
 	var p mapping.SlashCommand
@@ -430,16 +433,9 @@ func (c *Commands) runAction(ctx context.Context, a slack.BlockAction) {
 	text, err := c.execute(ctx, p, member)
 	c.cfg.Metrics.commands.WithLabelValues(string(p.Verb), outcomeOf(err)).Inc()
 	if err != nil {
-		text = userMessage(err)
+		text = c.refuseOrFail(ctx, "button or menu", string(p.Verb), err)
 	}
 	c.report(ctx, a.ResponseURL, text)
-}
-
-func outcomeOf(err error) string {
-	if err != nil {
-		return "failed"
-	}
-	return "ok"
 }
 
 // uploadShared streams the files shared in a thread message to the ticket.

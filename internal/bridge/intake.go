@@ -239,6 +239,9 @@ func (in *Intake) Run(ctx context.Context) error {
 		if !in.cfg.Inbox.Connected() {
 			if _, err := in.cfg.Inbox.Connect(ctx); err != nil {
 				in.metrics.connected.Set(0)
+				if ctx.Err() != nil {
+					return nil // shutting down is not a failure to connect
+				}
 				wait := backoff.Next()
 				var tokenErr *mail.TokenError
 				switch {

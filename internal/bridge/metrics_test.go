@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,9 +65,40 @@ func TestSlackCountersMove(t *testing.T) {
 		return metricValue(t, cm.thread.WithLabelValues("reply", "ok")) == 1 && metricValue(t, cm.thread.WithLabelValues("note", "ok")) == 1 &&
 			metricValue(t, cm.retries) == 1
 	}, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "failed")), "no such ticket")
-	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "refused")), "not an agent")
+	// Refusals are the request's fault (no such ticket, not an agent), not
+	// a failure of ticketsync or TaskIP.
+	assert.Equal(t, 0.0, metricValue(t, cm.commands.WithLabelValues("status", "failed")))
+	assert.Equal(t, 2.0, metricValue(t, cm.commands.WithLabelValues("status", "refused")), "no such ticket, and not an agent")
 
 	e.watch.TicketChanged(taskip.ID(tk.ID))
 	require.Eventually(t, func() bool { return metricValue(t, wm.changes.WithLabelValues("reply")) >= 1 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// A request that cannot be done as asked is refused in one sentence; a
+// failure of TaskIP is counted as such and also answered in one sentence,
+// never with the error chain.
+func TestSlackRefusalsAreCleanSentences(t *testing.T) {
+	cm := NewCommandsMetrics(nil)
+	e, _ := newCommandsEnv(t)
+	e.cmds.cfg.Metrics = cm
+
+	e.command("UGHOST", "status 46 pending") // Slack has no such user
+	got := e.waitResponse(1)
+	assert.Contains(t, got[0], "Slack does not tell ticketsync who you are")
+	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "refused")))
+
+	e.command("USARAH", "status 99999 open")
+	got = e.waitResponse(2)
+	assert.Contains(t, got[1], "No such ticket (or note) in TaskIP.")
+	assert.Equal(t, 2.0, metricValue(t, cm.commands.WithLabelValues("status", "refused")))
+
+	e.fake.FailNext(20, http.StatusServiceUnavailable)
+	e.command("USARAH", "status 46 pending")
+	got = e.waitResponse(3)
+	assert.Equal(t, 1.0, metricValue(t, cm.commands.WithLabelValues("status", "failed")))
+	for _, text := range got {
+		assert.NotContains(t, text, "taskip:", "no error chain reaches Slack: %q", text)
+		assert.NotContains(t, text, "slack:", "no error chain reaches Slack: %q", text)
+		assert.Equal(t, 1, strings.Count(strings.TrimSuffix(text, "."), ". ")+1, "one sentence: %q", text)
+	}
 }

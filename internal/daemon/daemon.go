@@ -38,6 +38,8 @@ import (
 // Options carry what does not come from the configuration file.
 type Options struct {
 	Logger *slog.Logger
+	// Version names the build in the start-up line.
+	Version string
 	// IMAPTLS overrides the TLS settings of the IMAP connection (tests and
 	// the demo use self-signed certificates).
 	IMAPTLS *imap.Config
@@ -102,6 +104,7 @@ type Daemon struct {
 	private   *webserver.Server
 	privateLn net.Listener
 	shutdown  time.Duration
+	version   string
 }
 
 // New opens the state file (failing at once when another instance holds
@@ -111,7 +114,7 @@ func New(cfg *config.Config, opts Options) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry(), shutdown: opts.ShutdownTimeout}
+	d := &Daemon{cfg: cfg, log: log, registry: prometheus.NewRegistry(), shutdown: opts.ShutdownTimeout, version: opts.Version}
 	if d.shutdown <= 0 {
 		d.shutdown = 8 * time.Second
 	}

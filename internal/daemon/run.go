@@ -60,7 +60,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.outbox.Run(ctx)
 		})
 	}
-	d.log.Info("ticketsync running", "http", d.Addr(), "metrics", d.MetricsAddr(), "mail", d.intake != nil, "outbound_mail", d.outbox != nil)
+	d.log.Info("ticketsync running", d.startFields()...)
 
 	<-g.stopping.Done()
 	d.log.Info("shutting down")
@@ -200,4 +200,35 @@ func (g *group) stopInOrder(deadline context.Context) bool {
 		}
 	}
 	return true
+}
+
+// startFields are what an operator checks first in a log: which build, on
+// which state file, reading which mailbox, posting to which channel, and
+// where it listens.
+func (d *Daemon) startFields() []any {
+	version := d.version
+	if version == "" {
+		version = "devel"
+	}
+	f := []any{"version", version, "state", d.cfg.State.Path}
+	if d.inbox != nil {
+		f = append(f, "mailbox", d.cfg.Mail.IMAP.Username+" "+d.cfg.Mail.IMAP.Mailbox+" at "+d.cfg.Mail.IMAP.Addr)
+	} else {
+		f = append(f, "mailbox", "off")
+	}
+	if d.outbox != nil {
+		f = append(f, "outbound_mail", d.cfg.Mail.Address)
+	} else {
+		f = append(f, "outbound_mail", "off")
+	}
+	if d.cfg.Slack != nil && d.cfg.Slack.Channel != "" {
+		f = append(f, "slack_channel", d.cfg.Slack.Channel)
+	} else {
+		f = append(f, "slack_channel", "off")
+	}
+	f = append(f, "http", d.Addr())
+	if m := d.MetricsAddr(); m != "" && m != d.Addr() {
+		f = append(f, "metrics", m)
+	}
+	return f
 }

@@ -102,7 +102,15 @@ type ConnError struct {
 	Err error
 }
 
-func (e *ConnError) Error() string        { return "imap: " + e.Op + ": connection lost: " + e.Err.Error() }
+func (e *ConnError) Error() string {
+	if strings.HasPrefix(e.Op, "connect") {
+		// Nothing was lost: the connection was never made (a name that
+		// does not resolve reads "no such host", a closed port "refused").
+		return "imap: " + e.Op + ": " + e.Err.Error()
+	}
+	return "imap: " + e.Op + ": connection lost: " + e.Err.Error()
+}
+
 func (e *ConnError) Unwrap() error        { return e.Err }
 func (e *ConnError) Is(target error) bool { return target == ErrNotConnected }
 
