@@ -5,19 +5,31 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/health"
 )
 
-// healthcheckCmd exits 0 when the daemon's /readyz answers 200 and 1
+// defaultLiveURL is /healthz on the default http.listen (":8080"), as seen
+// from inside the daemon's own network namespace.
+const defaultLiveURL = "http://127.0.0.1:8080/healthz"
+
+// healthcheckCmd exits 0 when the daemon's /healthz answers 200 and 1
 // otherwise, usage mistakes included: Docker reserves exit code 2 of a
 // HEALTHCHECK.
+//
+// It asks /healthz, not /readyz, because whoever runs it (Docker's
+// HEALTHCHECK with autoheal, ECS, a Kubernetes exec probe) restarts a
+// container that fails it. /readyz fails while IMAP or TaskIP is down,
+// and restarting ticketsync cures neither: it would only restart in a
+// loop for as long as the outage lasts. --url reaches /readyz when
+// readiness is what is wanted.
 func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file; /readyz is looked for on its http.listen port")
-	target := fs.String("url", "", "readiness URL, overrides --config (default "+health.DefaultURL+")")
+	cfgPath := fs.String("config", "", "configuration file; /healthz is looked for on its http.metrics_listen port, else http.listen")
+	urlFlag := fs.String("url", "", "URL to check, overrides --config, e.g. http://127.0.0.1:9090/readyz for readiness (default "+defaultLiveURL+")")
 	timeout := fs.Duration("timeout", health.DefaultTimeout, "how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
 		return 1
@@ -26,30 +38,47 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "ticketsync healthcheck: unexpected argument %q\n", fs.Arg(0))
 		return 1
 	}
-	url := *target
-	if url == "" && *cfgPath != "" {
+	checkURL := *urlFlag
+	if checkURL == "" && *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath, config.LoadOptions{})
 		if err != nil {
 			fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 			return 1
 		}
-		// /readyz lives on metrics_listen when one is set.
+		// /healthz lives on metrics_listen when one is set.
 		listen := cfg.HTTP.Listen
 		if cfg.HTTP.MetricsListen != "" {
 			listen = cfg.HTTP.MetricsListen
 		}
-		if url, err = health.ReadyURL(listen); err != nil {
+		if checkURL, err = liveURL(listen); err != nil {
 			fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 			return 1
 		}
 	}
-	if url == "" {
-		url = health.DefaultURL
+	if checkURL == "" {
+		checkURL = defaultLiveURL
 	}
-	if err := health.Check(ctx, url, *timeout); err != nil {
+	if err := health.Check(ctx, checkURL, *timeout); err != nil {
 		fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ready\n", url)
+	fmt.Fprintf(stdout, "%s: ok\n", checkURL)
 	return 0
+}
+
+// liveURL is the /healthz URL of a daemon listening on listen. It reuses
+// health.ReadyURL for the host and port, which must follow the same rules
+// (a wildcard listener is reached on 127.0.0.1, a bound one at its
+// address), and swaps only the path.
+func liveURL(listen string) (string, error) {
+	ready, err := health.ReadyURL(listen)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(ready)
+	if err != nil {
+		return "", fmt.Errorf("health: http.listen %q: %w", listen, err)
+	}
+	u.Path = "/healthz"
+	return u.String(), nil
 }

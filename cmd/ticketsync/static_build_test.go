@@ -2,6 +2,7 @@ package main
 
 import (
 	"debug/elf"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,8 +16,8 @@ import (
 
 // TestStaticBuild builds the release binary the way the Dockerfile does and
 // checks the two promises the distroless image relies on: no dynamic
-// loader or shared library is needed, and the binary runs (version and
-// healthcheck) with an empty environment.
+// loader or shared library is needed, and the binary runs (version, and
+// healthcheck with its configuration file) with an empty environment.
 func TestStaticBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the whole binary")
@@ -63,17 +64,29 @@ func TestStaticBuild(t *testing.T) {
 		t.Errorf("version printed %q; the -X flag did not stamp it", out)
 	}
 
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ready\n"))
+	// The image's HEALTHCHECK: alive but not ready, as in an IMAP outage,
+	// must pass, or Docker and ECS would restart the container in a loop.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.Error(w, "imap: not connected", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
 	}))
 	defer srv.Close()
-	check := exec.Command(bin, "healthcheck", "--url", srv.URL+"/readyz")
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	cfg := filepath.Join(dir, "config.yaml")
+	cfgText := "taskip:\n  secret_key: test-secret-value-1234\nhttp:\n  listen: \"127.0.0.1:1\"\n  metrics_listen: \":" + port + "\"\n"
+	if err := os.WriteFile(cfg, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command(bin, "healthcheck", "--config", cfg)
 	check.Env = []string{}
-	if out, err := check.CombinedOutput(); err != nil {
+	if out, err := check.CombinedOutput(); err != nil || !strings.Contains(string(out), "/healthz: ok") {
 		t.Errorf("healthcheck with an empty environment: %v\n%s", err, out)
 	}
 	srv.Close()
-	check = exec.Command(bin, "healthcheck", "--url", srv.URL+"/readyz")
+	check = exec.Command(bin, "healthcheck", "--url", srv.URL+"/healthz")
 	check.Env = []string{}
 	out, err = check.CombinedOutput()
 	if code := check.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "connection refused") {
