@@ -5,56 +5,53 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ticketsync/ticketsync/internal/cli"
 )
 
-const usage = `ticketsync keeps TaskIP support tickets, a support mailbox and Slack in step.
-
-Usage:
-  ticketsync run --config FILE [--backfill open] [--import-existing unseen|none|all]
-                                         the daemon
-  ticketsync demo [--keep-running] [--verbose]
-                                         the whole product in-process: a scripted story, verified
-  ticketsync check-config --config FILE [--connect [--timeout 10s]] [--quiet]
-                                         validate a configuration file; --connect also tries
-                                         TaskIP, IMAP, SMTP and Slack with it (exit 0: all work)
-  ticketsync ticket <verb> ...           operator access to the TaskIP API ("ticket help")
-  ticketsync fake-taskip [--listen ADDR] [--secret-key K]
-                                         an in-memory TaskIP server to try the CLI against
-  ticketsync mail authorize --provider microsoft|google --client-id ID [--client-secret-file F] [--device]
-                                         sign the mailbox in once; prints the refresh token for mail.oauth2
-  ticketsync state dump [--config FILE | --path FILE]
-                                         print the state file as JSON (daemon stopped)
-  ticketsync state check [--config FILE | --path FILE]
-                                         check the state file (or a backup) for damage
-  ticketsync state restore BACKUP [--config FILE | --path FILE]
-                                         replace the state file with a backup (daemon stopped)
-  ticketsync healthcheck [--config FILE | --url URL] [--timeout 5s]
-                                         exit 0 when /readyz answers 200 (container HEALTHCHECK)
-  ticketsync version
-`
+// commands is the top-level usage: every command with its one-line summary,
+// in the order an operator meets them.
+var commands = cli.Group{
+	Summary: "Keep TaskIP support tickets, a support mailbox and Slack in step.",
+	Footer:  `Flags are spelled --name and may come before or after a command's arguments; "--" ends them.`,
+	Commands: []cli.Spec{
+		runSpec, demoSpec, checkConfigSpec, cli.TicketSpec, fakeTaskipSpec, mailAuthorizeSpec,
+		stateDumpSpec, stateCheckSpec, stateRestoreSpec, healthcheckSpec, versionSpec,
+	},
+}
 
 func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// realMain is main without the exit, so tests can run the binary's exact
+// entry point in a child process.
+func realMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return dispatch(ctx, args, stdout, stderr)
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return commands.UsageError(stderr, errors.New("missing command"))
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "ticket":
 		return ticketCmd(ctx, rest, stdout, stderr)
 	case "check-config":
+		// check_config.go parses its flags again; the mirror gives it the
+		// help and usage errors of every other command.
+		if code, ok := checkConfigFlags().Parse(rest, stdout, stderr); !ok {
+			return code
+		}
 		return checkConfigCmd(ctx, rest, stdout, stderr)
 	case "fake-taskip":
 		return fakeTaskipCmd(ctx, rest, stdout, stderr)
@@ -67,15 +64,30 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "mail":
 		return mailCmd(ctx, rest, stdout, stderr)
 	case "healthcheck":
+		if code, ok := healthcheckFlags().Parse(rest, stdout, stderr); !ok {
+			if code != 0 {
+				// Docker reserves exit code 2 of a health check.
+				return 1
+			}
+			return 0
+		}
 		return healthcheckCmd(ctx, rest, stdout, stderr)
-	case "version", "--version", "-version":
+	case "version":
+		return versionCmd(rest, stdout, stderr)
+	case "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help":
+		if len(rest) > 0 {
+			// "help state dump" is "state dump --help".
+			return dispatch(ctx, append(rest[:len(rest):len(rest)], "--help"), stdout, stderr)
+		}
+		commands.WriteHelp(stdout)
 		return 0
-	default:
-		fmt.Fprintf(stderr, "ticketsync: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
+	if cli.IsHelp(cmd) {
+		commands.WriteHelp(stdout)
+		return 0
+	}
+	return commands.UsageError(stderr, fmt.Errorf("unknown command %q", cmd))
 }

@@ -29,7 +29,7 @@ func TestDispatch(t *testing.T) {
 		t.Fatalf("unknown command: %d %q", code, errOut)
 	}
 	code, _, errOut = run(t)
-	if code != 2 || !strings.Contains(errOut, "Usage:") {
+	if code != 2 || !strings.Contains(errOut, "missing command") {
 		t.Fatalf("no command: %d %q", code, errOut)
 	}
 	// The demo is the end-to-end smoke test: every step verified, exit 0.

@@ -2,52 +2,55 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
 
 	"github.com/ticketsync/ticketsync/internal/bridge"
+	"github.com/ticketsync/ticketsync/internal/cli"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/daemon"
 )
 
-func runCmd(ctx context.Context, args []string, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML)")
-	backfill := fs.String("backfill", "", `"open": post the open tickets to Slack once on the first run`)
-	importExisting := fs.String("import-existing", "", `first start only: "unseen" (default: unread mail within mail.imap.import_window), "none" or "all"`)
-	if err := fs.Parse(args); err != nil {
-		return 2
+var runSpec = cli.Spec{
+	Name:     "run",
+	Synopsis: "--config FILE [--backfill open] [--import-existing unseen|none|all]",
+	Summary:  "Run the daemon: mailbox, TaskIP and Slack in step until SIGTERM or SIGINT.",
+	Details: "It serves /healthz, /readyz and /metrics on http.listen (or http.metrics_listen) and logs\n" +
+		"to stderr. SIGTERM or SIGINT finishes the message in flight and exits 0.",
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := runSpec.New()
+	path := cmd.Flags.String("config", "", "the configuration `FILE` (YAML); required")
+	backfill := cmd.Flags.String("backfill", "", "with the value `open`, post the open tickets to Slack once, on the first run")
+	importExisting := cmd.Flags.String("import-existing", "",
+		"first start only: the mail already in the mailbox to import, `MODE` unseen (the default), none or all")
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		return code
 	}
 	switch *importExisting {
 	case "", bridge.ImportUnseen, bridge.ImportNone, bridge.ImportAll:
 	default:
-		fmt.Fprintln(stderr, `ticketsync run: --import-existing takes "unseen", "none" or "all"`)
-		return 2
+		return cmd.Usagef(stderr, `--import-existing takes "unseen", "none" or "all"`)
 	}
 	if *backfill != "" && *backfill != "open" {
-		fmt.Fprintln(stderr, `ticketsync run: --backfill takes "open"`)
-		return 2
+		return cmd.Usagef(stderr, `--backfill takes "open"`)
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "ticketsync run: --config FILE is required")
-		return 2
+		return cmd.Usagef(stderr, "--config FILE is required")
 	}
 	cfg, err := config.Load(*path, config.LoadOptions{})
 	if err != nil {
-		fmt.Fprintf(stderr, "ticketsync run: %v\n", err)
-		return 1
+		return cmd.Fail(stderr, err)
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration: "+w.Message, "key", w.Path)
 	}
 	tuneGC()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Backfill: *backfill, ImportExisting: *importExisting})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: versionString(), Backfill: *backfill, ImportExisting: *importExisting})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -2,61 +2,70 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/ticketsync/ticketsync/internal/cli"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/state"
 )
 
-const stateUsage = `usage: ticketsync state dump [--config FILE | --path FILE]     print the state file as JSON
-       ticketsync state check [--config FILE | --path FILE]    full consistency check; exit 0 when clean
-       ticketsync state restore BACKUP [--config FILE | --path FILE]
-                                                               replace the state file with a checked copy of BACKUP
-All three need the daemon stopped.`
+// The state verbs take the state file from --path, else from the
+// state.path of --config, else the default.
+const stateDetails = "Without --config or --path the state file is " + config.DefaultStatePath + "."
+
+var (
+	stateDumpSpec = cli.Spec{
+		Name:     "state dump",
+		Synopsis: "[--config FILE | --path FILE]",
+		Summary:  "Print the state file as JSON (daemon stopped).",
+		Details:  stateDetails,
+	}
+	stateCheckSpec = cli.Spec{
+		Name:     "state check",
+		Synopsis: "[--config FILE | --path FILE]",
+		Summary:  "Check the state file, or a backup given as --path, for damage; exit 0 when clean.",
+		Details:  stateDetails,
+	}
+	stateRestoreSpec = cli.Spec{
+		Name:     "state restore",
+		Synopsis: "BACKUP [--config FILE | --path FILE]",
+		Summary:  "Replace the state file with a checked copy of BACKUP (daemon stopped).",
+		Details:  stateDetails + "\nThe file replaced is kept next to it as <file>.before-restore-<time>.",
+		Args:     []string{"BACKUP"},
+	}
+	stateGroup = cli.Group{
+		Name:     "state",
+		Summary:  "Print, check or restore the daemon's state file; every verb needs the daemon stopped.",
+		Commands: []cli.Spec{stateDumpSpec, stateCheckSpec, stateRestoreSpec},
+	}
+)
 
 func stateCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, stateUsage)
-		return 2
+		return stateGroup.UsageError(stderr, errors.New("missing verb"))
 	}
 	verb := args[0]
-	switch verb {
-	case "dump", "check", "restore":
-	default:
-		fmt.Fprintln(stderr, stateUsage)
-		return 2
+	if cli.IsHelp(verb) || verb == "help" {
+		stateGroup.WriteHelp(stdout)
+		return 0
 	}
-	rest := args[1:]
-	// restore takes its backup before or after the flags.
+	spec, ok := stateGroup.Lookup(verb)
+	if !ok {
+		return stateGroup.UsageError(stderr, fmt.Errorf("unknown verb %q", verb))
+	}
+	cmd := spec.New()
+	cfgPath := cmd.Flags.String("config", "", "the configuration `FILE`; its state.path is the state file")
+	path := cmd.Flags.String("path", "", "the state `FILE` itself")
+	if code, ok := cmd.Parse(args[1:], stdout, stderr); !ok {
+		return code
+	}
 	var backup string
-	if verb == "restore" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		backup, rest = rest[0], rest[1:]
+	if verb == "restore" {
+		backup = cmd.Positional()[0]
 	}
-	fs := flag.NewFlagSet("state "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file; its state.path is the state file")
-	path := fs.String("path", "", "state file")
-	if err := fs.Parse(rest); err != nil {
-		return 2
-	}
-	if verb == "restore" && backup == "" && fs.NArg() == 1 {
-		backup = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, stateUsage)
-		return 2
-	}
-	if verb == "restore" && backup == "" {
-		fmt.Fprintln(stderr, "ticketsync state restore: which backup? usage: ticketsync state restore BACKUP [--config FILE | --path FILE]")
-		return 2
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "ticketsync state %s: %v\n", verb, err)
-		return 1
-	}
+	fail := func(err error) int { return cmd.Fail(stderr, err) }
 	if *path == "" {
 		if *cfgPath == "" {
 			*path = config.DefaultStatePath

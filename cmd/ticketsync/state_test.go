@@ -175,7 +175,7 @@ func TestStateRestore(t *testing.T) {
 		t.Fatal("a refused restore changed the state file")
 	}
 
-	if code, _, errOut := run(t, "state", "restore", "--path", path); code != 2 || !strings.Contains(errOut, "which backup") {
+	if code, _, errOut := run(t, "state", "restore", "--path", path); code != 2 || !strings.Contains(errOut, "missing BACKUP") {
 		t.Fatalf("no backup named: %d %q", code, errOut)
 	}
 }

@@ -40,7 +40,7 @@ func permute(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		// Checked here because Parse would take our "--" for the value.
 		if i+1 == len(args) {
-			return nil, usagef("flag needs an argument: %s", a)
+			return nil, usagef("flag needs an argument: --%s", name)
 		}
 		i++
 		flags = append(flags, args[i])

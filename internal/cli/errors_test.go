@@ -12,11 +12,11 @@ import (
 )
 
 const verbList = "verbs: list, show, create, update, delete, reply, status, priority, note, note-delete, assign, attach, attachments, bulk, analytics\n" +
-	"run 'ticketsync ticket help' for usage\n"
+	"run 'ticketsync ticket --help' for usage\n"
 
 func usageOf(verb string) string {
 	v := lookupVerb(verb)
-	return "usage: " + v.usageLine() + "\nrun 'ticketsync ticket " + verb + " --help' for details\n"
+	return "usage: " + v.spec().UsageLine() + "\nrun 'ticketsync ticket " + verb + " --help' for details\n"
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -27,63 +27,63 @@ func TestUsageErrors(t *testing.T) {
 		stderr string
 	}{
 		{name: "no verb", args: nil,
-			stderr: "ticketsync: missing verb\n" + verbList},
+			stderr: "ticketsync ticket: missing verb\n" + verbList},
 		{name: "unknown verb", args: []string{"frobnicate", "12"},
-			stderr: "ticketsync: unknown verb \"frobnicate\"\n" + verbList},
+			stderr: "ticketsync ticket: unknown verb \"frobnicate\"\n" + verbList},
 		{name: "help for unknown verb", args: []string{"help", "frobnicate"},
-			stderr: "ticketsync: unknown verb \"frobnicate\"\n" + verbList},
+			stderr: "ticketsync ticket: unknown verb \"frobnicate\"\n" + verbList},
 		{name: "missing REF", args: []string{"show"},
-			stderr: "ticketsync: missing REF\n" + usageOf("show")},
+			stderr: "ticketsync ticket show: missing REF\n" + usageOf("show")},
 		{name: "missing TEXT", args: []string{"reply", "45", "--status", "resolved"},
-			stderr: "ticketsync: missing TEXT\n" + usageOf("reply")},
+			stderr: "ticketsync ticket reply: missing TEXT\n" + usageOf("reply")},
 		{name: "missing FILE", args: []string{"attach", "45"},
-			stderr: "ticketsync: missing FILE\n" + usageOf("attach")},
+			stderr: "ticketsync ticket attach: missing FILE\n" + usageOf("attach")},
 		{name: "extra argument", args: []string{"note", "45", "two", "words"},
-			stderr: "ticketsync: unexpected argument \"words\" (quote text that has spaces)\n" + usageOf("note")},
+			stderr: "ticketsync ticket note: unexpected argument \"words\" (quote text that has spaces)\n" + usageOf("note")},
 		{name: "bad REF", args: []string{"show", "abc"},
-			stderr: "ticketsync: invalid ticket reference \"abc\" (want an id like 46 or #46, or a uuid)\n" + usageOf("show")},
+			stderr: "ticketsync ticket show: invalid ticket reference \"abc\" (want an id like 46 or #46, or a uuid)\n" + usageOf("show")},
 		{name: "bad status name", args: []string{"status", "45", "done"},
-			stderr: "ticketsync: unknown status \"done\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("status")},
+			stderr: "ticketsync ticket status: unknown status \"done\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("status")},
 		{name: "bad status number", args: []string{"status", "45", "7"},
-			stderr: "ticketsync: unknown status \"7\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("status")},
+			stderr: "ticketsync ticket status: unknown status \"7\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("status")},
 		{name: "bad priority name", args: []string{"priority", "45", "critical"},
-			stderr: "ticketsync: unknown priority \"critical\" (want one of low, normal, medium, high, urgent or 0-4)\n" + usageOf("priority")},
+			stderr: "ticketsync ticket priority: unknown priority \"critical\" (want one of low, normal, medium, high, urgent or 0-4)\n" + usageOf("priority")},
 		{name: "bad priority flag", args: []string{"list", "--priority", "critical"},
-			stderr: "ticketsync: invalid value \"critical\" for flag -priority: unknown priority \"critical\" (want one of low, normal, medium, high, urgent or 0-4)\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: invalid value \"critical\" for flag --priority: unknown priority \"critical\" (want one of low, normal, medium, high, urgent or 0-4)\n" + usageOf("list")},
 		{name: "bad status flag", args: []string{"reply", "45", "hi", "--status", "done"},
-			stderr: "ticketsync: invalid value \"done\" for flag -status: unknown status \"done\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("reply")},
+			stderr: "ticketsync ticket reply: invalid value \"done\" for flag --status: unknown status \"done\" (want one of open, in_progress, resolved, closed, pending or 0-4)\n" + usageOf("reply")},
 		{name: "unknown flag", args: []string{"show", "45", "--verbose"},
-			stderr: "ticketsync: flag provided but not defined: -verbose\n" + usageOf("show")},
+			stderr: "ticketsync ticket show: unknown flag --verbose\n" + usageOf("show")},
 		{name: "flag without value", args: []string{"list", "--status"},
-			stderr: "ticketsync: flag needs an argument: --status\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: flag needs an argument: --status\n" + usageOf("list")},
 		{name: "bad order", args: []string{"list", "--order", "up"},
-			stderr: "ticketsync: invalid value \"up\" for flag -order: want one of asc, desc\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: invalid value \"up\" for flag --order: want one of asc, desc\n" + usageOf("list")},
 		{name: "bad date", args: []string{"list", "--date-from", "16/01/2024"},
-			stderr: "ticketsync: invalid value \"16/01/2024\" for flag -date-from: want a date like 2024-01-31\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: invalid value \"16/01/2024\" for flag --date-from: want a date like 2024-01-31\n" + usageOf("list")},
 		{name: "bad page", args: []string{"list", "--page", "0"},
-			stderr: "ticketsync: invalid value \"0\" for flag -page: want a positive number\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: invalid value \"0\" for flag --page: want a positive number\n" + usageOf("list")},
 		{name: "create without subject", args: []string{"create", "--priority", "high"},
-			stderr: "ticketsync: --subject is required\n" + usageOf("create")},
+			stderr: "ticketsync ticket create: --subject is required\n" + usageOf("create")},
 		{name: "create without priority", args: []string{"create", "--subject", "Hello"},
-			stderr: "ticketsync: --priority is required\n" + usageOf("create")},
+			stderr: "ticketsync ticket create: --priority is required\n" + usageOf("create")},
 		{name: "update without fields", args: []string{"update", "45"},
-			stderr: "ticketsync: nothing to update: give at least one of --subject, --priority, --status, --description, --attachment, --created-by, --user-id\n" + usageOf("update")},
+			stderr: "ticketsync ticket update: nothing to update: give at least one of --subject, --priority, --status, --description, --attachment, --created-by, --user-id\n" + usageOf("update")},
 		{name: "empty reply", args: []string{"reply", "45", "  "},
-			stderr: "ticketsync: TEXT is empty\n" + usageOf("reply")},
+			stderr: "ticketsync ticket reply: TEXT is empty\n" + usageOf("reply")},
 		{name: "bad note id", args: []string{"note-delete", "45", "x"},
-			stderr: "ticketsync: invalid NOTE_ID \"x\" (want a positive number)\n" + usageOf("note-delete")},
+			stderr: "ticketsync ticket note-delete: invalid NOTE_ID \"x\" (want a positive number)\n" + usageOf("note-delete")},
 		{name: "bad member id", args: []string{"assign", "45", "sarah"},
-			stderr: "ticketsync: invalid MEMBER_ID \"sarah\" (want a positive number)\n" + usageOf("assign")},
+			stderr: "ticketsync ticket assign: invalid MEMBER_ID \"sarah\" (want a positive number)\n" + usageOf("assign")},
 		{name: "unknown bulk action", args: []string{"bulk", "archive", "1"},
-			stderr: "ticketsync: unknown bulk action \"archive\" (want one of delete, status_update, assign, add_tags)\n" + usageOf("bulk")},
+			stderr: "ticketsync ticket bulk: unknown bulk action \"archive\" (want one of delete, status_update, assign, add_tags)\n" + usageOf("bulk")},
 		{name: "bulk missing parameter", args: []string{"bulk", "status_update", "1", "2"},
-			stderr: "ticketsync: bulk status_update needs --status\n" + usageOf("bulk")},
+			stderr: "ticketsync ticket bulk: bulk status_update needs --status\n" + usageOf("bulk")},
 		{name: "bulk stray parameter", args: []string{"bulk", "delete", "1", "--status", "open"},
-			stderr: "ticketsync: --status does not apply to bulk delete\n" + usageOf("bulk")},
+			stderr: "ticketsync ticket bulk: --status does not apply to bulk delete\n" + usageOf("bulk")},
 		{name: "bad analytics period", args: []string{"analytics", "--period", "decade"},
-			stderr: "ticketsync: invalid value \"decade\" for flag -period: want one of day, week, month, year\n" + usageOf("analytics")},
+			stderr: "ticketsync ticket analytics: invalid value \"decade\" for flag --period: want one of day, week, month, year\n" + usageOf("analytics")},
 		{name: "missing secret key", args: []string{"list"}, unset: envSecretKey,
-			stderr: "ticketsync: TASKIP_SECRET_KEY is not set (or use --config FILE)\n" + usageOf("list")},
+			stderr: "ticketsync ticket list: TASKIP_SECRET_KEY is not set (or use --config FILE)\n" + usageOf("list")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -115,19 +115,19 @@ func TestAPIErrors(t *testing.T) {
 		stderr string
 	}{
 		{name: "404", args: []string{"show", "999"},
-			stderr: "ticketsync: get ticket 999: taskip: GET /support-ticket/999: 404 Ticket not found\n"},
+			stderr: "ticketsync ticket show: get ticket 999: taskip: GET /support-ticket/999: 404 Ticket not found\n"},
 		{name: "404 by uuid", args: []string{"show", "550e8400-e29b-41d4-a716-446655449999"},
-			stderr: "ticketsync: find ticket 550e8400-e29b-41d4-a716-446655449999: taskip: not found\n"},
+			stderr: "ticketsync ticket show: find ticket 550e8400-e29b-41d4-a716-446655449999: taskip: not found\n"},
 		{name: "422 with field errors", args: []string{"list", "--sort", "subject", "--category", "x"},
-			stderr: "ticketsync: list tickets: taskip: GET /support-ticket?category=x&sort=subject: 422 The given data was invalid\n" +
+			stderr: "ticketsync ticket list: list tickets: taskip: GET /support-ticket?category=x&sort=subject: 422 The given data was invalid\n" +
 				"  sort: The selected sort is invalid.\n"},
 		{name: "409 on a closed ticket", args: []string{"priority", "3", "high"},
-			stderr: "ticketsync: set priority of ticket 550e8400-e29b-41d4-a716-446655440003 to high: taskip: POST /support-ticket/550e8400-e29b-41d4-a716-446655440003/priority: 409 Ticket cannot be modified in current status\n"},
+			stderr: "ticketsync ticket priority: set priority of ticket 550e8400-e29b-41d4-a716-446655440003 to high: taskip: POST /support-ticket/550e8400-e29b-41d4-a716-446655440003/priority: 409 Ticket cannot be modified in current status\n"},
 		{name: "401 wrong key", args: []string{"list"}, key: "sk-wrong-0000",
-			stderr: "ticketsync: list tickets: taskip: GET /support-ticket: 401 Invalid or missing X-Secret-Key\n" +
+			stderr: "ticketsync ticket list: list tickets: taskip: GET /support-ticket: 401 Invalid or missing X-Secret-Key\n" +
 				"  check TASKIP_SECRET_KEY (or the secret_key of --config)\n"},
 		{name: "missing file", args: []string{"attach", "45", "/nonexistent/report.pdf"},
-			stderr: "ticketsync: attach: stat /nonexistent/report.pdf: no such file or directory\n"},
+			stderr: "ticketsync ticket attach: attach: stat /nonexistent/report.pdf: no such file or directory\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -181,7 +181,7 @@ func TestConfigFlag(t *testing.T) {
 	if code := RunTicket(context.Background(), env, []string{"list", "--config", "/etc/ticketsync.yaml"}); code != exitError {
 		t.Errorf("failing config: exit %d, want %d", code, exitError)
 	}
-	if want := "ticketsync: config /etc/ticketsync.yaml: taskip.secret_key: file not readable\n"; errOut.String() != want {
+	if want := "ticketsync ticket list: config /etc/ticketsync.yaml: taskip.secret_key: file not readable\n"; errOut.String() != want {
 		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 
@@ -190,7 +190,7 @@ func TestConfigFlag(t *testing.T) {
 	if code := RunTicket(context.Background(), env, []string{"list", "--config", "x.yaml"}); code != exitError {
 		t.Errorf("unwired config: exit %d, want %d", code, exitError)
 	}
-	if want := "ticketsync: config support not wired\n"; errOut.String() != want {
+	if want := "ticketsync ticket list: config support not wired\n"; errOut.String() != want {
 		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 	if strings.Contains(out.String()+errOut.String(), testKey) {
@@ -205,7 +205,7 @@ func TestBadBaseURL(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("exit %d, want %d", r.code, exitUsage)
 	}
-	if want := "ticketsync: TASKIP_BASE_URL must be an absolute http(s) URL\n" + usageOf("list"); r.stderr != want {
+	if want := "ticketsync ticket list: TASKIP_BASE_URL must be an absolute http(s) URL\n" + usageOf("list"); r.stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", r.stderr, want)
 	}
 }

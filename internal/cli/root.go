@@ -1,13 +1,14 @@
 // Package cli implements `ticketsync ticket <verb>`, the operator's direct
-// access to every TaskIP ticket endpoint. cmd/ticketsync only wires it up, so
-// everything a user can observe (flags, output, exit codes) lives and is
-// tested here.
+// access to every TaskIP ticket endpoint, and the command-line conventions
+// every ticketsync command follows (Spec, Command, Group: --help on stdout,
+// flags anywhere, usage errors with exit 2). cmd/ticketsync only wires them
+// up, so everything a user can observe (flags, output, exit codes) lives and
+// is tested here.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -79,95 +80,76 @@ type session struct {
 	// secret is scrubbed from every message we print, in case a server
 	// echoes the header back in an error body.
 	secret string
+	// prefix starts every error line: "ticketsync ticket reply".
+	prefix string
 }
 
 // RunTicket runs `ticket <verb> [flags] [args]` (args excludes "ticket") and
 // returns the process exit code: 0 ok, 1 API/runtime error, 2 usage error.
 func RunTicket(ctx context.Context, env Env, args []string) int {
-	s := &session{env: env.withDefaults()}
+	s := &session{env: env.withDefaults(), prefix: "ticketsync ticket"}
+	group := ticketGroup()
 	if len(args) == 0 {
-		s.printError(usagef("missing verb"))
-		writeVerbList(s.env.Stderr)
-		return exitUsage
+		return group.UsageError(s.env.Stderr, usagef("missing verb"))
 	}
 	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
+	if name == "help" || IsHelp(name) {
 		return s.help(args[1:])
 	}
 	v := lookupVerb(name)
 	if v == nil {
-		s.printError(usagef("unknown verb %q", name))
-		writeVerbList(s.env.Stderr)
-		return exitUsage
+		return group.UsageError(s.env.Stderr, usagef("unknown verb %q", name))
 	}
 	return s.runVerb(ctx, v, args[1:])
 }
 
 func (s *session) help(args []string) int {
 	if len(args) == 0 {
-		writeUsage(s.env.Stdout)
+		ticketGroup().WriteHelp(s.env.Stdout)
 		return exitOK
 	}
 	v := lookupVerb(args[0])
 	if v == nil {
-		s.printError(usagef("unknown verb %q", args[0]))
-		writeVerbList(s.env.Stderr)
-		return exitUsage
+		return ticketGroup().UsageError(s.env.Stderr, usagef("unknown verb %q", args[0]))
 	}
-	fs, _ := s.flagSet(v)
-	writeVerbHelp(s.env.Stdout, v, fs)
+	cmd, _ := s.command(v)
+	cmd.WriteHelp(s.env.Stdout)
 	return exitOK
 }
 
-// flagSet builds the verb's FlagSet with the global flags added.
-func (s *session) flagSet(v *verb) (*flag.FlagSet, action) {
-	fs := flag.NewFlagSet("ticket "+v.name, flag.ContinueOnError)
-	// The flag package would print its own error and usage; we print one
-	// "ticketsync: ..." line and our usage instead, to Stderr.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&s.configPath, "config", "", "connect with the TaskIP section of the daemon's config `FILE`")
-	fs.BoolVar(&s.jsonOut, "json", false, "print the result as JSON instead of a table")
-	return fs, v.define(fs)
+// command builds the verb's Command with the flags every verb takes.
+func (s *session) command(v *verb) (*Command, action) {
+	cmd := v.spec().New()
+	cmd.shared = []string{"config", "json"}
+	cmd.Flags.StringVar(&s.configPath, "config", "", "connect with the TaskIP section of the daemon's config `FILE`")
+	cmd.Flags.BoolVar(&s.jsonOut, "json", false, "print the result as JSON instead of a table")
+	return cmd, v.define(cmd.Flags)
 }
 
 func (s *session) runVerb(ctx context.Context, v *verb, args []string) int {
-	fs, act := s.flagSet(v)
-	args, err := permute(fs, args)
-	if err != nil {
-		return s.fail(v, err)
+	cmd, act := s.command(v)
+	s.prefix = "ticketsync " + cmd.Name
+	if code, ok := cmd.Parse(args, s.env.Stdout, s.env.Stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			writeVerbHelp(s.env.Stdout, v, fs)
-			return exitOK
-		}
-		return s.fail(v, usageError{msg: err.Error()})
-	}
-	pos := fs.Args()
-	if err := v.checkArgs(pos); err != nil {
-		return s.fail(v, err)
-	}
-	if err := act(ctx, s, pos); err != nil {
-		return s.fail(v, err)
+	if err := act(ctx, s, cmd.Positional()); err != nil {
+		return s.fail(cmd, err)
 	}
 	return exitOK
 }
 
 // fail reports err and returns its exit code.
-func (s *session) fail(v *verb, err error) int {
+func (s *session) fail(cmd *Command, err error) int {
 	s.printError(err)
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(s.env.Stderr, "usage: %s\n", v.usageLine())
-		fmt.Fprintf(s.env.Stderr, "run 'ticketsync ticket %s --help' for details\n", v.name)
+		cmd.writeHint(s.env.Stderr)
 		return exitUsage
 	}
 	return exitError
 }
 
-// printError writes one "ticketsync: ..." line, then the detail an operator
+// printError writes one "ticketsync ticket VERB: ..." line, then the detail an operator
 // needs to act: one line per field error of a 422 and a hint for the cases
 // where the next step is not obvious.
 func (s *session) printError(err error) {
@@ -181,7 +163,7 @@ func (s *session) printError(err error) {
 		short.Fields = nil
 		msg = strings.Replace(msg, apiErr.Error(), short.Error(), 1)
 	}
-	lines := []string{"ticketsync: " + msg}
+	lines := []string{s.prefix + ": " + msg}
 	if hasAPIErr {
 		keys := make([]string, 0, len(apiErr.Fields))
 		for k := range apiErr.Fields {

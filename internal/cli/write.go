@@ -38,7 +38,12 @@ func (f *ticketFlags) fields() taskip.TicketFields {
 func defineCreate(fs *flag.FlagSet) action {
 	var f ticketFlags
 	f.register(fs)
+	var quiet bool
+	fs.BoolVar(&quiet, "quiet", false, "print only the new ticket's id, for scripts")
 	return func(ctx context.Context, s *session, _ []string) error {
+		if quiet && s.jsonOut {
+			return usagef("--quiet and --json exclude each other")
+		}
 		if f.subject.v == nil || strings.TrimSpace(*f.subject.v) == "" {
 			return usagef("--subject is required")
 		}
@@ -52,6 +57,13 @@ func defineCreate(fs *flag.FlagSet) action {
 		t, err := c.CreateTicket(ctx, f.fields())
 		if err != nil {
 			return err
+		}
+		if quiet {
+			if t.ID == 0 {
+				// A script would go on with an empty id and act on nothing.
+				return fmt.Errorf("ticket created (uuid %q), but the server sent no id", t.UUID)
+			}
+			return s.printf("%s\n", t.ID)
 		}
 		if s.jsonOut {
 			return s.printJSON(t)
@@ -150,7 +162,7 @@ func defineReply(fs *flag.FlagSet) action {
 			line = "reply added to ticket " + r.String()
 		}
 		if status.v != nil {
-			line += ", status: " + status.v.String()
+			line += ", status: " + status.v.Label()
 		}
 		return s.printf("%s\n", line)
 	}
@@ -187,7 +199,7 @@ func defineStatus(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printChange(r, uuid, t, change{Status: &st}, "status", st)
+		return s.printChange(r, uuid, t, change{Status: &st}, "status", st.Label())
 	}
 }
 
@@ -209,7 +221,7 @@ func definePriority(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printChange(r, uuid, t, change{Priority: &p}, "priority", p)
+		return s.printChange(r, uuid, t, change{Priority: &p}, "priority", p.Label())
 	}
 }
 
@@ -301,8 +313,10 @@ func defineAssign(fs *flag.FlagSet) action {
 }
 
 // printChange answers a by-uuid setter; the ticket, when the server sent it
-// back, supplies the id a uuid reference lacked.
-func (s *session) printChange(r ref, uuid string, t *taskip.Ticket, ch change, field string, value fmt.Stringer) error {
+// back, supplies the id a uuid reference lacked. label is the value as
+// list and show print it ("In Progress"), so that a confirmation can be
+// matched against them; --json keeps the API's names.
+func (s *session) printChange(r ref, uuid string, t *taskip.Ticket, ch change, field, label string) error {
 	if t != nil && r.id == 0 {
 		r.id = t.ID
 	}
@@ -310,5 +324,5 @@ func (s *session) printChange(r ref, uuid string, t *taskip.Ticket, ch change, f
 		ch.ID, ch.UUID, ch.Ticket = r.id, uuid, t
 		return s.printJSON(ch)
 	}
-	return s.printf("ticket %s %s: %s\n", r, field, value)
+	return s.printf("ticket %s %s: %s\n", r, field, label)
 }
