@@ -103,6 +103,9 @@ type IntakeConfig struct {
 	MaxMessageBytes int64
 	SpoolDir        string
 	BatchSize       int // messages per IMAP listing; default 100
+	// WriteConcurrency is how many conversations are written to TaskIP
+	// at once (default 8; 1 writes in UID order, one at a time).
+	WriteConcurrency int
 	// BatchBytes bounds the mail one batch holds in memory (by RFC822.SIZE,
 	// bodies over MaxMessageBytes counted at that); a batch has at least
 	// one message. Default 8 MiB; two batches are in memory at once.
@@ -162,6 +165,9 @@ func NewIntake(cfg IntakeConfig) (*Intake, error) {
 	}
 	if cfg.PollSchedule == "" {
 		cfg.PollSchedule = "@every 1m"
+	}
+	if cfg.WriteConcurrency <= 0 {
+		cfg.WriteConcurrency = 8
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 100

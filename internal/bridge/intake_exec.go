@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ticketsync/ticketsync/internal/mapping"
 	"github.com/ticketsync/ticketsync/internal/state"
@@ -111,34 +113,128 @@ func (in *Intake) writeIntentsTx(tx *state.Tx, validity uint32, items []*item) e
 	return nil
 }
 
-// executeAll makes the TaskIP writes in UID order. A transient failure stops
-// the batch so later messages never overtake it; a permanent one quarantines
-// its message and the batch goes on.
+// executeAll makes the TaskIP writes. The mails of one conversation (one
+// sender, or one ticket) are written one after another in UID order, so a
+// reply never overtakes what it answers; different conversations overlap,
+// up to WriteConcurrency at once, which hides TaskIP's round trip when a
+// backlog drains. A transient failure stops every conversation from
+// starting another write (the writes in flight finish), so the next cycle
+// resumes at the first unwritten mail; a permanent one quarantines its
+// mail and the batch goes on.
 func (in *Intake) executeAll(ctx, work context.Context, items []*item) error {
+	lanes := conversationsOf(items)
+	if len(lanes) == 0 {
+		return nil
+	}
+	width := min(in.cfg.WriteConcurrency, len(lanes))
+	var (
+		stopped atomic.Bool
+		mu      sync.Mutex
+		errs    []error
+		wg      sync.WaitGroup
+		next    = make(chan []*item)
+	)
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lane := range next {
+				for _, it := range lane {
+					if ctx.Err() != nil || stopped.Load() {
+						break // shutdown or a failure: unstarted mail waits for the next cycle
+					}
+					if err := in.executeItem(work, it); err != nil {
+						stopped.Store(true)
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						break
+					}
+				}
+			}
+		}()
+	}
+	for _, lane := range lanes {
+		if ctx.Err() != nil || stopped.Load() {
+			break
+		}
+		next <- lane
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// executeItem writes one mail and sets its outcome; the error is a
+// transient failure that stops the batch.
+func (in *Intake) executeItem(work context.Context, it *item) error {
+	err := in.execute(work, it)
+	switch {
+	case err == nil:
+		it.outcome = done
+		in.metrics.actions.WithLabelValues(string(it.act.Kind)).Inc()
+	case taskip.IsPermanent(err):
+		it.outcome, it.reason = quarantined, err.Error()
+		in.log.Error("email can never be imported; quarantined", "uid", it.env.UID, "err", err)
+	default:
+		if errors.Is(err, taskip.ErrOutcomeUnknown) {
+			// Keep the intent: the next cycle reconciles before retrying.
+			it.outcome, it.reason = unknown, err.Error()
+		}
+		return fmt.Errorf("uid %d: %w", it.env.UID, err)
+	}
+	return nil
+}
+
+// conversationsOf groups the items still to be written into conversations:
+// items sharing a sender or a ticket, directly or through another item,
+// are one conversation, kept in UID order. Conversations are ordered by
+// their first mail, so the oldest mail is started first.
+func conversationsOf(items []*item) [][]*item {
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(k string) string {
+		p, ok := parent[k]
+		if !ok || p == k {
+			parent[k] = k
+			return k
+		}
+		root := find(p)
+		parent[k] = root
+		return root
+	}
+	union := func(a, b string) { parent[find(a)] = find(b) }
+	keysOf := func(it *item) []string {
+		keys := []string{"sender:" + strings.ToLower(it.email.FromEmail)}
+		if t := it.act.Ticket; t != nil {
+			keys = append(keys, fmt.Sprintf("ticket:%d", t.ID))
+		}
+		return keys
+	}
+	var todo []*item
 	for _, it := range items {
 		if it.outcome != pending {
 			continue
 		}
-		if ctx.Err() != nil {
-			return nil // shutdown: unstarted messages wait for the next run
-		}
-		err := in.execute(work, it)
-		switch {
-		case err == nil:
-			it.outcome = done
-			in.metrics.actions.WithLabelValues(string(it.act.Kind)).Inc()
-		case taskip.IsPermanent(err):
-			it.outcome, it.reason = quarantined, err.Error()
-			in.log.Error("email can never be imported; quarantined", "uid", it.env.UID, "err", err)
-		default:
-			if errors.Is(err, taskip.ErrOutcomeUnknown) {
-				// Keep the intent: the next cycle reconciles before retrying.
-				it.outcome, it.reason = unknown, err.Error()
-			}
-			return fmt.Errorf("uid %d: %w", it.env.UID, err)
+		todo = append(todo, it)
+		keys := keysOf(it)
+		for _, k := range keys[1:] {
+			union(k, keys[0])
 		}
 	}
-	return nil
+	var lanes [][]*item
+	index := map[string]int{}
+	for _, it := range todo {
+		root := find(keysOf(it)[0])
+		i, ok := index[root]
+		if !ok {
+			i = len(lanes)
+			index[root] = i
+			lanes = append(lanes, nil)
+		}
+		lanes[i] = append(lanes[i], it)
+	}
+	return lanes
 }
 
 // execute performs the action's writes. The main write decides the outcome;

@@ -92,9 +92,12 @@ type Mail struct {
 	IMAP    IMAP   `yaml:"imap"`
 	SMTP    SMTP   `yaml:"smtp"`
 	// OAuth2 is the sign-in IMAP and SMTP use when their auth is oauth2.
-	OAuth2           OAuth2         `yaml:"oauth2"`
-	SubjectTag       string         `yaml:"subject_tag"`
-	MaxMessageBytes  int64          `yaml:"max_message_bytes"`
+	OAuth2          OAuth2 `yaml:"oauth2"`
+	SubjectTag      string `yaml:"subject_tag"`
+	MaxMessageBytes int64  `yaml:"max_message_bytes"`
+	// WriteConcurrency is how many mails of different conversations are
+	// written to TaskIP at once; mails of one conversation stay in order.
+	WriteConcurrency int            `yaml:"write_concurrency"`
 	Senders          map[string]int `yaml:"senders"`
 	DefaultUserID    int            `yaml:"default_user_id"`
 	LookupContacts   bool           `yaml:"lookup_contacts"`
@@ -276,6 +279,9 @@ const (
 	DefaultIMAPPoll        = "@every 1m"
 	DefaultSubjectTag      = "[#{{.UUID}}]"
 	DefaultMaxMessageBytes = 26214400
+	// DefaultWriteConcurrency hides most of TaskIP's round trip when a
+	// backlog drains, without many requests in flight against one account.
+	DefaultWriteConcurrency = 8
 	// DefaultMaxTicketsPerHour is generous for a person and stops a loop
 	// with a machine within minutes.
 	DefaultMaxTicketsPerHour = 20
@@ -339,6 +345,7 @@ func DefaultMail() Mail {
 		},
 		SubjectTag:                 DefaultSubjectTag,
 		MaxMessageBytes:            DefaultMaxMessageBytes,
+		WriteConcurrency:           DefaultWriteConcurrency,
 		LookupContacts:             true,
 		AcknowledgeNew:             true,
 		SendAgentReplies:           true,

@@ -99,6 +99,7 @@ mail:
     allow_insecure: true
   subject_tag: "(ticket {{.UUID}})"
   max_message_bytes: 1048576
+  write_concurrency: 4
   senders:
     John@Acme.com: 15
     jane@acme.com: 16
@@ -170,6 +171,7 @@ func fullConfig() Config {
 			},
 			SubjectTag:        "(ticket {{.UUID}})",
 			MaxMessageBytes:   1048576,
+			WriteConcurrency:  4,
 			Senders:           map[string]int{"john@acme.com": 15, "jane@acme.com": 16},
 			DefaultUserID:     3,
 			CreateContacts:    true,
@@ -298,6 +300,7 @@ slack:
 			SMTP:                       SMTP{Addr: "smtp.example.com:587", TLS: TLSStartTLS, Auth: AuthPassword, From: "support@example.com"},
 			SubjectTag:                 "[#{{.UUID}}]",
 			MaxMessageBytes:            26214400,
+			WriteConcurrency:           8,
 			LookupContacts:             true,
 			CreateContacts:             false,
 			AcknowledgeNew:             true,

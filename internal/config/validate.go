@@ -259,6 +259,9 @@ func (ch *checker) mail(m *Mail) {
 	if m.MaxMessageBytes <= 0 {
 		ch.add("mail.max_message_bytes", "must be greater than 0")
 	}
+	if m.WriteConcurrency < 0 || m.WriteConcurrency > 64 {
+		ch.add("mail.write_concurrency", "must be between 1 and 64 (1 writes one mail at a time)")
+	}
 	for _, k := range slices.Sorted(maps.Keys(m.Senders)) {
 		p := "mail.senders[" + k + "]"
 		if !isBareAddress(k) {

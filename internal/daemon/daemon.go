@@ -245,7 +245,7 @@ func (d *Daemon) buildIntake(m *config.Mail, opts Options) error {
 		Alerts: d.alerts, FailedMailbox: m.IMAP.FailedMailbox,
 		ImportExisting: opts.ImportExisting, ImportWindow: m.IMAP.ImportWindow, AcknowledgeMaxAge: m.AcknowledgeMaxAge,
 		Mailbox: m.IMAP.Mailbox, Address: m.Address, SubjectTag: m.SubjectTag, PollSchedule: m.IMAP.PollSchedule,
-		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, SpoolDir: spool,
+		IDLE: m.IMAP.IDLE, MaxMessageBytes: m.MaxMessageBytes, WriteConcurrency: m.WriteConcurrency, SpoolDir: spool,
 		Senders: senders, DefaultUserID: int64(m.DefaultUserID), LookupContacts: m.LookupContacts,
 		CreateContacts: m.CreateContacts, AgentID: int64(d.cfg.TaskIP.AgentID), Outbox: d.outbox,
 		AllowedListIDs: m.AllowedListIDs, MaxTicketsPerHour: m.MaxTicketsPerHour,

@@ -119,9 +119,19 @@ func TestImportExistingAllAcknowledgesOnlyRecentMail(t *testing.T) {
 			}, 10*time.Second, 20*time.Millisecond)
 			stop()
 
+			// Every old mail, once. Different senders are written side by
+			// side (mail.write_concurrency), so ticket numbers need not
+			// follow the mail's order.
 			require.Len(t, tickets, 32)
-			for i, tk := range tickets[:30] {
-				assert.Equal(t, fmt.Sprintf("Question from last year %d", i), tk.Subject, "oldest first")
+			var got, want []string
+			for i, tk := range tickets {
+				got = append(got, tk.Subject)
+				if i < 30 {
+					want = append(want, fmt.Sprintf("Question from last year %d", i))
+				}
+			}
+			for _, w := range want {
+				assert.Contains(t, got, w)
 			}
 			var acked []string
 			for _, m := range smtp.Messages() {
