@@ -104,6 +104,9 @@ mail:
   acknowledge_new: false
   send_agent_replies: false
   lookup_contacts: true
+  # Conversations written side by side, so every crash test kills a
+  # daemon with several TaskIP writes in flight.
+  write_concurrency: 8
 `, base, testSecretKey, e.statePath(), supportAddr, srv.Addr(), srv.Username(), srv.Password())
 	writeFile(t, e.config, cfg)
 	// Registered after the servers' cleanups, so it runs before them: the
