@@ -5,15 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/health"
 )
-
-// defaultLiveURL is /healthz on the default http.listen (":8080"), as seen
-// from inside the daemon's own network namespace.
-const defaultLiveURL = "http://127.0.0.1:8080/healthz"
 
 // healthcheckCmd exits 0 when the daemon's /healthz answers 200 and 1
 // otherwise, usage mistakes included: Docker reserves exit code 2 of a
@@ -29,7 +24,7 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file; /healthz is looked for on its http.metrics_listen port, else http.listen")
-	urlFlag := fs.String("url", "", "URL to check, overrides --config, e.g. http://127.0.0.1:9090/readyz for readiness (default "+defaultLiveURL+")")
+	urlFlag := fs.String("url", "", "URL to check, overrides --config, e.g. http://127.0.0.1:9090/readyz for readiness (default "+health.DefaultURL+")")
 	timeout := fs.Duration("timeout", health.DefaultTimeout, "how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
 		return 1
@@ -50,13 +45,13 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		if cfg.HTTP.MetricsListen != "" {
 			listen = cfg.HTTP.MetricsListen
 		}
-		if checkURL, err = liveURL(listen); err != nil {
+		if checkURL, err = health.LiveURL(listen); err != nil {
 			fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
 			return 1
 		}
 	}
 	if checkURL == "" {
-		checkURL = defaultLiveURL
+		checkURL = health.DefaultURL
 	}
 	if err := health.Check(ctx, checkURL, *timeout); err != nil {
 		fmt.Fprintf(stderr, "ticketsync healthcheck: %v\n", err)
@@ -64,21 +59,4 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", checkURL)
 	return 0
-}
-
-// liveURL is the /healthz URL of a daemon listening on listen. It reuses
-// health.ReadyURL for the host and port, which must follow the same rules
-// (a wildcard listener is reached on 127.0.0.1, a bound one at its
-// address), and swaps only the path.
-func liveURL(listen string) (string, error) {
-	ready, err := health.ReadyURL(listen)
-	if err != nil {
-		return "", err
-	}
-	u, err := url.Parse(ready)
-	if err != nil {
-		return "", fmt.Errorf("health: http.listen %q: %w", listen, err)
-	}
-	u.Path = "/healthz"
-	return u.String(), nil
 }

@@ -34,7 +34,7 @@ var healthcheckSpec = cli.Spec{
 	Synopsis: "[--config FILE | --url URL] [--timeout DURATION]",
 	Summary:  "Exit 0 when the daemon's /healthz answers 200, for a container HEALTHCHECK.",
 	Details: "Every failure, a usage mistake included, exits 1: Docker reserves exit code 2 of a health check.\n" +
-		"Without --config or --url it asks " + defaultLiveURL + ".",
+		"Without --config or --url it asks " + health.DefaultURL + ".",
 }
 
 func healthcheckFlags() *cli.Command {

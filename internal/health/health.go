@@ -17,9 +17,11 @@ import (
 	"time"
 )
 
-// DefaultURL is /readyz on the default http.listen (":8080") as seen from
-// inside the daemon's own network namespace.
-const DefaultURL = "http://127.0.0.1:8080/readyz"
+// DefaultURL is /healthz on the default http.listen (":8080") as seen from
+// inside the daemon's own network namespace. A container health check asks
+// liveness, not readiness: an IMAP or TaskIP outage makes the daemon
+// unready, and restarting it would not end the outage.
+const DefaultURL = "http://127.0.0.1:8080/healthz"
 
 // DefaultTimeout stays well inside Docker's default HEALTHCHECK timeout
 // (30 s): a daemon that cannot answer a local GET in this long is not well.
@@ -111,10 +113,17 @@ func firstLine(r io.Reader) string {
 }
 
 // ReadyURL is the /readyz URL of a daemon whose http.listen is listen, as
-// reached from the same host or pod. A wildcard listener (":8080",
-// "0.0.0.0:8080", "[::]:8080") is reached on 127.0.0.1; a listener bound to
-// one address is reached there, because 127.0.0.1 would not answer.
-func ReadyURL(listen string) (string, error) {
+// reached from the same host or pod (see listenURL).
+func ReadyURL(listen string) (string, error) { return listenURL(listen, "/readyz") }
+
+// LiveURL is the /healthz URL of a daemon whose http.listen is listen.
+func LiveURL(listen string) (string, error) { return listenURL(listen, "/healthz") }
+
+// listenURL is path on a daemon listening on listen, reached from the same
+// host or pod. A wildcard listener (":8080", "0.0.0.0:8080", "[::]:8080")
+// is reached on 127.0.0.1; a listener bound to one address is reached
+// there, because 127.0.0.1 would not answer.
+func listenURL(listen, path string) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", fmt.Errorf("health: http.listen %q: %w", listen, err)
@@ -125,5 +134,5 @@ func ReadyURL(listen string) (string, error) {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	return "http://" + net.JoinHostPort(host, port) + path, nil
 }

@@ -138,3 +138,13 @@ func TestReadyURL(t *testing.T) {
 		})
 	}
 }
+
+func TestLiveURL(t *testing.T) {
+	got, err := LiveURL(":8080")
+	if err != nil || got != DefaultURL {
+		t.Fatalf("got %q, %v; want %q", got, err, DefaultURL)
+	}
+	if got, err := LiveURL("10.1.2.3:9090"); err != nil || got != "http://10.1.2.3:9090/healthz" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
