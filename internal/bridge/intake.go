@@ -153,6 +153,7 @@ type Intake struct {
 	schedule  cron.Schedule
 	metrics   *IntakeMetrics
 	contacts  contactDirectory
+	fresh     freshTickets
 }
 
 // NewIntake validates the configuration.

@@ -35,6 +35,10 @@ type item struct {
 	auth *mapping.SenderAuth
 	// claim is the reply claim of an agent's answer by mail.
 	claim uint64
+	// freshView: the ticket was not read but taken from the answer to its
+	// create moments ago (freshTickets); a refusal that a changed ticket
+	// explains is then retried after a real read, not quarantined.
+	freshView bool
 
 	outcome outcome
 	reason  string // skip reason or failure text
@@ -65,6 +69,7 @@ const (
 // each create waits on. A crash before outcomes are recorded leaves their
 // intents, which reconciliation finishes on the next start.
 func (in *Intake) Cycle(ctx context.Context) (err error) {
+	in.fresh.reset()
 	if err := in.reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}

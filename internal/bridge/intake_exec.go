@@ -173,6 +173,12 @@ func (in *Intake) executeItem(work context.Context, it *item) error {
 	case err == nil:
 		it.outcome = done
 		in.metrics.actions.WithLabelValues(string(it.act.Kind)).Inc()
+	case it.freshView && it.act.Ticket != nil && errors.Is(err, taskip.ErrConflict):
+		// Decided on the create's answer, and the ticket has changed
+		// since (an agent closed it): the next cycle reads it and
+		// decides again.
+		in.fresh.touched(it.act.Ticket.ID)
+		return fmt.Errorf("uid %d: ticket changed since it was made: %w", it.env.UID, err)
 	case taskip.IsPermanent(err):
 		it.outcome, it.reason = quarantined, err.Error()
 		in.log.Error("email can never be imported; quarantined", "uid", it.env.UID, "err", err)
@@ -270,15 +276,18 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 			return fmt.Errorf("create ticket for %s: %w", it.key, err)
 		}
 		it.ticket = mapping.Ticket{ID: int64(t.ID), UUID: t.UUID, Status: t.Status, CustomerEmail: t.User.Email}
+		in.fresh.created(t, in.cfg.Now())
 		if in.cfg.Events != nil {
 			in.cfg.Events.TicketCreated(t, it.conversation().Opening())
 		}
 	case mapping.ActReopenReply:
+		in.fresh.touched(a.Ticket.ID)
 		if _, err := in.cfg.Tickets.SetStatus(ctx, a.Ticket.UUID, a.ReopenTo, ""); err != nil {
 			return fmt.Errorf("reopen ticket %d for %s: %w", a.Ticket.ID, it.key, err)
 		}
 		fallthrough
 	case mapping.ActReply:
+		in.fresh.touched(a.Ticket.ID)
 		it.ticket = *a.Ticket
 		r, err := in.cfg.Tickets.AddReply(ctx, taskip.ID(a.Ticket.ID), taskip.AddReplyFields{
 			Message: a.Text, AuthorType: a.AuthorType, NotifyClient: ptr(false),
@@ -288,6 +297,7 @@ func (in *Intake) execute(ctx context.Context, it *item) error {
 		}
 		it.replyID = int64(r.ID)
 	case mapping.ActNote:
+		in.fresh.touched(a.Ticket.ID)
 		it.ticket = *a.Ticket
 		_, err := in.cfg.Tickets.AddNote(ctx, a.Ticket.UUID, a.Text)
 		if errors.Is(err, taskip.ErrConflict) && a.Ticket.Status == taskip.StatusClosed && a.NoReopen {

@@ -29,6 +29,9 @@ func (in *Intake) lookup(ctx context.Context, it *item) error {
 		ThreadProof:       proof,
 	}
 	it.replyCountBefore = replies
+	if t != nil {
+		_, it.freshView = in.fresh.get(t.ID, in.cfg.Now())
+	}
 	if t == nil && it.ictx.Auth.Verdict == mapping.AuthFail {
 		// A forged From must not file the ticket under the contact it
 		// names (nor teach the intake that sender).
@@ -83,7 +86,11 @@ func (in *Intake) resolveThread(ctx context.Context, e mapping.Email) (*mapping.
 		if id == 0 {
 			continue
 		}
-		t, err := in.cfg.Tickets.GetTicket(ctx, taskip.ID(id))
+		t, ok := in.fresh.get(id, in.cfg.Now())
+		var err error
+		if !ok {
+			t, err = in.cfg.Tickets.GetTicket(ctx, taskip.ID(id))
+		}
 		if errors.Is(err, taskip.ErrNotFound) {
 			continue // deleted: the mail starts a new conversation
 		}
@@ -167,7 +174,10 @@ func (in *Intake) knownUser(email string) (int64, bool, error) {
 // expected to bring unknown senders in the batch's proportion, so a list
 // too long for one batch can still pay over the whole backlog.
 func (in *Intake) primeContacts(ctx context.Context, items []*item, idx []int, later int) {
-	if !in.cfg.LookupContacts || len(idx) < directoryMinSenders {
+	// The whole backlog counts, not this batch alone: a backlog read in
+	// small batches (cut where a mail answers another of the same batch)
+	// would otherwise search each sender one by one.
+	if !in.cfg.LookupContacts || len(idx) == 0 {
 		return
 	}
 	unknown := map[string]bool{}

@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/ticketsync/ticketsync/internal/mail/imap"
 	"github.com/ticketsync/ticketsync/internal/taskip"
+	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
 // inFlight counts the TaskIP writes under way at once.
@@ -86,6 +89,29 @@ func TestIntakeOverlapsConversationsKeepingEachInOrder(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("More about conversation %d.", i), rs[0].Message)
 	}
 	e.assertAllSeen()
+	// A reply to a ticket this intake has just made needs no read of it:
+	// the create's answer said all a read would.
+	ticketReads := e.countRequests(func(r taskipfake.Request) bool {
+		return r.Method == http.MethodGet && strings.HasPrefix(r.Path, taskipfake.BasePath+"/support-ticket/")
+	})
+	assert.Zero(t, ticketReads, "reads of tickets made moments ago")
 	assert.Greater(t, counter.max.Load(), int32(1), "conversations were written side by side")
 	assert.LessOrEqual(t, counter.max.Load(), int32(8), "never more than write_concurrency at once")
+}
+
+func TestFreshTicketsForgetWhatMayHaveChanged(t *testing.T) {
+	var f freshTickets
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f.created(taskip.Ticket{ID: 7, UUID: "u-7"}, now)
+	got, ok := f.get(7, now.Add(time.Second))
+	require.True(t, ok)
+	assert.Equal(t, "u-7", got.UUID)
+	_, ok = f.get(7, now.Add(freshTTL+time.Second))
+	assert.False(t, ok, "past its time an agent may have changed it")
+	f.created(taskip.Ticket{ID: 8}, now)
+	f.touched(8)
+	_, ok = f.get(8, now)
+	assert.False(t, ok, "written to since its create")
+	_, ok = f.get(9, now)
+	assert.False(t, ok)
 }
