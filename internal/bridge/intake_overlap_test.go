@@ -115,3 +115,42 @@ func TestFreshTicketsForgetWhatMayHaveChanged(t *testing.T) {
 	_, ok = f.get(9, now)
 	assert.False(t, ok)
 }
+
+// closedAtOnce closes every ticket the moment it is made, as an agent
+// quicker than any could be.
+type closedAtOnce struct {
+	Tickets
+	fake func() *taskipfake.Server
+}
+
+func (c closedAtOnce) CreateTicket(ctx context.Context, f taskip.TicketFields) (taskip.Ticket, error) {
+	t, err := c.Tickets.CreateTicket(ctx, f)
+	if err == nil {
+		err = c.fake().Mutate(int(t.ID), func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed })
+	}
+	return t, err
+}
+
+// A reply decided on the answer to its ticket's create, to a ticket closed
+// since, is refused by TaskIP: it is retried after a real read (which
+// reopens the ticket), never quarantined.
+func TestIntakeReplyToATicketClosedSinceItsCreateIsRetried(t *testing.T) {
+	var e *intakeEnv
+	e = newIntakeEnv(t, nil, func(c *IntakeConfig, _ *imap.Config) {
+		c.Tickets = closedAtOnce{Tickets: c.Tickets, fake: func() *taskipfake.Server { return e.fake }}
+		c.BatchSize = 1 // the reply comes in the batch after its ticket's
+	})
+	e.deliver(mailMsg("quick-1@acme.com", "john@acme.com", "Printer", "It is on fire."))
+	e.deliver(mailMsg("quick-2@acme.com", "john@acme.com", "Re: Printer", "Still on fire.", "In-Reply-To: <quick-1@acme.com>"))
+	require.Error(t, e.intake.Cycle(context.Background()), "the refused reply stops the cycle")
+	e.cycle()
+
+	tickets := e.newTickets()
+	require.Len(t, tickets, 1)
+	replies := e.fake.Replies(tickets[0].ID)
+	require.Len(t, replies, 1)
+	assert.Equal(t, "Still on fire.", replies[0].Message)
+	after, _ := e.fake.Ticket(tickets[0].ID)
+	assert.Equal(t, taskipfake.StatusOpen, after.Status, "the customer's reply reopened it")
+	e.assertAllSeen()
+}
