@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"fmt"
 	"testing"
 
@@ -23,6 +24,8 @@ type daemonConfig struct {
 	APIBase, StatePath, Listen string
 	IMAPAddr, User, Pass       string
 	MaxMessageBytes            int64
+	Mailbox                    string // default INBOX
+	WriteConcurrency           int    // mail.write_concurrency; 0 leaves it at the daemon's default
 }
 
 const configTemplate = `# written by bench/intake
@@ -45,6 +48,7 @@ mail:
     tls: none
     username: %q
     password: %q
+    mailbox: %q
     idle: true
     poll_schedule: "@every 5s"
   max_message_bytes: %d
@@ -56,6 +60,10 @@ mail:
 
 func writeConfig(t testing.TB, dir string, c daemonConfig) string {
 	t.Helper()
-	return benchkit.WriteConfig(t, dir, fmt.Sprintf(configTemplate, c.APIBase, secretKey, c.StatePath, c.Listen, supportAddr,
-		c.IMAPAddr, c.User, c.Pass, c.MaxMessageBytes))
+	body := fmt.Sprintf(configTemplate, c.APIBase, secretKey, c.StatePath, c.Listen, supportAddr,
+		c.IMAPAddr, c.User, c.Pass, cmp.Or(c.Mailbox, "INBOX"), c.MaxMessageBytes)
+	if c.WriteConcurrency > 0 {
+		body += fmt.Sprintf("  write_concurrency: %d\n", c.WriteConcurrency) // the template ends in mail:
+	}
+	return benchkit.WriteConfig(t, dir, body)
 }

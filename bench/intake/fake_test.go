@@ -24,10 +24,13 @@ const secretKey = "bench-secret-key"
 // apiServer is one taskipfake on loopback with a stopwatch in front: every
 // create (POST /support-ticket) is timestamped on arrival, by the subject in
 // its body, and counted when it has been answered 201; uploads are counted
-// when answered.
+// when answered, and so is every write (any method but GET and HEAD)
+// answered 2xx. With a round trip (startRemoteAPI) every request is
+// answered that long after it arrived, as by a TaskIP far away.
 type apiServer struct {
 	fake *taskipfake.Server
-	base string // client base URL, …/api/public-v1
+	base string        // client base URL, …/api/public-v1
+	rtt  time.Duration // injected round trip; set before the server starts
 
 	mu       sync.Mutex
 	arrived  map[string]time.Time // subject -> first arrival of its create
@@ -37,16 +40,31 @@ type apiServer struct {
 	last     time.Time // answer to the latest create
 	uploads  []time.Time
 	changed  chan struct{}
+
+	// Every write: answered 2xx, the first's arrival, the latest answer,
+	// and how many were in flight at once (arrived, not yet answered).
+	nWrites               int
+	firstWrite            time.Time
+	lastWrite             time.Time
+	inFlight, maxInFlight int
 }
 
 func startAPI(t testing.TB, contacts int) *apiServer {
+	t.Helper()
+	return startRemoteAPI(t, contacts, 0)
+}
+
+// startRemoteAPI is startAPI with every request answered rtt after it
+// arrived: the sleep is in this handler, in front of taskipfake, so the
+// daemon and the baseline loop see the same TaskIP.
+func startRemoteAPI(t testing.TB, contacts int, rtt time.Duration) *apiServer {
 	t.Helper()
 	fake := taskipfake.New(taskipfake.Options{SecretKey: secretKey, MaxUploadBytes: 64 << 20})
 	for i := range contacts {
 		name, email := customer(i)
 		fake.SeedContact(taskipfake.Contact{Name: name, Email: email, CompanyName: fmt.Sprintf("Client %03d GmbH", i%211)})
 	}
-	tp := &apiServer{fake: fake, arrived: map[string]time.Time{}, created: map[string]int{}, changed: make(chan struct{}, 1)}
+	tp := &apiServer{fake: fake, rtt: rtt, arrived: map[string]time.Time{}, created: map[string]int{}, changed: make(chan struct{}, 1)}
 	ts := httptest.NewServer(tp)
 	t.Cleanup(ts.Close)
 	tp.base = ts.URL + taskipfake.BasePath
@@ -60,11 +78,38 @@ var (
 
 func (tp *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if write {
+		tp.mu.Lock()
+		if tp.firstWrite.IsZero() {
+			tp.firstWrite = now
+		}
+		tp.inFlight++
+		tp.maxInFlight = max(tp.maxInFlight, tp.inFlight)
+		tp.mu.Unlock()
+		defer func() {
+			tp.mu.Lock()
+			tp.inFlight--
+			tp.mu.Unlock()
+		}()
+	}
+	if tp.rtt > 0 {
+		// The round trip: the request is handled, and answered, rtt
+		// after it arrived.
+		wait := time.NewTimer(tp.rtt)
+		select {
+		case <-wait.C:
+		case <-r.Context().Done():
+			wait.Stop()
+			return
+		}
+	}
+	sw := &statusWriter{ResponseWriter: w}
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == createPath:
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			http.Error(sw, err.Error(), http.StatusBadRequest)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -77,7 +122,6 @@ func (tp *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tp.first = now
 		}
 		tp.mu.Unlock()
-		sw := &statusWriter{ResponseWriter: w}
 		tp.fake.ServeHTTP(sw, r)
 		if sw.status == http.StatusCreated {
 			tp.mu.Lock()
@@ -85,19 +129,25 @@ func (tp *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tp.nCreated++
 			tp.last = time.Now()
 			tp.mu.Unlock()
-			tp.notify()
 		}
 	case r.Method == http.MethodPost && uploadPath.MatchString(r.URL.Path):
-		sw := &statusWriter{ResponseWriter: w}
 		tp.fake.ServeHTTP(sw, r)
 		if sw.status == http.StatusCreated {
 			tp.mu.Lock()
 			tp.uploads = append(tp.uploads, time.Now())
 			tp.mu.Unlock()
-			tp.notify()
 		}
 	default:
-		tp.fake.ServeHTTP(w, r)
+		tp.fake.ServeHTTP(sw, r)
+	}
+	if write && sw.status >= 200 && sw.status <= 299 {
+		tp.mu.Lock()
+		tp.nWrites++
+		tp.lastWrite = time.Now()
+		tp.mu.Unlock()
+	}
+	if write {
+		tp.notify()
 	}
 }
 
@@ -139,6 +189,7 @@ func (tp *apiServer) notify() {
 func (tp *apiServer) reset() {
 	tp.mu.Lock()
 	tp.nCreated, tp.first, tp.last, tp.uploads = 0, time.Time{}, time.Time{}, nil
+	tp.nWrites, tp.firstWrite, tp.lastWrite, tp.maxInFlight = 0, time.Time{}, time.Time{}, tp.inFlight
 	tp.mu.Unlock()
 	tp.fake.ResetRequests()
 }

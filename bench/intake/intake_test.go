@@ -390,10 +390,16 @@ func rotateProfile(d *benchkit.Daemon, s settings) {
 // marked them processed, the end of their pipeline.
 func waitSeen(t testing.TB, srv mailtest.Server, n int) {
 	t.Helper()
+	waitSeenIn(t, srv, "INBOX", n)
+}
+
+// waitSeenIn is waitSeen on another mailbox.
+func waitSeenIn(t testing.TB, srv mailtest.Server, mailbox string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		seen := 0
-		for _, m := range srv.Messages(t, "INBOX") {
+		for _, m := range srv.Messages(t, mailbox) {
 			if slices.Contains(m.Flags, `\Seen`) {
 				seen++
 			}
@@ -448,6 +454,15 @@ func ms(d time.Duration) string {
 // (BENCH_REVISION, else the binary's build info, else git), the machine
 // and the settings.
 func printHeader(w io.Writer, bin string, s settings) {
+	fmt.Fprintf(w, "\n## Intake end-to-end benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "daemon %s (%s); %s; %d × %s; load average %s\n", bin, revision(bin), runtime.Version(), runtime.NumCPU(), cpuModel(), benchkit.LoadAvg())
+	fmt.Fprintf(w, "settings: %d backlog emails, %d latency emails every %v, %d MiB attachment, servers %s\n",
+		s.emails, s.latency, s.interval, s.attachBytes>>20, strings.Join(s.servers, ","))
+}
+
+// revision is the daemon's revision: BENCH_REVISION, else the binary's
+// build info, else git.
+func revision(bin string) string {
 	rev := os.Getenv("BENCH_REVISION")
 	if out, err := exec.Command("go", "version", "-m", bin).Output(); err == nil {
 		var vcs []string
@@ -474,19 +489,19 @@ func printHeader(w io.Writer, bin string, s settings) {
 	if rev == "" {
 		rev = "unknown"
 	}
-	cpu := "?"
+	return rev
+}
+
+// cpuModel is the machine's CPU model from /proc/cpuinfo, "?" when unknown.
+func cpuModel() string {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
+				return strings.TrimSpace(v)
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n## Intake end-to-end benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "daemon %s (%s); %s; %d × %s; load average %s\n", bin, rev, runtime.Version(), runtime.NumCPU(), cpu, benchkit.LoadAvg())
-	fmt.Fprintf(w, "settings: %d backlog emails, %d latency emails every %v, %d MiB attachment, servers %s\n",
-		s.emails, s.latency, s.interval, s.attachBytes>>20, strings.Join(s.servers, ","))
+	return "?"
 }
 
 func printResult(w io.Writer, r *result, s settings) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"time"
 
@@ -240,4 +241,62 @@ func (a *appender) appendStream(mailbox string, size int64, write func(io.Writer
 func (a *appender) close() {
 	_ = a.c.Logout().Wait()
 	_ = a.c.Close()
+}
+
+// messageIDOf returns the Message-ID (without <>) of a message the
+// benchmark generated.
+func messageIDOf(raw []byte) string {
+	m := messageIDHeader.FindSubmatch(raw)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+var messageIDHeader = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>\r$`)
+
+// replyMarker is the phrase of the reply to conversation i that the
+// checks look for on its ticket: the reply belongs on that ticket and no
+// other.
+func replyMarker(run string, i int) string { return fmt.Sprintf("follow-up %s-%05d", run, i) }
+
+// replyText is the text of the reply to conversation i, as the intake
+// imports it (the quoted history below it is cut).
+func replyText(run string, i int) string {
+	return fmt.Sprintf("Hello again,\n\none more detail (%s): it still happens today, and now for our colleagues in the other office too. Is there anything we can try in the meantime?",
+		replyMarker(run, i))
+}
+
+// replyMail is the customer's answer to their own first mail (message i,
+// whose Message-ID is inReplyTo): In-Reply-To and References name it, the
+// subject is "Re: " + subject, the body is new text above the quoted
+// original, as mail clients write it.
+func replyMail(run string, i int, inReplyTo, subject string, when time.Time) []byte {
+	name, email := customer(i)
+	p := problems[i%len(problems)]
+	domain := email[strings.IndexByte(email, '@')+1:]
+	date := when.Format(time.RFC1123Z)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", email)
+	fmt.Fprintf(&b, "Delivered-To: %s\r\n", supportAddr)
+	fmt.Fprintf(&b, "Received: from mail-out.%s (mail-out.%s [192.0.2.%d])\r\n\tby mx.example.com (Postfix) with ESMTPS id %08X\r\n\tfor <%s>; %s\r\n",
+		domain, domain, i%250+1, i*7907, supportAddr, date)
+	fmt.Fprintf(&b, "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=mail2024;\r\n\th=from:to:subject:date:message-id:in-reply-to:references;\r\n\tbh=%s;\r\n\tb=%s\r\n",
+		domain, fakeB64(i+7, 44), foldB64(fakeB64(i+8, 344)))
+	fmt.Fprintf(&b, "Date: %s\r\n", date)
+	fmt.Fprintf(&b, "From: \"%s\" <%s>\r\n", name, email)
+	fmt.Fprintf(&b, "To: Example Support <%s>\r\n", supportAddr)
+	fmt.Fprintf(&b, "Subject: Re: %s\r\n", subject)
+	fmt.Fprintf(&b, "Message-ID: <%s.%05d.reply.%d@%s>\r\n", run, i, when.UnixNano(), domain)
+	fmt.Fprintf(&b, "In-Reply-To: <%s>\r\n", inReplyTo)
+	fmt.Fprintf(&b, "References: <%s>\r\n", inReplyTo)
+	b.WriteString("MIME-Version: 1.0\r\nUser-Agent: Mozilla Thunderbird\r\nContent-Language: en-US\r\n")
+	b.WriteString("Content-Type: text/plain; charset=UTF-8; format=flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+	text := replyText(run, i) + fmt.Sprintf("\n\n-- \n%s\nIT Operations, Client %03d GmbH\n\n", name, i%211)
+	text += fmt.Sprintf("On %s, %s wrote:\n", when.Add(-time.Hour).Format("1/2/2006 3:04 PM"), name)
+	for line := range strings.Lines(p.body) {
+		text += "> " + line
+	}
+	b.WriteString(crlf(text))
+	return []byte(b.String())
 }
