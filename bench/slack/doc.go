@@ -7,7 +7,10 @@
 //     acknowledgement, then waits for every command's work to finish;
 //   - TestSlackE2EThread (TICKETSYNC_BENCH=1) sends 200 message events in a
 //     ticket thread, 20 ms apart, and times event sent → note or reply POST
-//     arriving at TaskIP.
+//     arriving at TaskIP;
+//   - TestSlackPacing (TICKETSYNC_BENCH=1) hands 40, then 60 new tickets to
+//     the watch at once against slackfake limiting posts per channel as
+//     Slack does, and times ticket handed over → parent posted.
 //
 // README.md in this directory says how to run them and what each figure
 // means.

@@ -38,7 +38,9 @@ const (
 // envConfig chooses how the flow is set up.
 type envConfig struct {
 	// pacing is slack.PosterConfig.PerChannelInterval: 0 is the daemon's
-	// (Slack's one write per second per channel), -1 turns it off.
+	// (post at once, wait only when Slack answers 429), a positive
+	// interval adds the fixed pacing of old (1s: a burst of 3, then one
+	// post a second per channel).
 	pacing time.Duration
 	// seed is called with no latency before the watch's baseline poll.
 	seed func(f *taskipfake.Server)
@@ -53,6 +55,7 @@ type envConfig struct {
 // the real HTTP handler mounted under /slack/.
 type env struct {
 	fake      *taskipfake.Server
+	client    *taskip.Client // the watch's and the commands' TaskIP client
 	stopwatch *stopwatch
 	slack     *slackfake.Server
 	store     *state.Store
@@ -136,7 +139,7 @@ func newEnv(t *testing.T, c envConfig) *env {
 	in.Config.ReadHeaderTimeout = 10 * time.Second
 	in.Start()
 	t.Cleanup(in.Close)
-	e := &env{fake: fake, stopwatch: sw, slack: sf, store: st, watch: watch, cmds: cmds, inbound: in, responses: resp, logs: logs,
+	e := &env{fake: fake, client: client, stopwatch: sw, slack: sf, store: st, watch: watch, cmds: cmds, inbound: in, responses: resp, logs: logs,
 		smtp: mta, outbox: outbox}
 	mux.Handle("GET /warm", &e.warm)
 	return e

@@ -22,15 +22,16 @@ import (
 // taskipfake (stopwatch, before the fake handles it) − the event's request
 // being sent. Each text carries a marker (bmsgNNNNx) to match them.
 //
-// Pacing modes (BENCH_PACING, default "off,daemon"): "off" turns the
-// Poster's per-channel pacing off, "daemon" keeps the daemon's default (one
-// Slack write per second per channel), which the workers' thread
-// confirmations wait for.
+// Pacing modes (BENCH_PACING, default "daemon,fixed"): "daemon" is the
+// daemon's Poster (post at once, wait only when Slack answers 429; slackfake
+// here sets no limit), "fixed" the fixed pacing it replaced (a burst of 3,
+// then one Slack post a second per channel), which the workers' thread
+// confirmations wait for. "off" is accepted as another name for "daemon".
 func TestSlackE2EThread(t *testing.T) {
 	benchkit.RequireBench(t)
 	n := benchkit.EnvInt(t, "BENCH_MESSAGES", 200)
 	interval := benchkit.EnvDuration(t, "BENCH_INTERVAL", 20*time.Millisecond)
-	modes := benchkit.EnvList("BENCH_PACING", "off,daemon")
+	modes := benchkit.EnvList("BENCH_PACING", "daemon,fixed")
 
 	fmt.Printf("\n### Thread message → TaskIP write: %d events one every %s, alternating note and `reply:`, no injected latency\n", n, interval)
 	fmt.Printf("\nLoad average at start: %s. Commands queue 256, 4 workers (defaults); watch running as Events; state file fsync on.\n", benchkit.LoadAvg())
@@ -39,12 +40,12 @@ func TestSlackE2EThread(t *testing.T) {
 	for _, mode := range modes {
 		var pacing time.Duration
 		switch mode {
-		case "off":
-			pacing = -1
-		case "daemon":
+		case "off", "daemon":
 			pacing = 0
+		case "fixed":
+			pacing = time.Second
 		default:
-			t.Fatalf("BENCH_PACING: unknown mode %q (off, daemon)", mode)
+			t.Fatalf("BENCH_PACING: unknown mode %q (daemon, fixed)", mode)
 		}
 		runThreadMode(t, mode, pacing, n, interval)
 	}

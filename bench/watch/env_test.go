@@ -24,7 +24,7 @@ import (
 type envConfig struct {
 	child  bool          // fakes in a child process
 	noSync bool          // state.Config.NoSync
-	pacing time.Duration // slack.PosterConfig.PerChannelInterval; -1 off, 0 Slack's 1/s
+	pacing time.Duration // slack.PosterConfig.PerChannelInterval; -1 or 0: none of our own (the daemon: wait only when Slack answers 429), >0 a fixed pace
 	// postsEvery, with pacing -1, paces only Post and PostInThread (not
 	// Update) in the bench: a prototype of a Poster that leaves chat.update
 	// out of the one-message-per-second channel budget.

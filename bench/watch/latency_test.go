@@ -69,8 +69,10 @@ func (c *countingTickets) GetTicket(ctx context.Context, id taskip.ID) (taskip.T
 // the thread reply − the moment taskipfake.Mutate returned.
 //
 // BENCH_PACING lists Poster pacings to run: "off" (PerChannelInterval -1:
-// the watch's own latency) and/or a duration; "1s" is what the daemon uses
-// (Slack's one message per second per channel, chat.update included);
+// the watch's own latency, which is also the daemon's while Slack accepts
+// every post) and/or a duration; "1s" is the fixed pace the daemon used
+// before it paced by Slack's 429 answers (one message per second per
+// channel, chat.update included);
 // "posts=1s" paces only chat.postMessage, in the bench (see postPacer), to
 // show what leaving chat.update out of that budget would give, and
 // "posts=1s/3" does so with a token bucket allowing bursts of 3 (Slack:

@@ -143,7 +143,7 @@ func TestServiceUnavailableCodeIsRetried(t *testing.T) {
 func TestCancellation(t *testing.T) {
 	fake := slackfake.New(t)
 	p, _ := newPoster(t, fake)
-	l := p.lanes.get("C1")
+	l := p.lanes.get(laneKey{method: "chat.postMessage", channel: "C1"})
 	require.NoError(t, l.acquire(context.Background())) // someone else is writing to C1
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

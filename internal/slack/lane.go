@@ -6,22 +6,46 @@ import (
 	"time"
 )
 
-// lane serialises the writes to one channel. It is a FIFO lock rather than a
-// sync.Mutex because a Mutex does not promise order: under contention a
-// newly arriving goroutine can overtake one that has been waiting, and a
-// thread reply overtaking the parent update, or one change overtaking an
-// earlier one, would show the ticket's history out of order. Ownership is
+// laneKey is what Slack rate-limits separately: a method, and for writes
+// the channel (chat.postMessage is limited per channel).
+type laneKey struct{ method, channel string }
+
+// lane serialises the writes of one method to one channel, and remembers
+// how long Slack asked that method and channel to wait. It is a FIFO lock
+// rather than a sync.Mutex because a Mutex does not promise order: under
+// contention a newly arriving goroutine can overtake one that has been
+// waiting, and one thread reply overtaking another, or a reply overtaking
+// its parent, would show the ticket's history out of order. Ownership is
 // handed directly to the longest waiter on release.
 //
-// last is guarded by ownership of the lane, not by mu: only the goroutine
-// holding the lane reads or writes it.
+// last and tokens are guarded by ownership of the lane, not by mu: only the
+// goroutine holding the lane reads or writes them. until is guarded by mu,
+// because reads, which take no lane, share it.
 type lane struct {
 	mu      sync.Mutex
 	busy    bool
 	waiters []chan struct{}
+	until   time.Time // Slack's 429: no request for this key before then
 
 	last   time.Time // when the previous paced write to this channel finished
 	tokens float64   // pacing credit left: a short burst passes unpaced
+}
+
+// hold keeps requests for this key back until t; a shorter hold never cuts
+// a longer one that is still running.
+func (l *lane) hold(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.until) {
+		l.until = t
+	}
+}
+
+// heldFor is how much longer, seen at now, the key is held.
+func (l *lane) heldFor(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until.Sub(now)
 }
 
 // acquire blocks until the caller owns the lane or ctx ends.
@@ -68,24 +92,25 @@ func (l *lane) release() {
 	close(next)
 }
 
-// lanes hands out one lane per channel. Lanes are never removed: the daemon
-// writes to a handful of channels, and dropping an idle lane would forget
-// when its channel was last written and so break the pacing.
+// lanes hands out one lane per method and channel. Lanes are never
+// removed: the daemon calls a handful of methods on a handful of channels,
+// and dropping an idle lane would forget a hold Slack asked for, or when the
+// channel was last written.
 type lanes struct {
 	mu sync.Mutex
-	m  map[string]*lane
+	m  map[laneKey]*lane
 }
 
-func (ls *lanes) get(channel string) *lane {
+func (ls *lanes) get(k laneKey) *lane {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.m == nil {
-		ls.m = make(map[string]*lane)
+		ls.m = make(map[laneKey]*lane)
 	}
-	l, ok := ls.m[channel]
+	l, ok := ls.m[k]
 	if !ok {
 		l = &lane{}
-		ls.m[channel] = l
+		ls.m[k] = l
 	}
 	return l
 }

@@ -1,12 +1,19 @@
 // Package slack is ticketsync's Slack adapter: it posts ticket threads
 // (Poster) and will handle Slack's commands, events and actions.
 //
-// Poster delivery guarantee: writes to one channel (Post, PostInThread,
-// Update) are serialised and paced at most one per PerChannelInterval.
-// Calls made sequentially by one goroutine reach Slack in that order, which is
-// how the bridge uses it; calls that wait concurrently for the same channel
-// are served first come, first served. A call that is rate limited keeps its
-// place: later calls for that channel wait behind its retries.
+// Poster delivery guarantee: writes of one method to one channel are
+// serialised, new messages (Post, PostInThread) in one lane and updates
+// (Update) in another. Calls made sequentially by one goroutine reach Slack
+// in that order, whatever their method, which is how the bridge uses it;
+// calls that wait concurrently for the same method and channel are served
+// first come, first served.
+//
+// Pacing follows Slack's answers: a write goes out at once unless Slack has
+// asked to wait. A 429 holds that method and channel for the Retry-After
+// Slack gave; the refused call keeps its place and is retried when the hold
+// ends (a 429 means Slack did not take it, so it is never posted twice),
+// later calls for that method and channel wait behind it, and other
+// channels and methods go on.
 package slack
 
 import (
@@ -48,16 +55,23 @@ type PosterConfig struct {
 	Token      string // bot token (xoxb-...); never logged or put in an error
 	APIURL     string // slack-go OptionAPIURL; "" is Slack itself
 	HTTPClient *http.Client
-	// PerChannelBurst is how many new messages may go to a channel at once
-	// before the interval applies (Slack allows short bursts). 0 means 3.
-	PerChannelBurst int
-	// PerChannelInterval spaces writes to one channel: Slack documents one
-	// chat.postMessage per second per channel. 0 means 1s; negative turns
-	// pacing off.
+	// PerChannelInterval, when positive, adds pacing of our own to new
+	// messages (chat.postMessage) in one channel: PerChannelBurst at once,
+	// then one per interval, whether or not Slack would have taken more.
+	// 0 (the default) and negative leave the pacing to Slack: posts go
+	// out at once and wait only when a 429 asked them to. Kept as a
+	// safety should a workspace or proxy limit posts without answering
+	// 429, and as the old fixed pacing to compare against (1s with the
+	// default burst).
 	PerChannelInterval time.Duration
-	// MaxRetries bounds the retries of one call. 0 means 5; negative none.
+	// PerChannelBurst is the burst of PerChannelInterval's pacing. 0
+	// means 3.
+	PerChannelBurst int
+	// MaxRetries bounds the retries of one call, 429s included: with
+	// each method and channel held for the Retry-After Slack asked for,
+	// a call normally meets one 429 at most. 0 means 5; negative none.
 	MaxRetries int
-	// Sleep waits for d or until ctx ends; tests inject it.
+	// Sleep waits for d or until ctx ends; tests inject it with Now.
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -67,6 +81,8 @@ type PosterConfig struct {
 	// Slack error code, "http_<status>", "timeout", "canceled", "network",
 	// "error") and the time the request took. Waits for pacing and
 	// Retry-After are not in it: they are Slack's limits, not its latency.
+	// The count of "ratelimited" is the count of 429s (and of
+	// {"error":"ratelimited"} answers) Slack sent.
 	// Like Finished, it is called from the callers' goroutines, so
 	// possibly from several at once.
 	Observe func(method, outcome string, d time.Duration)
@@ -82,10 +98,10 @@ type PosterConfig struct {
 }
 
 const (
-	defaultInterval   = time.Second
 	defaultBurst      = 3
 	defaultMaxRetries = 5
 	defaultRetryAfter = time.Second // 429 without a usable Retry-After
+	maxHold           = time.Minute // longest hold believed from one Retry-After
 	defaultTimeout    = 30 * time.Second
 	backoffBase       = 500 * time.Millisecond
 	backoffCap        = 30 * time.Second
@@ -103,6 +119,7 @@ type Poster struct {
 	lanes      lanes
 	token      string
 	burst      float64
+	jitter     func() float64 // [0, 1) for holdFor; tests fix it
 	observeFn  func(method, outcome string, d time.Duration)
 	finishedFn func(method, outcome string)
 
@@ -126,13 +143,11 @@ func NewPoster(cfg PosterConfig) (*Poster, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		redact:     redactor(cfg.Token),
+		jitter:     rand.Float64,
 		observeFn:  cfg.Observe,
 		finishedFn: cfg.Finished,
 	}
-	switch {
-	case p.interval == 0:
-		p.interval = defaultInterval
-	case p.interval < 0:
+	if p.interval < 0 {
 		p.interval = 0
 	}
 	if p.burst <= 0 {

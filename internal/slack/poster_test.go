@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ticketsync/ticketsync/internal/retry"
 	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
 )
 
@@ -48,11 +47,12 @@ func (c *fakeClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
+// newPoster builds a Poster on a fake clock, without jitter, so that the
+// waits it records are exactly the policy's.
 func newPoster(t *testing.T, fake *slackfake.Server, mod ...func(*PosterConfig)) (*Poster, *fakeClock) {
 	t.Helper()
 	clock := newClock()
-	// Burst 1: these tests look at the spacing itself.
-	cfg := PosterConfig{Token: slackfake.DefaultToken, Sleep: clock.Sleep, Now: clock.Now, PerChannelBurst: 1}
+	cfg := PosterConfig{Token: slackfake.DefaultToken, Sleep: clock.Sleep, Now: clock.Now}
 	if fake != nil {
 		cfg.APIURL = fake.URL()
 	}
@@ -61,8 +61,12 @@ func newPoster(t *testing.T, fake *slackfake.Server, mod ...func(*PosterConfig))
 	}
 	p, err := NewPoster(cfg)
 	require.NoError(t, err)
+	p.jitter = func() float64 { return 0 }
 	return p, clock
 }
+
+// fixedPacing restores the fixed pacing of old: burst 1, then 1 post/s.
+func fixedPacing(c *PosterConfig) { c.PerChannelInterval, c.PerChannelBurst = time.Second, 1 }
 
 func methodCalls(fake *slackfake.Server, method string) []slackfake.Call {
 	var out []slackfake.Call
@@ -134,10 +138,10 @@ func TestPostThreadUpdate(t *testing.T) {
 	})
 }
 
-func TestPacingWithFakeClock(t *testing.T) {
+func TestFixedPacingWithFakeClock(t *testing.T) {
 	ctx := context.Background()
 	fake := slackfake.New(t)
-	p, clock := newPoster(t, fake) // default interval: 1s
+	p, clock := newPoster(t, fake, fixedPacing)
 
 	parent, err := p.Post(ctx, "C1", Message{Text: "p"})
 	require.NoError(t, err)
@@ -164,9 +168,9 @@ func TestRateLimitHonoured(t *testing.T) {
 	_, err = p.PostInThread(ctx, "C1", parent, Message{Text: "two"})
 	require.NoError(t, err)
 
-	// pacing 1s before "one", Retry-After twice, pacing 1s before "two";
-	// no pacing after a Retry-After that already outlasted the interval.
-	assert.Equal(t, []time.Duration{time.Second, 3 * time.Second, 3 * time.Second, time.Second}, clock.Sleeps())
+	// Retry-After twice for "one"; nothing before "two": Slack took
+	// "one" and has not asked for more.
+	assert.Equal(t, []time.Duration{3 * time.Second, 3 * time.Second}, clock.Sleeps())
 	posts := methodCalls(fake, "chat.postMessage")
 	require.Len(t, posts, 5)
 	assert.Equal(t, []string{"", "http_429", "http_429", "", ""}, []string{posts[0].Error, posts[1].Error, posts[2].Error, posts[3].Error, posts[4].Error})
@@ -187,30 +191,45 @@ func TestRateLimitHonoured(t *testing.T) {
 		assert.Equal(t, "ratelimited", apiErr.Code)
 		assert.Len(t, fake.Calls(), 3, "first try and two retries")
 	})
+	t.Run("fixed pacing adds nothing after a longer Retry-After", func(t *testing.T) {
+		fake.Reset()
+		p, clock := newPoster(t, fake, fixedPacing)
+		parent, err := p.Post(ctx, "C1", Message{Text: "p"})
+		require.NoError(t, err)
+		fake.RateLimitNext(1, 3*time.Second)
+		_, err = p.PostInThread(ctx, "C1", parent, Message{Text: "one"})
+		require.NoError(t, err)
+		// pacing 1s before "one", then Retry-After, which already
+		// outlasted the interval.
+		assert.Equal(t, []time.Duration{time.Second, 3 * time.Second}, clock.Sleeps())
+	})
 }
 
-// TestBurstOrderAndSpacing drives the real clock: 200 thread replies from one
-// goroutine must all arrive, in order, at least the interval apart, also
-// when Slack rate-limits in the middle.
-func TestBurstOrderAndSpacing(t *testing.T) {
-	const interval = 2 * time.Millisecond
+// TestFixedPacingOrderAndSpacing drives a real clock, sped up: 200 thread
+// replies from one goroutine must all arrive, in order, at least the
+// fixed interval apart, also when Slack rate-limits in the middle.
+func TestFixedPacingOrderAndSpacing(t *testing.T) {
+	const speed = 40
+	const interval = 80 * time.Millisecond // 2 ms of real time
 	ctx := context.Background()
 	fake := slackfake.New(t)
+	clock := newFastClock(speed)
 	var mu sync.Mutex
-	var retryWaits []time.Duration
+	var waits []time.Duration
 	p, err := NewPoster(PosterConfig{
 		Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: interval, PerChannelBurst: 1,
+		Now: clock.Now,
 		Sleep: func(ctx context.Context, d time.Duration) error {
-			if d >= time.Second { // a Retry-After: record it, do not wait a whole second
+			if d > interval { // a Retry-After's hold, not the pacing
 				mu.Lock()
-				retryWaits = append(retryWaits, d)
+				waits = append(waits, d)
 				mu.Unlock()
-				return ctx.Err()
 			}
-			return retry.Sleep(ctx, d)
+			return clock.Sleep(ctx, d)
 		},
 	})
 	require.NoError(t, err)
+	p.jitter = func() float64 { return 0 }
 
 	parent, err := p.Post(ctx, "C1", Message{Text: "parent"})
 	require.NoError(t, err)
@@ -231,12 +250,17 @@ func TestBurstOrderAndSpacing(t *testing.T) {
 	assert.Len(t, calls, 201+3, "every rate-limited attempt was repeated once")
 	for i := 1; i < len(calls); i++ {
 		gap := calls[i].At.Sub(calls[i-1].At)
-		require.GreaterOrEqual(t, gap, interval, "calls %d and %d arrived %s apart", i-1, i, gap)
+		require.GreaterOrEqual(t, gap, interval/speed, "calls %d and %d arrived %s apart", i-1, i, gap)
 	}
-	assert.Equal(t, []time.Duration{time.Second, time.Second, time.Second}, retryWaits)
+	require.Len(t, waits, 3, "one hold per 429")
+	for _, d := range waits {
+		// The hold is set when the 429 is read and waited out a moment
+		// later on a running clock.
+		assert.InDelta(t, time.Second, d, float64(50*time.Millisecond))
+	}
 }
 
-func TestConcurrentCallersAllDelivered(t *testing.T) {
+func TestFixedPacingConcurrentCallersAllDelivered(t *testing.T) {
 	ctx := context.Background()
 	fake := slackfake.New(t)
 	p, err := NewPoster(PosterConfig{Token: slackfake.DefaultToken, APIURL: fake.URL(), PerChannelInterval: time.Millisecond, PerChannelBurst: 1})
@@ -260,10 +284,10 @@ func TestConcurrentCallersAllDelivered(t *testing.T) {
 	}
 }
 
-func TestPacingAllowsABurstAndLeavesUpdatesUnpaced(t *testing.T) {
+func TestFixedPacingAllowsABurstAndLeavesUpdatesUnpaced(t *testing.T) {
 	ctx := context.Background()
 	fake := slackfake.New(t)
-	p, clock := newPoster(t, fake, func(c *PosterConfig) { c.PerChannelBurst = 3 })
+	p, clock := newPoster(t, fake, func(c *PosterConfig) { c.PerChannelInterval = time.Second })
 	parent, err := p.Post(ctx, "C1", Message{Text: "p"})
 	require.NoError(t, err)
 	for range 2 {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ticketsync/ticketsync/internal/retry"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/ticketsync/ticketsync/internal/retry"
 )
 
 // Responder posts follow-ups to a response_url (valid for 30 minutes and 5

@@ -20,7 +20,7 @@ const (
 // call is one Web API call as the retry loop sees it.
 type call struct {
 	method  string
-	channel string // non-empty: a write, serialised and paced per channel
+	channel string // non-empty: a write, serialised per method and channel
 	// idempotent calls may be repeated after Slack might have acted on them.
 	idempotent bool
 	fn         func(ctx context.Context) (string, error)
@@ -35,25 +35,35 @@ func (p *Poster) do(ctx context.Context, c call) (string, error) {
 	return out, err
 }
 
-// run runs c under its channel's lane: wait for the lane, pace, call, and on
-// failure either retry (same place in the queue) or return a classified
-// error. The whole policy is here so it can be read top to bottom.
+// run runs c under its lane: wait for the lane and for any hold Slack put on
+// the method and channel, call, and on failure either retry (same place in
+// the queue) or return a classified error. The whole policy is here so it
+// can be read top to bottom.
 func (p *Poster) run(ctx context.Context, c call) (string, error) {
 	log := p.log.With("method", c.method)
-	var l *lane
+	// Reads take no lane: they must neither wait behind the channel's
+	// writes nor hold them up. They still share their method's hold.
+	l := p.lanes.get(laneKey{method: c.method, channel: c.channel})
 	if c.channel != "" {
 		log = log.With("channel", c.channel)
-		l = p.lanes.get(c.channel)
 		if err := l.acquire(ctx); err != nil {
 			return "", p.cancelled(c, err, false)
 		}
 		defer l.release()
 	}
-	// Only new messages are paced: Slack's one-per-second limit is
-	// chat.postMessage's, while chat.update has its own, looser tier. All
-	// writes still keep their order in the lane.
-	paced := l != nil && c.method == "chat.postMessage"
+	// Our own pacing is off unless configured, and then applies to new
+	// messages only: Slack's one-per-second figure is chat.postMessage's,
+	// chat.update has its own, looser tier.
+	paced := c.channel != "" && c.method == "chat.postMessage" && p.interval > 0
+	var refused, failed int // 429s and other failures of this call
+	holding := false        // this call set the hold and has waited it out
 	for attempt := 0; ; attempt++ {
+		if !holding {
+			if err := p.awaitHold(ctx, l); err != nil {
+				return "", p.cancelled(c, err, false)
+			}
+		}
+		holding = false
 		if paced {
 			if err := p.pace(ctx, l); err != nil {
 				return "", p.cancelled(c, err, false)
@@ -78,11 +88,36 @@ func (p *Poster) run(ctx context.Context, c call) (string, error) {
 			return "", p.cancelled(c, ctx.Err(), !f.notSent)
 		}
 		kind, wait, retry := p.decide(c, f, attempt)
+		if f.rateLimited {
+			// The hold is the key's, not this call's: the calls queued
+			// behind this one and concurrent reads of the method wait
+			// it out too instead of each collecting a 429 of its own,
+			// also when this call gives up.
+			l.hold(p.now().Add(wait))
+		}
 		if !retry {
 			return "", p.final(c, f, kind)
 		}
+		if f.rateLimited {
+			refused++
+			// A 429 is how Slack paces us, so it is no warning. A
+			// second one for the same call is: the wait Slack asked for
+			// did not suffice, so something else (another app, another
+			// process with this token) spends the same limit.
+			lvl := slog.LevelDebug
+			if refused == 2 {
+				lvl = slog.LevelWarn
+			}
+			log.Log(ctx, lvl, "slack asked to wait", "wait", wait, "attempt", attempt+1, "refused", refused)
+			if err := p.sleep(ctx, wait); err != nil {
+				return "", p.cancelled(c, err, false)
+			}
+			holding = true
+			continue
+		}
+		failed++
 		lvl := slogLevelRepeat
-		if attempt == 0 {
+		if failed == 1 {
 			lvl = slogLevelFirst
 		}
 		log.Log(ctx, lvl, "slack call failed, retrying", "err", p.final(c, f, kind), "wait", wait, "attempt", attempt+1)
@@ -92,19 +127,16 @@ func (p *Poster) run(ctx context.Context, c call) (string, error) {
 	}
 }
 
-// decide applies the retry policy: 429 waits for Retry-After; a request
+// decide applies the retry policy: 429 holds for Retry-After; a request
 // Slack never acted on is retried with backoff; one Slack may have acted on
-// is retried only when idempotent, otherwise its outcome is unknown.
+// is retried only when idempotent, otherwise its outcome is unknown. A 429
+// means the request was not taken, so its retry can never post twice.
 func (p *Poster) decide(c call, f failure, attempt int) (kind errKind, wait time.Duration, retry bool) {
 	switch {
 	case f.permanent:
 		return kindPermanent, 0, false
 	case f.rateLimited:
-		wait = f.wait
-		if wait <= 0 {
-			wait = defaultRetryAfter
-		}
-		return kindTransient, wait, attempt < p.maxRetries
+		return kindTransient, p.holdFor(f.wait), attempt < p.maxRetries
 	case f.notSent || c.idempotent:
 		return kindTransient, backoff(attempt), attempt < p.maxRetries
 	default:
@@ -112,12 +144,36 @@ func (p *Poster) decide(c call, f failure, attempt int) (kind errKind, wait time
 	}
 }
 
-// pace is a token bucket per channel: burst messages pass at once, then one
-// per interval, the credit refilling at that rate while the channel is quiet.
-func (p *Poster) pace(ctx context.Context, l *lane) error {
-	if p.interval <= 0 {
-		return ctx.Err()
+// holdFor is the hold after a 429 whose Retry-After was retryAfter (0:
+// none). Never less than Slack asked: its Retry-After is whole seconds, and
+// a retry arriving a moment before the limit refills only collects another
+// 429. Up to 5 % more, so that keys refused in the same instant (a
+// workspace-wide limit) do not all come back in the same instant either.
+// Beyond maxHold the figure is not believed (a proxy's, a date far off):
+// asking again then costs one more 429, not a long silence.
+func (p *Poster) holdFor(retryAfter time.Duration) time.Duration {
+	if retryAfter <= 0 {
+		retryAfter = defaultRetryAfter
 	}
+	retryAfter = min(retryAfter, maxHold)
+	return retryAfter + time.Duration(p.jitter()*float64(retryAfter)/20)
+}
+
+// awaitHold waits out what is left of a hold another call set. One sleep:
+// a write's hold can only be extended by the lane's owner, which is now
+// this call; a read that meets a hold extended meanwhile by a concurrent
+// read costs one more 429, which holds it again.
+func (p *Poster) awaitHold(ctx context.Context, l *lane) error {
+	if d := l.heldFor(p.now()); d > 0 {
+		return p.sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// pace is the optional fixed pacing (PerChannelInterval), a token bucket
+// per channel: burst messages pass at once, then one per interval, the
+// credit refilling at that rate while the channel is quiet.
+func (p *Poster) pace(ctx context.Context, l *lane) error {
 	now := p.now()
 	if l.last.IsZero() {
 		l.tokens = p.burst

@@ -5,8 +5,9 @@
 //
 // It checks the bot token, assigns increasing message timestamps, keeps
 // messages and threads, validates Block Kit limits as Slack would
-// (invalid_blocks, msg_too_long) and logs every request, including the ones
-// it failed on purpose. Stricter than Slack in one place: a reply to an
+// (invalid_blocks, msg_too_long), can rate-limit a method per channel as
+// Slack does (SetRateLimit) and logs every request, including the ones it
+// failed on purpose. Stricter than Slack in one place: a reply to an
 // unknown thread_ts is refused with thread_not_found, so a test cannot
 // silently post to a thread that does not exist.
 package slackfake
@@ -70,6 +71,9 @@ type Server struct {
 
 	rateLimit  int
 	retryAfter time.Duration
+	limits     map[string]rateLimit  // by method (SetRateLimit)
+	buckets    map[bucketKey]*bucket // by method and channel
+	refused    int                   // 429s answered (RateLimited)
 	fail       int
 	failCode   string
 	fail5xx    int
@@ -124,6 +128,82 @@ func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
 	s.locked(func() { s.rateLimit, s.retryAfter = n, retryAfter })
 }
 
+// SetRateLimit limits method per channel the way Slack limits
+// chat.postMessage: a token bucket per channel (the "channel" argument; one
+// bucket for calls without it) holding burst requests, refilled by one
+// every every. A request finding no token is answered HTTP 429 with
+// Retry-After: the time until the next token, in whole seconds rounded up,
+// as Slack sends it, so a client that waits what it is told is never
+// refused twice. A refused request takes no token. burst < 1 or every <= 0
+// lifts the limit. Buckets start full; Reset refills them and keeps the
+// limits.
+func (s *Server) SetRateLimit(method string, burst int, every time.Duration) {
+	s.locked(func() {
+		for k := range s.buckets {
+			if k.method == method {
+				delete(s.buckets, k)
+			}
+		}
+		if burst < 1 || every <= 0 {
+			delete(s.limits, method)
+			return
+		}
+		if s.limits == nil {
+			s.limits = map[string]rateLimit{}
+		}
+		s.limits[method] = rateLimit{burst: float64(burst), every: every}
+	})
+}
+
+// RateLimited is how many requests were answered 429 (SetRateLimit and
+// RateLimitNext) since Start or Reset.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+type rateLimit struct {
+	burst float64
+	every time.Duration
+}
+
+type bucketKey struct{ method, channel string }
+
+type bucket struct {
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
+}
+
+// limited takes a token for method and channel at time at, or reports how
+// long until one is there. Called with s.mu held.
+func (s *Server) limited(method, channel string, at time.Time) (wait time.Duration, refused bool) {
+	lim, ok := s.limits[method]
+	if !ok {
+		return 0, false
+	}
+	if s.buckets == nil {
+		s.buckets = map[bucketKey]*bucket{}
+	}
+	k := bucketKey{method, channel}
+	b, ok := s.buckets[k]
+	if !ok {
+		b = &bucket{tokens: lim.burst, at: at}
+		s.buckets[k] = b
+	}
+	// Requests handled out of arrival order (latency) must not refill
+	// the bucket backwards.
+	if at.After(b.at) {
+		b.tokens = min(lim.burst, b.tokens+float64(at.Sub(b.at))/float64(lim.every))
+		b.at = at
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, false
+	}
+	return time.Duration((1 - b.tokens) * float64(lim.every)), true
+}
+
 // FailNext answers the next n requests with HTTP 200 {"ok":false,"error":code}.
 func (s *Server) FailNext(n int, code string) { s.locked(func() { s.fail, s.failCode = n, code }) }
 
@@ -168,13 +248,15 @@ func (s *Server) Message(channel, ts string) (Call, bool) {
 	return Call{}, false
 }
 
-// Reset forgets calls, messages and pending faults; token, channels and
-// users stay.
+// Reset forgets calls, messages, pending faults and the 429 count, and
+// refills the rate limits' buckets; token, channels, users and the limits
+// themselves stay.
 func (s *Server) Reset() {
 	s.locked(func() {
 		s.calls, s.msgs = nil, nil
 		s.gen++
 		s.rateLimit, s.fail, s.fail5xx, s.echoAuth, s.latency = 0, 0, 0, 0, 0
+		s.refused, s.buckets = 0, nil
 	})
 }
 
@@ -257,13 +339,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)
 	}
-	switch {
-	case s.rateLimit > 0:
-		s.rateLimit--
-		secs := int64(math.Ceil(s.retryAfter.Seconds()))
+	tooMany := func(wait time.Duration) {
+		s.refused++
+		secs := int64(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		answer(http.StatusTooManyRequests, fail("ratelimited"))
+	}
+	if s.rateLimit > 0 {
+		s.rateLimit--
+		tooMany(s.retryAfter)
 		return
+	}
+	if wait, limited := s.limited(method, call.Channel, at); limited {
+		tooMany(wait)
+		return
+	}
+	switch {
 	case s.fail5xx > 0:
 		s.fail5xx--
 		if gen == s.gen {

@@ -226,6 +226,57 @@ func TestFaults(t *testing.T) {
 	})
 }
 
+func TestRateLimit(t *testing.T) {
+	ctx := context.Background()
+	s := New(t)
+	api := client(s, DefaultToken)
+	post := func(channel string) error {
+		_, _, err := api.PostMessageContext(ctx, channel, slackapi.MsgOptionText("x", false))
+		return err
+	}
+	s.SetRateLimit("chat.postMessage", 2, 1500*time.Millisecond)
+
+	require.NoError(t, post("C1"))
+	require.NoError(t, post("C1"), "the burst")
+	var rl *slackapi.RateLimitedError
+	require.ErrorAs(t, post("C1"), &rl)
+	// The next token is at most 1.5 s away: whole seconds, rounded up.
+	assert.Equal(t, 2*time.Second, rl.RetryAfter)
+	require.NoError(t, post("C2"), "a bucket per channel")
+	_, err := api.AuthTestContext(ctx)
+	require.NoError(t, err, "a limit per method")
+	assert.Equal(t, 1, s.RateLimited())
+	assert.Len(t, s.Messages("C1"), 2, "a refused post is not posted")
+
+	s.RateLimitNext(1, time.Second)
+	require.ErrorAs(t, post("C2"), &rl, "RateLimitNext still works beside a limit")
+	assert.Equal(t, 2, s.RateLimited(), "both kinds of 429 are counted")
+
+	t.Run("refill", func(t *testing.T) {
+		s.SetRateLimit("chat.postMessage", 1, 20*time.Millisecond)
+		require.NoError(t, post("C3"))
+		require.ErrorAs(t, post("C3"), &rl)
+		assert.Equal(t, time.Second, rl.RetryAfter, "under a second is still Retry-After: 1")
+		time.Sleep(20 * time.Millisecond)
+		require.NoError(t, post("C3"), "one token back after every")
+	})
+	t.Run("reset refills and keeps the limit", func(t *testing.T) {
+		s.SetRateLimit("chat.postMessage", 1, time.Hour)
+		require.NoError(t, post("C1"))
+		require.Error(t, post("C1"))
+		s.Reset()
+		assert.Zero(t, s.RateLimited())
+		require.NoError(t, post("C1"))
+		require.Error(t, post("C1"))
+	})
+	t.Run("lifted", func(t *testing.T) {
+		s.SetRateLimit("chat.postMessage", 0, 0)
+		for range 5 {
+			require.NoError(t, post("C1"))
+		}
+	})
+}
+
 func TestUsersInfo(t *testing.T) {
 	s := New(t)
 	s.AddUser(User{ID: "U1", Name: "ann", RealName: "Ann Agent", Email: "ann@example.com"})
