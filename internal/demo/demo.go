@@ -75,7 +75,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	fmt.Fprintf(out, "All %d steps verified in %s. Times run from the action that caused each step;\n", res.Steps, res.Took.Round(time.Millisecond))
-	fmt.Fprintln(out, "the daemon spaces Slack posts a second apart per channel, as Slack asks.")
+	fmt.Fprintln(out, "Slack posts go out at once; the daemon waits only when Slack answers 429.")
 	if opts.KeepRunning {
 		w.printAddresses(out, res.Ticket)
 		if err := w.feed(ctx, out); err != nil {
