@@ -2,17 +2,13 @@ package idle_test
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ticketsync/ticketsync/bench/internal/benchkit"
-	"github.com/ticketsync/ticketsync/internal/mail/mailtest"
-	"github.com/ticketsync/ticketsync/internal/slack/slackfake"
-	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
 const (
@@ -64,7 +60,13 @@ func TestIdleFootprint(t *testing.T) {
 	window := benchkit.EnvPositiveDuration(t, "BENCH_IDLE_WINDOW", 60*time.Second)
 	settle := benchkit.EnvPositiveDuration(t, "BENCH_SETTLE", 10*time.Second)
 	tickets := benchkit.EnvInt(t, "BENCH_TICKETS", 100)
+	burst := benchkit.EnvInt(t, "BENCH_BURST", 300)
+	burstTail := benchkit.EnvDuration(t, "BENCH_BURST_TAIL", 10*time.Second)
 	strict := os.Getenv("BENCH_STRICT") == "1"
+	// The daemon needs nothing from the environment here; an empty one
+	// also proves the distroless image's situation. BENCH_ENV adds to it
+	// (GOGC=100, GODEBUG=...) to measure a runtime setting.
+	env := append([]string{}, strings.Fields(os.Getenv("BENCH_ENV"))...)
 
 	bin := benchkit.BuildStatic(t)
 	st, err := os.Stat(bin)
@@ -72,21 +74,8 @@ func TestIdleFootprint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tk := taskipfake.New(taskipfake.Options{SecretKey: secretKey})
-	seedTickets(tk, tickets)
-	tsrv := httptest.NewServer(tk.Handler())
-	t.Cleanup(tsrv.Close)
-	sf := slackfake.New(t)
-	sf.SetChannels(channel)
-	imap := mailtest.StartMemServer(t, mailtest.MemOptions{})
-	smtp := mailtest.StartSMTP(t, mailtest.SMTPOptions{})
-
-	dir := t.TempDir()
-	listen := benchkit.FreeAddr(t)
-	cfgPath := benchkit.WriteConfig(t, dir, fmt.Sprintf(config, tsrv.URL+taskipfake.BasePath, secretKey, filepath.Join(dir, "state.db"), listen,
-		supportAddr, imap.Addr(), imap.Username(), imap.Password(), smtp.Addr(),
-		slackfake.DefaultToken, sf.URL(), channel))
-	readyURL := "http://" + listen + "/readyz"
+	r := newRig(t, tickets, burst)
+	tk, sf, smtp := r.tk, r.sf, r.smtp
 
 	// Start-up. The first start creates the state file and records the
 	// watch baseline; the others are restarts on that file, which is what
@@ -96,10 +85,8 @@ func TestIdleFootprint(t *testing.T) {
 	var restarts []time.Duration
 	var d *benchkit.Daemon
 	for i := range starts {
-		// The daemon needs nothing from the environment here; an empty one
-		// also proves the distroless image's situation.
-		d = benchkit.StartDaemon(t, bin, cfgPath, []string{})
-		took := d.AwaitReady(t, readyURL, 30*time.Second)
+		d = benchkit.StartDaemon(t, bin, r.config, env)
+		took := d.AwaitReady(t, r.readyURL(), 30*time.Second)
 		if i == 0 {
 			first = took
 			d.Await(t, "watch baseline recorded", 30*time.Second)
@@ -129,13 +116,14 @@ func TestIdleFootprint(t *testing.T) {
 	}
 	taskip0, slack0, smtp0 := tk.RequestCount(), len(sf.Calls()), len(smtp.Messages())
 	cpu0, t0 := d.CPU(), time.Now()
-	var rss []int64
+	var rss, anon, file []int64
 	threads := int64(0)
 	tick := time.NewTicker(time.Second)
 	for time.Since(t0) < window {
 		<-tick.C
 		s := status()
 		rss = append(rss, s["VmRSS"])
+		anon, file = append(anon, s["RssAnon"]), append(file, s["RssFile"])
 		threads = max(threads, s["Threads"])
 	}
 	tick.Stop()
@@ -143,11 +131,13 @@ func TestIdleFootprint(t *testing.T) {
 	hwm := status()["VmHWM"]
 	taskipN, slackN, smtpN := tk.RequestCount()-taskip0, len(sf.Calls())-slack0, len(smtp.Messages())-smtp0
 	load1 := benchkit.LoadAvg()
-	gauges, err := benchkit.Scrape("http://"+listen+"/metrics",
+	gauges, err := benchkit.Scrape(r.metricsURL(),
 		"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_sys_bytes")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The burst comes after the window and the scrape, so neither sees it.
+	b := runBurst(t, r, d, burst, burstTail)
 	if _, code := d.Stop(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM; log:\n%s", code, d.Problems())
 	}
@@ -159,7 +149,7 @@ func TestIdleFootprint(t *testing.T) {
 	slices.Sort(sortedRSS)
 	medRSS, maxRSS := sortedRSS[len(sortedRSS)/2], sortedRSS[len(sortedRSS)-1]
 	cpuPct := 100 * cpu.Seconds() / elapsed.Seconds()
-	rssOK := float64(maxRSS) <= 30*1024
+	rssOK := float64(maxRSS) <= 15*1024
 	cpuOK := cpuPct <= 1
 
 	ms, mib := benchkit.Millis, benchkit.MiB
@@ -172,10 +162,13 @@ func TestIdleFootprint(t *testing.T) {
 		fmt.Printf("| start-up, exec → `/readyz` 200, restart: median of %d (min – max) | **%s** (%s – %s) | |\n",
 			len(restarts), ms(restarts[len(restarts)/2]), ms(restarts[0]), ms(restarts[len(restarts)-1]))
 	}
-	fmt.Printf("| idle RSS (VmRSS), median / max over %s | %.1f / **%.1f MiB** | ≤ 30 MiB: %s |\n",
+	fmt.Printf("| idle RSS (VmRSS), median / max over %s | %.1f / **%.1f MiB** | ≤ 15 MiB: %s |\n",
 		window.Round(time.Second), kib(medRSS), kib(maxRSS), benchkit.Verdict(rssOK))
 	// First and last sample side by side show growth that a median hides.
 	fmt.Printf("| idle RSS (VmRSS), first → last sample of the window | %.1f → %.1f MiB | |\n", kib(rss[0]), kib(rss[len(rss)-1]))
+	// File-backed is the executable's pages the daemon has touched (and
+	// the state file's map); the kernel maps them 64 KiB at a time.
+	fmt.Printf("| idle RSS, median: anonymous / file-backed (RssAnon / RssFile) | %.1f / %.1f MiB | |\n", kib(median(anon)), kib(median(file)))
 	fmt.Printf("| peak RSS since exec (VmHWM) | %.1f MiB | |\n", kib(hwm))
 	// One 10 ms tick is the resolution; say so, or a quiet minute reads as
 	// a daemon that costs nothing.
@@ -187,29 +180,31 @@ func TestIdleFootprint(t *testing.T) {
 	fmt.Printf("| goroutines | %.0f | |\n", gauges["go_goroutines"])
 	fmt.Printf("| traffic in the window: TaskIP requests / Slack calls / mails sent | %d / %d / %d | |\n", taskipN, slackN, smtpN)
 	fmt.Printf("| load average start / end | %s / %s | |\n", load0, load1)
+	// VmHWM is the kernel's own peak but is updated lazily; the 10 ms
+	// samples catch what it may miss. The larger of the two is the figure.
+	fmt.Printf("\n#### Burst: %d mails from known customers delivered at once into the IDLE mailbox\n\n", b.mails)
+	fmt.Println("| measure | value | target |")
+	fmt.Println("|---|---|---|")
+	fmt.Printf("| peak RSS during the burst: max(VmRSS every 10 ms, VmHWM) | **%.1f MiB** (samples %.1f, VmHWM %.1f; %d samples) | ≤ 32 MiB: %s |\n",
+		kib(max(b.peak, b.hwm)), kib(b.peak), kib(b.hwm), b.samples, benchkit.Verdict(max(b.peak, b.hwm) <= 32*1024))
+	fmt.Printf("| RSS before → after the burst (VmRSS) | %.1f → %.1f MiB | |\n", kib(b.before), kib(b.after))
+	fmt.Printf("| delivery → last mail a ticket and \\Seen | %s | |\n", b.took.Round(10*time.Millisecond))
+	fmt.Printf("| by %s later: tickets created / Slack calls / mails sent | %d / %d / %d | |\n", burstTail, b.created, b.posts, b.acks)
+	fmt.Printf("| load average at the end | %s | |\n", b.load)
 
 	if slackN != 0 || smtpN != 0 {
 		t.Errorf("an idle daemon talked: %d Slack calls, %d mails", slackN, smtpN)
 	}
-	if strict && (!rssOK || !cpuOK) {
-		t.Errorf("target missed: RSS max %.1f MiB, CPU %.3f %%", kib(maxRSS), cpuPct)
+	burstOK := max(b.peak, b.hwm) <= 32*1024
+	if strict && (!rssOK || !cpuOK || !burstOK) {
+		t.Errorf("target missed: idle RSS max %.1f MiB, CPU %.3f %%, burst peak %.1f MiB", kib(maxRSS), cpuPct, kib(max(b.peak, b.hwm)))
 	}
 }
 
-func seedTickets(s *taskipfake.Server, n int) {
-	base := time.Now().Add(-30 * 24 * time.Hour)
-	for i := 1; i <= n; i++ {
-		s.SeedTicket(taskipfake.Ticket{
-			ID:        i,
-			UUID:      fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
-			Subject:   fmt.Sprintf("Cannot export invoice batch %d to PDF", i),
-			User:      &taskipfake.Person{ID: 1000 + i, Name: fmt.Sprintf("Customer %d", i), Email: fmt.Sprintf("customer%d@acme.example", i)},
-			Priority:  i % 5,
-			Status:    i % 5,
-			CreatedAt: base.Add(time.Duration(i) * time.Hour),
-			UpdatedAt: base.Add(time.Duration(i) * time.Hour),
-		})
-	}
+func median(v []int64) int64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // kib is a size in kB (from /proc/PID/status) as MiB.

@@ -396,10 +396,15 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 // plus address or subject tag, which never expire.
 const retention = 180 * 24 * time.Hour
 
-// pruneDaily keeps the state file from growing without bound.
+// pruneDaily keeps the state file from growing without bound. Between
+// prunes it gives back the memory start-up and busy spells leave mapped
+// (footprint.go): the same kind of housekeeping, on the same goroutine.
 func (d *Daemon) pruneDaily(ctx context.Context) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
+	trim := newTrimmer(d.log)
+	check := time.NewTimer(trim.next())
+	defer check.Stop()
 	for {
 		stats, err := d.store.Prune(retention)
 		if err != nil {
@@ -407,10 +412,17 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 		} else {
 			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound, "caches", stats.Caches)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case <-check.C:
+				trim.trim()
+				check.Reset(trim.next())
+			}
 		}
 	}
 }

@@ -94,7 +94,10 @@ func (d *Daemon) healthRoutes(mux *http.ServeMux) {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})))
-	mux.Handle("GET /metrics", webserver.NoBody(promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{})))
+	// Uncompressed: gzip would allocate about 800 KiB of compressor state
+	// per scrape (pooled only until the next collection) to save 15-20 KiB
+	// of text a scraper reads over the local network.
+	mux.Handle("GET /metrics", webserver.NoBody(promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{DisableCompression: true})))
 	mux.Handle("/", d.notFound())
 }
 
