@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string) int {
 		log = slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200) // as cmd/ticketsync's run does
+		debug.SetGCPercent(150) // as cmd/ticketsync's run does
 	}
 	d, err := daemon.New(cfg, daemon.Options{Logger: log})
 	if err != nil {
