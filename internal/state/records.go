@@ -314,12 +314,19 @@ func (s *Store) pruneKV(now time.Time, txs *int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return s.deleteInBatches(bucketKV, stale, txs)
+}
+
+// deleteInBatches deletes keys of bucket, at most pruneBatch per
+// transaction, and counts the transactions in txs. On error the batches
+// already committed stay committed and are counted in the result.
+func (s *Store) deleteInBatches(bucket string, keys []string, txs *int) (int, error) {
 	deleted := 0
-	for len(stale) > 0 {
-		n := min(len(stale), s.pruneBatch)
+	for len(keys) > 0 {
+		n := min(len(keys), s.pruneBatch)
 		err := s.Update(func(tx *Tx) error {
-			for _, k := range stale[:n] {
-				if err := tx.delete(bucketKV, k); err != nil {
+			for _, k := range keys[:n] {
+				if err := tx.delete(bucket, k); err != nil {
 					return err
 				}
 			}
@@ -330,7 +337,7 @@ func (s *Store) pruneKV(now time.Time, txs *int) (int, error) {
 		}
 		*txs++
 		deleted += n
-		stale = stale[n:]
+		keys = keys[n:]
 	}
 	return deleted, nil
 }
@@ -341,7 +348,7 @@ const slackEventRetention = 7 * 24 * time.Hour
 
 // pruneSlackEvents deletes event ids older than slackEventRetention.
 func (s *Store) pruneSlackEvents(now time.Time, txs *int) (int, error) {
-	var stale [][]byte
+	var stale []string
 	err := s.View(func(tx *Tx) error {
 		b := tx.bucket(bucketSlackEvents)
 		if b == nil {
@@ -350,7 +357,7 @@ func (s *Store) pruneSlackEvents(now time.Time, txs *int) (int, error) {
 		return b.ForEach(func(k, v []byte) error {
 			var unix int64
 			if json.Unmarshal(v, &unix) == nil && now.Sub(time.Unix(unix, 0)) > slackEventRetention {
-				stale = append(stale, bytes.Clone(k))
+				stale = append(stale, string(k))
 			}
 			return nil
 		})
@@ -358,23 +365,5 @@ func (s *Store) pruneSlackEvents(now time.Time, txs *int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	deleted := 0
-	for len(stale) > 0 {
-		n := min(len(stale), s.pruneBatch)
-		err := s.Update(func(tx *Tx) error {
-			for _, k := range stale[:n] {
-				if err := tx.delete(bucketSlackEvents, string(k)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return deleted, err
-		}
-		*txs++
-		deleted += n
-		stale = stale[n:]
-	}
-	return deleted, nil
+	return s.deleteInBatches(bucketSlackEvents, stale, txs)
 }
