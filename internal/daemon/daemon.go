@@ -396,15 +396,10 @@ func (d *Daemon) buildCommands(sc *config.Slack, poster *slack.Poster) error {
 // plus address or subject tag, which never expire.
 const retention = 180 * 24 * time.Hour
 
-// pruneDaily keeps the state file from growing without bound. Between
-// prunes it gives back the memory start-up and busy spells leave mapped
-// (footprint.go): the same kind of housekeeping, on the same goroutine.
+// pruneDaily keeps the state file from growing without bound.
 func (d *Daemon) pruneDaily(ctx context.Context) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
-	trim := newTrimmer(d.log)
-	check := time.NewTimer(trim.next())
-	defer check.Stop()
 	for {
 		stats, err := d.store.Prune(retention)
 		if err != nil {
@@ -412,17 +407,27 @@ func (d *Daemon) pruneDaily(ctx context.Context) {
 		} else {
 			d.log.Debug("state pruned", "messages", stats.Messages, "outbound", stats.Outbound, "caches", stats.Caches)
 		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				break wait
-			case <-check.C:
-				trim.trim()
-				check.Reset(trim.next())
-			}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// trimMemory gives back the memory start-up and busy spells leave mapped
+// (footprint.go), shortly after start and then at a fixed interval.
+func (d *Daemon) trimMemory(ctx context.Context) {
+	trim := newTrimmer(d.log)
+	t := time.NewTimer(trim.next())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			trim.trim()
+			t.Reset(trim.next())
 		}
 	}
 }

@@ -54,6 +54,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		flows.run("backups", d.backups.Run) // a failed backup is logged and tried at the next scheduled time
 	}
 	flows.run("prune", func(ctx context.Context) error { d.pruneDaily(ctx); return nil })
+	flows.run("trim", func(ctx context.Context) error { d.trimMemory(ctx); return nil })
 	if d.outbox != nil {
 		outbound.run("outbox", func(ctx context.Context) error {
 			defer d.sender.Close()
