@@ -218,20 +218,21 @@ func conversationsOf(items []*item) [][]*item {
 		return keys
 	}
 	var todo []*item
+	var senders []string // each todo item's first key
 	for _, it := range items {
 		if it.outcome != pending {
 			continue
 		}
-		todo = append(todo, it)
 		keys := keysOf(it)
+		todo, senders = append(todo, it), append(senders, keys[0])
 		for _, k := range keys[1:] {
 			union(k, keys[0])
 		}
 	}
 	var lanes [][]*item
 	index := map[string]int{}
-	for _, it := range todo {
-		root := find(keysOf(it)[0])
+	for i, it := range todo {
+		root := find(senders[i])
 		i, ok := index[root]
 		if !ok {
 			i = len(lanes)
