@@ -8,33 +8,38 @@ import (
 	"io"
 	"time"
 
+	"github.com/ticketsync/ticketsync/internal/cli"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/preflight"
 )
 
+var checkConfigSpec = cli.Spec{
+	Name:     "check-config",
+	Synopsis: "--config FILE [--connect [--timeout DURATION]] [--quiet]",
+	Summary:  "Validate a configuration file; with --connect also try TaskIP, IMAP, SMTP and Slack with it.",
+	Details: "Problems are printed as FILE:LINE: path: message, never a secret; exit 1 when there is any.\n" +
+		"With --connect the exit code is 0 only when every connection worked.",
+}
+
 func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML)")
-	quiet := fs.Bool("quiet", false, "print nothing when the file is valid (with --connect: only failed checks)")
-	connect := fs.Bool("connect", false, "also try every configured connection: TaskIP, IMAP, SMTP, Slack")
-	timeout := fs.Duration("timeout", preflight.DefaultTimeout, "with --connect: time allowed for each check")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	cmd := checkConfigSpec.New()
+	path := cmd.Flags.String("config", "", "the configuration `FILE` (YAML); required")
+	quiet := cmd.Flags.Bool("quiet", false, "print nothing when the file is valid (with --connect: only the failed checks)")
+	connect := cmd.Flags.Bool("connect", false, "also try every configured connection: TaskIP, IMAP, SMTP, Slack")
+	timeout := cmd.Flags.Duration("timeout", preflight.DefaultTimeout, "with --connect: the time allowed for each check, a `DURATION`")
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		return code
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "ticketsync check-config: --config FILE is required")
-		return 2
+		return cmd.Usagef(stderr, "--config FILE is required")
 	}
 	timeoutSet := false
-	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	cmd.Flags.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
 	switch {
 	case timeoutSet && !*connect:
-		fmt.Fprintln(stderr, "ticketsync check-config: --timeout needs --connect")
-		return 2
+		return cmd.Usagef(stderr, "--timeout needs --connect")
 	case *timeout <= 0:
-		fmt.Fprintln(stderr, "ticketsync check-config: --timeout must be greater than 0")
-		return 2
+		return cmd.Usagef(stderr, "--timeout must be greater than 0")
 	}
 	cfg, err := config.Load(*path, config.LoadOptions{})
 	if err != nil {

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"flag"
 	"regexp"
 	"slices"
 	"strings"
@@ -144,46 +141,5 @@ func TestUsageErrors(t *testing.T) {
 	// Help wins over a stray argument, wherever --help is.
 	if code, out, _ := run(t, "run", "extra", "--help"); code != 0 || !strings.HasPrefix(out, "usage: ticketsync run ") {
 		t.Errorf("run extra --help: exit %d\n%s", code, out)
-	}
-}
-
-// goFlagName matches a flag in the flag package's own usage output.
-var goFlagName = regexp.MustCompile(`(?m)^  -(\S+)`)
-
-// TestFlagMirrors keeps the --help of check-config and healthcheck, whose
-// flags are parsed in check_config.go and healthcheck.go, in step with
-// those flags.
-func TestFlagMirrors(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		mirror func() *flag.FlagSet
-		real   func(args []string, stderr *bytes.Buffer)
-	}{
-		{"check-config", func() *flag.FlagSet { return checkConfigFlags().Flags },
-			func(args []string, stderr *bytes.Buffer) {
-				checkConfigCmd(context.Background(), args, &bytes.Buffer{}, stderr)
-			}},
-		{"healthcheck", func() *flag.FlagSet { return healthcheckFlags().Flags },
-			func(args []string, stderr *bytes.Buffer) {
-				healthcheckCmd(context.Background(), args, &bytes.Buffer{}, stderr)
-			}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var usage bytes.Buffer
-			tc.real([]string{"-h"}, &usage)
-			var real []string
-			for _, m := range goFlagName.FindAllStringSubmatch(usage.String(), -1) {
-				real = append(real, m[1])
-			}
-			if len(real) == 0 {
-				t.Skipf("%s no longer prints the flag package's usage; if it prints its own help, the mirror in help.go can go", tc.name)
-			}
-			var mirrored []string
-			tc.mirror().VisitAll(func(f *flag.Flag) { mirrored = append(mirrored, f.Name) })
-			slices.Sort(real)
-			if !slices.Equal(real, mirrored) {
-				t.Errorf("%s takes flags %q, its mirror in help.go %q", tc.name, real, mirrored)
-			}
-		})
 	}
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
+	"github.com/ticketsync/ticketsync/internal/cli"
 	"github.com/ticketsync/ticketsync/internal/config"
 	"github.com/ticketsync/ticketsync/internal/health"
 )
@@ -20,18 +20,25 @@ import (
 // and restarting ticketsync cures neither: it would only restart in a
 // loop for as long as the outage lasts. --url reaches /readyz when
 // readiness is what is wanted.
+var healthcheckSpec = cli.Spec{
+	Name:     "healthcheck",
+	Synopsis: "[--config FILE | --url URL] [--timeout DURATION]",
+	Summary:  "Exit 0 when the daemon's /healthz answers 200, for a container HEALTHCHECK.",
+	Details: "Every failure, a usage mistake included, exits 1: Docker reserves exit code 2 of a health check.\n" +
+		"Without --config or --url it asks " + health.DefaultURL + ".",
+}
+
 func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file; /healthz is looked for on its http.metrics_listen port, else http.listen")
-	urlFlag := fs.String("url", "", "URL to check, overrides --config, e.g. http://127.0.0.1:9090/readyz for readiness (default "+health.DefaultURL+")")
-	timeout := fs.Duration("timeout", health.DefaultTimeout, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ticketsync healthcheck: unexpected argument %q\n", fs.Arg(0))
-		return 1
+	cmd := healthcheckSpec.New()
+	cfgPath := cmd.Flags.String("config", "", "the configuration `FILE`; /healthz is looked for on its http.metrics_listen port, else http.listen")
+	urlFlag := cmd.Flags.String("url", "", "the `URL` to check instead, e.g. http://127.0.0.1:9090/readyz for readiness")
+	timeout := cmd.Flags.Duration("timeout", health.DefaultTimeout, "how long to wait for the answer, a `DURATION`")
+	if code, ok := cmd.Parse(args, stdout, stderr); !ok {
+		if code != 0 {
+			// Docker reserves exit code 2 of a health check.
+			return 1
+		}
+		return 0
 	}
 	checkURL := *urlFlag
 	if checkURL == "" && *cfgPath != "" {

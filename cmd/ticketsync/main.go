@@ -47,11 +47,6 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "ticket":
 		return ticketCmd(ctx, rest, stdout, stderr)
 	case "check-config":
-		// check_config.go parses its flags again; the mirror gives it the
-		// help and usage errors of every other command.
-		if code, ok := checkConfigFlags().Parse(rest, stdout, stderr); !ok {
-			return code
-		}
 		return checkConfigCmd(ctx, rest, stdout, stderr)
 	case "fake-taskip":
 		return fakeTaskipCmd(ctx, rest, stdout, stderr)
@@ -64,13 +59,6 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "mail":
 		return mailCmd(ctx, rest, stdout, stderr)
 	case "healthcheck":
-		if code, ok := healthcheckFlags().Parse(rest, stdout, stderr); !ok {
-			if code != 0 {
-				// Docker reserves exit code 2 of a health check.
-				return 1
-			}
-			return 0
-		}
 		return healthcheckCmd(ctx, rest, stdout, stderr)
 	case "version":
 		return versionCmd(rest, stdout, stderr)
