@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -67,4 +68,14 @@ func TestTrimmerSchedule(t *testing.T) {
 	tr.trim()
 	assert.Equal(t, trimEvery, tr.next())
 	assert.Positive(t, residentBytes())
+}
+
+// BenchmarkTrim is what one trim costs: a full collection of a small heap,
+// reading /proc/self/smaps and the madvise calls. The trimmer runs it once
+// a minute (footprint.go).
+func BenchmarkTrim(b *testing.B) {
+	tr := newTrimmer(slog.New(slog.DiscardHandler))
+	for b.Loop() {
+		tr.trim()
+	}
 }
