@@ -40,10 +40,14 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	cur := mapping.SnapshotOf(t)
 	cur.Customer = mapping.CustomerLabel(t.User, requester)
 	var old mapping.Snapshot
+	var claim claimedPosts
 	var th thread
 	var known, hasThread bool
 	err := w.cfg.Store.View(func(tx *state.Tx) (err error) {
 		if known, err = tx.Snapshot(id, &old); err != nil {
+			return err
+		}
+		if claim.at, claim.found, err = tx.ThreadPostClaim(id, &claim.shown); err != nil {
 			return err
 		}
 		th, hasThread, err = tx.Thread(id)
@@ -80,9 +84,6 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 		old.LastReplyID = nthReplyID(replies, old.ReplyCount)
 	}
 	changes := mapping.Diff(old, cur, replies)
-	// What the thread was told already: the changes up to a snapshot whose
-	// commit failed are not posted twice.
-	posted, wasPosted := w.held.changes(id)
 	if len(changes) == 0 {
 		if cur == old {
 			return nil
@@ -106,14 +107,8 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 			return err
 		}
 	default:
-		news := changes
-		if wasPosted {
-			news = mapping.Diff(posted, cur, replies)
-		}
-		if len(news) > 0 || !wasPosted {
-			if err := w.postChanges(ctx, th, cur, news, link); err != nil {
-				return err
-			}
+		if err := w.showChanges(ctx, id, th, old, cur, replies, claim, link); err != nil {
+			return err
 		}
 	}
 	w.held.setChanges(id, cur)
@@ -135,6 +130,70 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	return nil
 }
 
+// showChanges posts in a ticket's thread the changes from the view it
+// was last told (old) to cur, one line each, and updates its parent.
+//
+// Each line is posted at most once. The claim of the posts is committed
+// before the first and settled by the snapshot syncAs records after them.
+// What the thread was told already, without a snapshot to show it, comes
+// from three places: posts of this run whose snapshot's commit failed
+// (held.changes), lines of this run's earlier attempt that stopped part
+// way (held.partial), and the claim of a run that stopped before
+// recording its posts. That last one may also stand for lines that never
+// left; they are not posted now, since a line could otherwise appear
+// twice, and the parent, which shows the ticket as it is, is updated all
+// the same.
+func (w *Watch) showChanges(ctx context.Context, id int64, th thread, old, cur mapping.Snapshot, replies []taskip.Reply,
+	claim claimedPosts, link string) error {
+	base, sent, resumed, fromClaim := old, map[string]bool(nil), true, false
+	if posted, ok := w.held.changes(id); ok {
+		base = posted
+	} else if p, ok := w.held.partialOf(id); ok {
+		base, sent = p.base, p.sent
+	} else if claim.found {
+		base, fromClaim = claim.shown, true
+		w.log.Warn("changes of this ticket may not have reached its Slack thread: ticketsync stopped while posting them; not posted again",
+			"ticket", id, "claimed_at", claim.at)
+	} else {
+		resumed = false
+	}
+	var news []mapping.Change
+	for _, c := range mapping.Diff(base, cur, replies) {
+		if !sent[mapping.ThreadText(c, link)] {
+			news = append(news, c)
+		}
+	}
+	if len(news) == 0 && resumed {
+		if base == cur && !fromClaim {
+			return nil
+		}
+		// Whether the stopped run updated the parent is not known.
+		return w.updateParent(ctx, th, cur, link)
+	}
+	if len(news) > 0 {
+		// Committed before the first post; SetSnapshot settles it.
+		if err := w.cfg.Store.Update(func(tx *state.Tx) error { return tx.ClaimThreadPosts(id, cur) }); err != nil {
+			return fmt.Errorf("claim thread posts of ticket %d: %w", id, err)
+		}
+	}
+	lines, err := w.postChanges(ctx, th, cur, news, link)
+	if err != nil {
+		// The next sync of this run posts only the lines not in lines.
+		w.held.addPartial(id, base, lines)
+		return err
+	}
+	w.held.dropPartial(id)
+	return nil
+}
+
+// claimedPosts is an unsettled claim of a thread's posts (ClaimThreadPosts):
+// the view of the ticket they were to show.
+type claimedPosts struct {
+	found bool
+	shown mapping.Snapshot
+	at    time.Time
+}
+
 // nthReplyID is the id of the n-th oldest reply (the newest there is, if
 // fewer).
 func nthReplyID(replies []taskip.Reply, n int) int64 {
@@ -149,21 +208,28 @@ func nthReplyID(replies []taskip.Reply, n int) int64 {
 	return ids[min(n, len(ids))-1]
 }
 
-// postChanges posts a thread reply per change and updates the parent.
-func (w *Watch) postChanges(ctx context.Context, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) error {
+// postChanges posts a thread reply per change and updates the parent. On
+// an error, lines are the texts that went out or may have (Slack's answer
+// was lost).
+func (w *Watch) postChanges(ctx context.Context, th thread, cur mapping.Snapshot, changes []mapping.Change, link string) (lines []string, err error) {
 	for _, c := range changes {
-		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: mapping.ThreadText(c, link), TicketUUID: cur.UUID}); err != nil {
+		text := mapping.ThreadText(c, link)
+		if _, err := w.cfg.Chat.PostInThread(ctx, th.Channel, th.TS, slack.Message{Text: text, TicketUUID: cur.UUID}); err != nil {
 			if threadGone(err) {
 				// Someone deleted the parent: the ticket gets a new thread
 				// that shows its current state.
 				w.log.Warn("ticket thread is gone; starting a new one", "ticket", cur.ID)
-				return w.startThread(ctx, cur, link, false)
+				return lines, w.startThread(ctx, cur, link, false)
 			}
-			return fmt.Errorf("post change of ticket %d: %w", cur.ID, err)
+			if !errors.Is(err, slack.ErrTransient) && !errors.Is(err, slack.ErrPermanent) {
+				lines = append(lines, text)
+			}
+			return lines, fmt.Errorf("post change of ticket %d: %w", cur.ID, err)
 		}
+		lines = append(lines, text)
 		w.cfg.Metrics.changes.WithLabelValues(string(c.Kind)).Inc()
 	}
-	return w.updateParent(ctx, th, cur, link)
+	return lines, w.updateParent(ctx, th, cur, link)
 }
 
 // updateParent shows the ticket as it is now in its parent message.
@@ -363,14 +429,54 @@ func (w *Watch) storeSnapshot(cur mapping.Snapshot) error {
 }
 
 // heldPosts are Slack posts made whose record has not been committed yet
-// (the state file refused the write): a parent posted, and the snapshot up
-// to which a thread was told. The next sync commits them instead of
-// posting again. They live in memory: a restart in between repeats that
-// ticket's posts once.
+// (the state file refused the write, or a post failed part way): a parent
+// posted, the snapshot up to which a thread was told, and the lines of an
+// attempt that stopped. The next sync commits them instead of posting
+// again. They live in memory; across a restart the claims in the state
+// file (parent_claims, thread_post_claims) play their part.
 type heldPosts struct {
 	mu      sync.Mutex
 	parents map[int64]heldParent
 	posted  map[int64]mapping.Snapshot
+	partial map[int64]partialPosts
+}
+
+// partialPosts are the lines an attempt to tell a thread about the changes
+// from base posted (or may have) before it stopped on an error.
+type partialPosts struct {
+	base mapping.Snapshot
+	sent map[string]bool
+}
+
+func (h *heldPosts) partialOf(id int64) (partialPosts, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, ok := h.partial[id]
+	return p, ok
+}
+
+// addPartial records lines as sent; a later attempt keeps the first
+// attempt's base, from which its lines were worked out.
+func (h *heldPosts) addPartial(id int64, base mapping.Snapshot, lines []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.partial == nil {
+		h.partial = map[int64]partialPosts{}
+	}
+	p, ok := h.partial[id]
+	if !ok {
+		p = partialPosts{base: base, sent: map[string]bool{}}
+	}
+	for _, l := range lines {
+		p.sent[l] = true
+	}
+	h.partial[id] = p
+}
+
+func (h *heldPosts) dropPartial(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.partial, id)
 }
 
 // heldParent is a posted parent and the view of the ticket it shows.

@@ -245,7 +245,10 @@ func (c *crashAfterSlack) Update(ctx context.Context, channel, ts string, m slac
 	return nil
 }
 
-func TestWatchRestartBetweenSlackAndSnapshotRepeatsAtMostOnce(t *testing.T) {
+// A process killed after Slack took the change's posts and before their
+// snapshot was recorded: the claim left behind says what they showed, and
+// the next run posts nothing again.
+func TestWatchRestartBetweenSlackAndSnapshotPostsOnce(t *testing.T) {
 	e := newWatchEnv(t, taskipfake.Options{})
 	e.poll()
 	tk := e.newTicket("Crashy")
@@ -259,8 +262,116 @@ func TestWatchRestartBetweenSlackAndSnapshotRepeatsAtMostOnce(t *testing.T) {
 	e.restart() // the process comes back; the snapshot was never committed
 	e.poll()
 	e.poll()
-	// The bound: the change's posts are repeated once, never more.
-	assert.Equal(t, []string{"Status: Open → Pending", "Status: Open → Pending"}, e.threadTexts(tk.ID))
+	assert.Equal(t, []string{"Status: Open → Pending"}, e.threadTexts(tk.ID))
+	assert.False(t, threadPostClaimed(t, e.store, tk.ID), "the next snapshot settles the claim")
+
+	// Later changes are posted as usual.
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusClosed }))
+	e.poll()
+	assert.Equal(t, []string{"Status: Open → Pending", "Status: Pending → Closed"}, e.threadTexts(tk.ID))
+}
+
+// threadPostsThen wraps Chat: the thread post numbered at (from 1) fails
+// with err, after reaching Slack when delivered; every other call goes
+// through.
+type threadPostsThen struct {
+	Chat
+	calls     int
+	at        int
+	delivered bool
+	err       error
+}
+
+func (c *threadPostsThen) PostInThread(ctx context.Context, channel, ts string, m slack.Message) (string, error) {
+	c.calls++
+	if c.calls != c.at {
+		return c.Chat.PostInThread(ctx, channel, ts, m)
+	}
+	if c.delivered {
+		if _, err := c.Chat.PostInThread(ctx, channel, ts, m); err != nil {
+			return "", err
+		}
+	}
+	return "", c.err
+}
+
+// Killed after the claim's commit and before the post left: at most once
+// means the line is not posted by the next run (a line could otherwise
+// appear twice); the parent is still brought up to date, and the log says
+// what may be missing.
+func TestWatchKilledBeforeThePostDoesNotPostItLater(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Killed early")
+	e.poll()
+	e.cfg.Chat = &threadPostsThen{Chat: e.poster, at: 1, err: errCrash}
+	e.restart()
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) { t.Status = taskipfake.StatusPending }))
+	require.ErrorIs(t, e.watch.Poll(context.Background()), errCrash)
+	require.True(t, threadPostClaimed(t, e.store, tk.ID), "the claim is committed before the post")
+
+	e.cfg.Chat = e.poster
+	e.restart()
+	updates := len(e.posts("chat.update"))
+	e.poll()
+	assert.Empty(t, e.threadTexts(tk.ID))
+	require.Len(t, e.posts("chat.update"), updates+1, "the parent shows the ticket as it is")
+	assert.Contains(t, e.posts("chat.update")[updates].Text, "Pending")
+	assert.False(t, threadPostClaimed(t, e.store, tk.ID))
+}
+
+// Within one run the watch knows which lines left: an attempt that stops
+// part way is resumed after its last line, and a line whose answer was
+// lost is not posted again.
+func TestWatchPostFailingPartWayResumesAfterTheLinesThatLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		delivered bool
+	}{
+		{"refused", fmt.Errorf("slack: chat.postMessage: %w", slack.ErrTransient), false},
+		{"answer lost", fmt.Errorf("slack: chat.postMessage: %w", slack.ErrOutcomeUnknown), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newWatchEnv(t, taskipfake.Options{})
+			e.poll()
+			tk := e.newTicket("Two changes")
+			e.poll()
+			e.cfg.Chat = &threadPostsThen{Chat: e.poster, at: 2, delivered: tc.delivered, err: tc.err}
+			e.restart()
+			require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) {
+				t.Status = taskipfake.StatusPending
+				t.Priority = taskipfake.PriorityHigh
+			}))
+			require.Error(t, e.watch.Poll(context.Background()))
+			require.Len(t, e.threadTexts(tk.ID), 1+boolInt(tc.delivered))
+			e.poll()
+			e.poll()
+			texts := e.threadTexts(tk.ID)
+			require.Len(t, texts, 2, "each line once: %q", texts)
+			assert.NotEqual(t, texts[0], texts[1])
+			assert.False(t, threadPostClaimed(t, e.store, tk.ID))
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// threadPostClaimed says whether ticket id has an unsettled claim of
+// thread posts.
+func threadPostClaimed(t *testing.T, st *state.Store, id int) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, st.View(func(tx *state.Tx) (err error) {
+		_, ok, err = tx.ThreadPostClaim(int64(id), &mapping.Snapshot{})
+		return err
+	}))
+	return ok
 }
 
 func TestWatchDeletedTicketGetsFinalNote(t *testing.T) {

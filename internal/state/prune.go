@@ -30,7 +30,9 @@ type PruneStats struct {
 	Caches       int // acknowledgement times and team-member answers past their use
 	SlackEvents  int // Slack event ids past Slack's retries
 	ParentClaims int // claims of Slack parents whose ticket never got a thread
-	Transactions int // write transactions used
+	// claims of thread posts whose snapshot was never recorded
+	ThreadPostClaims int
+	Transactions     int // write transactions used
 }
 
 // Prune deletes inbound message records, outbound Message-IDs, rate
@@ -79,6 +81,9 @@ func (s *Store) Prune(olderThan time.Duration) (PruneStats, error) {
 	}
 	if st.ParentClaims, err = s.pruneByAt(bucketParentClaims, cutoff, &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketParentClaims, err)
+	}
+	if st.ThreadPostClaims, err = s.pruneByAt(bucketThreadPostClaims, cutoff, &st.Transactions); err != nil {
+		return st, fmt.Errorf("state: prune %s: %w", bucketThreadPostClaims, err)
 	}
 	if st.SlackEvents, err = s.pruneSlackEvents(s.now(), &st.Transactions); err != nil {
 		return st, fmt.Errorf("state: prune %s: %w", bucketSlackEvents, err)

@@ -26,6 +26,7 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	require.NoError(t, s.Update(func(tx *Tx) error {
 		return tx.ClaimParent(ParentClaim{TicketID: 9, TicketUUID: "u-9", Channel: "C1"})
 	}))
+	require.NoError(t, s.Update(func(tx *Tx) error { return tx.ClaimThreadPosts(8, map[string]any{"status": 1}) }))
 
 	// ...and a little new.
 	clk.Advance(40 * 24 * time.Hour)
@@ -40,7 +41,8 @@ func TestPruneKeepsIntentsCursorsSendersAndGeneric(t *testing.T) {
 	assert.Equal(t, 1, st.Outbound)
 	assert.Equal(t, 1, st.SenderRate)
 	assert.Equal(t, 1, st.ParentClaims, "a claim whose ticket never got a thread")
-	assert.Equal(t, 7, st.Transactions, "one small batch per bucket")
+	assert.Equal(t, 1, st.ThreadPostClaims, "a claim of thread posts whose snapshot was never recorded")
+	assert.Equal(t, 8, st.Transactions, "one small batch per bucket")
 
 	exists := func(name string, ok bool, err error) {
 		t.Helper()

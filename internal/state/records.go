@@ -133,14 +133,21 @@ func (t *Tx) Snapshot(ticketID int64, v any) (bool, error) {
 	return t.getJSON(bucketSnapshots, strconv.FormatInt(ticketID, 10), v)
 }
 
-// SetSnapshot stores the watch's view of a ticket.
+// SetSnapshot stores the watch's view of a ticket, and settles the claim
+// of the thread posts that showed it (ClaimThreadPosts).
 func (t *Tx) SetSnapshot(ticketID int64, v any) error {
-	return t.putJSON(bucketSnapshots, strconv.FormatInt(ticketID, 10), v)
+	if err := t.putJSON(bucketSnapshots, strconv.FormatInt(ticketID, 10), v); err != nil {
+		return err
+	}
+	return t.delete(bucketThreadPostClaims, threadPostClaimKey(ticketID))
 }
 
 // DeleteSnapshot forgets a ticket the watch saw deleted.
 func (t *Tx) DeleteSnapshot(ticketID int64) error {
-	return t.delete(bucketSnapshots, strconv.FormatInt(ticketID, 10))
+	if err := t.delete(bucketSnapshots, strconv.FormatInt(ticketID, 10)); err != nil {
+		return err
+	}
+	return t.delete(bucketThreadPostClaims, threadPostClaimKey(ticketID))
 }
 
 // SnapshotIDs lists the tickets the watch has a view of. Records whose

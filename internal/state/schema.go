@@ -30,6 +30,8 @@ const (
 	bucketAlertsDone   = "alerts_done"   // keys of alerts posted or dropped, for dedupe
 	bucketReplyClaims  = "reply_claims"  // agents' replies between claim and record
 	bucketParentClaims = "parent_claims" // Slack parents between claim and thread record
+	// Slack thread posts between claim and snapshot
+	bucketThreadPostClaims = "thread_post_claims"
 )
 
 var keySchemaVersion = []byte("schema_version")
@@ -40,6 +42,7 @@ var allBuckets = []string{
 	bucketMeta, bucketCursors, bucketMessages, bucketOutbound, bucketIntents,
 	bucketSenders, bucketSenderRate,
 	bucketOutbox, bucketOutboxDone, bucketMailed, bucketAlerts, bucketAlertsDone, bucketReplyClaims, bucketParentClaims,
+	bucketThreadPostClaims,
 	bucketSnapshots, bucketThreads, bucketSlackEvents,
 	bucketKV,
 }
