@@ -10,6 +10,7 @@
 package mail
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"time"
@@ -32,6 +33,20 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ClientTLS is the TLS configuration a connection to host uses: a copy of
+// the configured one (a test's or an operator's CA), or TLS 1.2 at least
+// with the system's roots, verifying host unless a server name is set.
+func ClientTLS(configured *tls.Config, host string) *tls.Config {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if configured != nil {
+		c = configured.Clone()
+	}
+	if c.ServerName == "" {
+		c.ServerName = host
+	}
+	return c
 }
 
 // PastDeadline fails pending I/O at once when set as a connection's

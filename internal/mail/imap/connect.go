@@ -94,15 +94,7 @@ func (b *Inbox) open(ctx context.Context, tr *connectTrace) (*imapSession, Mailb
 		tr.at(mail.StepConfig, "")
 		return nil, MailboxStatus{}, fmt.Errorf("imap: connect: %w", mail.ErrNoTokenUser)
 	}
-	var tlsCfg *tls.Config
-	if cfg.TLSConfig != nil {
-		tlsCfg = cfg.TLSConfig.Clone()
-	} else {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	if tlsCfg.ServerName == "" {
-		tlsCfg.ServerName = host
-	}
+	tlsCfg := mail.ClientTLS(cfg.TLSConfig, host)
 
 	conn, err := b.dial(ctx, tlsCfg, tr)
 	if err != nil {

@@ -71,15 +71,7 @@ func (s *Sender) open(ctx context.Context) (*smtpSession, mail.ConnectStep, *Sen
 	if cfg.Tokens != nil && cfg.Username == "" {
 		return fail(mail.ErrNoTokenUser, true)
 	}
-	var tlsCfg *tls.Config
-	if cfg.TLSConfig != nil {
-		tlsCfg = cfg.TLSConfig.Clone()
-	} else {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	if tlsCfg.ServerName == "" {
-		tlsCfg.ServerName = host
-	}
+	tlsCfg := mail.ClientTLS(cfg.TLSConfig, host)
 
 	step = mail.StepDial
 	dialCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
