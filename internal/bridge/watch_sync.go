@@ -111,7 +111,7 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 			return err
 		}
 	}
-	w.held.setChanges(id, cur)
+	w.held.toldUpTo(id, cur)
 	mailed := false
 	err = w.cfg.Store.Update(func(tx *state.Tx) error {
 		if err := tx.SetSnapshot(cur.ID, cur); err != nil {
@@ -123,7 +123,7 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 	if err != nil {
 		return err // the posts stay held; the next sync records them
 	}
-	w.held.dropChanges(id)
+	w.held.forgetTold(id)
 	if mailed {
 		w.cfg.Outbox.Wake()
 	}
@@ -136,20 +136,17 @@ func (w *Watch) syncAs(ctx context.Context, t taskip.Ticket, fresh bool, request
 // Each line is posted at most once. The claim of the posts is committed
 // before the first and settled by the snapshot syncAs records after them.
 // What the thread was told already, without a snapshot to show it, comes
-// from three places: posts of this run whose snapshot's commit failed
-// (held.changes), lines of this run's earlier attempt that stopped part
-// way (held.partial), and the claim of a run that stopped before
-// recording its posts. That last one may also stand for lines that never
-// left; they are not posted now, since a line could otherwise appear
-// twice, and the parent, which shows the ticket as it is, is updated all
-// the same.
+// from two places: this run's posts (held.told: those whose snapshot's
+// commit failed, and the lines of an attempt that stopped part way), and
+// the claim of a run that stopped before recording its posts. That claim
+// may also stand for lines that never left; they are not posted now,
+// since a line could otherwise appear twice, and the parent, which shows
+// the ticket as it is, is updated all the same.
 func (w *Watch) showChanges(ctx context.Context, id int64, th thread, old, cur mapping.Snapshot, replies []taskip.Reply,
 	claim claimedPosts, link string) error {
 	base, sent, resumed, fromClaim := old, map[string]bool(nil), true, false
-	if posted, ok := w.held.changes(id); ok {
-		base = posted
-	} else if p, ok := w.held.partialOf(id); ok {
-		base, sent = p.base, p.sent
+	if t, ok := w.held.toldOf(id); ok {
+		base, sent = t.base, t.sent
 	} else if claim.found {
 		base, fromClaim = claim.shown, true
 		w.log.Warn("changes of this ticket may not have reached its Slack thread: ticketsync stopped while posting them; not posted again",
@@ -179,11 +176,9 @@ func (w *Watch) showChanges(ctx context.Context, id int64, th thread, old, cur m
 	lines, err := w.postChanges(ctx, th, cur, news, link)
 	if err != nil {
 		// The next sync of this run posts only the lines not in lines.
-		w.held.addPartial(id, base, lines)
-		return err
+		w.held.toldLines(id, base, lines)
 	}
-	w.held.dropPartial(id)
-	return nil
+	return err
 }
 
 // claimedPosts is an unsettled claim of a thread's posts (ClaimThreadPosts):
@@ -430,53 +425,65 @@ func (w *Watch) storeSnapshot(cur mapping.Snapshot) error {
 
 // heldPosts are Slack posts made whose record has not been committed yet
 // (the state file refused the write, or a post failed part way): a parent
-// posted, the snapshot up to which a thread was told, and the lines of an
-// attempt that stopped. The next sync commits them instead of posting
+// posted, and what a thread was told (toldThread). The next sync commits them instead of posting
 // again. They live in memory; across a restart the claims in the state
 // file (parent_claims, thread_post_claims) play their part.
 type heldPosts struct {
 	mu      sync.Mutex
 	parents map[int64]heldParent
-	posted  map[int64]mapping.Snapshot
-	partial map[int64]partialPosts
+	told    map[int64]toldThread
 }
 
-// partialPosts are the lines an attempt to tell a thread about the changes
-// from base posted (or may have) before it stopped on an error.
-type partialPosts struct {
+// toldThread is what a ticket's thread was told beyond its recorded
+// snapshot: the ticket up to base, and of the lines worked out from base,
+// those in sent (posted, or maybe: Slack's answer was lost).
+type toldThread struct {
 	base mapping.Snapshot
 	sent map[string]bool
 }
 
-func (h *heldPosts) partialOf(id int64) (partialPosts, bool) {
+func (h *heldPosts) toldOf(id int64) (toldThread, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p, ok := h.partial[id]
-	return p, ok
+	t, ok := h.told[id]
+	return t, ok
 }
 
-// addPartial records lines as sent; a later attempt keeps the first
-// attempt's base, from which its lines were worked out.
-func (h *heldPosts) addPartial(id int64, base mapping.Snapshot, lines []string) {
+// toldUpTo records that the thread was told everything up to s.
+func (h *heldPosts) toldUpTo(id int64, s mapping.Snapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.partial == nil {
-		h.partial = map[int64]partialPosts{}
+	if h.told == nil {
+		h.told = map[int64]toldThread{}
 	}
-	p, ok := h.partial[id]
+	h.told[id] = toldThread{base: s}
+}
+
+// toldLines records lines worked out from base as sent. What was held
+// already keeps its base: the lines were worked out from it.
+func (h *heldPosts) toldLines(id int64, base mapping.Snapshot, lines []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.told == nil {
+		h.told = map[int64]toldThread{}
+	}
+	t, ok := h.told[id]
 	if !ok {
-		p = partialPosts{base: base, sent: map[string]bool{}}
+		t.base = base
+	}
+	if t.sent == nil {
+		t.sent = map[string]bool{}
 	}
 	for _, l := range lines {
-		p.sent[l] = true
+		t.sent[l] = true
 	}
-	h.partial[id] = p
+	h.told[id] = t
 }
 
-func (h *heldPosts) dropPartial(id int64) {
+func (h *heldPosts) forgetTold(id int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.partial, id)
+	delete(h.told, id)
 }
 
 // heldParent is a posted parent and the view of the ticket it shows.
@@ -505,26 +512,4 @@ func (h *heldPosts) dropParent(id int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.parents, id)
-}
-
-func (h *heldPosts) changes(id int64) (mapping.Snapshot, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s, ok := h.posted[id]
-	return s, ok
-}
-
-func (h *heldPosts) setChanges(id int64, s mapping.Snapshot) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.posted == nil {
-		h.posted = map[int64]mapping.Snapshot{}
-	}
-	h.posted[id] = s
-}
-
-func (h *heldPosts) dropChanges(id int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.posted, id)
 }
