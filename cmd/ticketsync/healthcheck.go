@@ -10,6 +10,14 @@ import (
 	"github.com/ticketsync/ticketsync/internal/health"
 )
 
+var healthcheckSpec = cli.Spec{
+	Name:     "healthcheck",
+	Synopsis: "[--config FILE | --url URL] [--timeout DURATION]",
+	Summary:  "Exit 0 when the daemon's /healthz answers 200, for a container HEALTHCHECK.",
+	Details: "Every failure, a usage mistake included, exits 1: Docker reserves exit code 2 of a health check.\n" +
+		"Without --config or --url it asks " + health.DefaultURL + ".",
+}
+
 // healthcheckCmd exits 0 when the daemon's /healthz answers 200 and 1
 // otherwise, usage mistakes included: Docker reserves exit code 2 of a
 // HEALTHCHECK.
@@ -20,14 +28,6 @@ import (
 // and restarting ticketsync cures neither: it would only restart in a
 // loop for as long as the outage lasts. --url reaches /readyz when
 // readiness is what is wanted.
-var healthcheckSpec = cli.Spec{
-	Name:     "healthcheck",
-	Synopsis: "[--config FILE | --url URL] [--timeout DURATION]",
-	Summary:  "Exit 0 when the daemon's /healthz answers 200, for a container HEALTHCHECK.",
-	Details: "Every failure, a usage mistake included, exits 1: Docker reserves exit code 2 of a health check.\n" +
-		"Without --config or --url it asks " + health.DefaultURL + ".",
-}
-
 func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := healthcheckSpec.New()
 	cfgPath := cmd.Flags.String("config", "", "the configuration `FILE`; /healthz is looked for on its http.metrics_listen port, else http.listen")

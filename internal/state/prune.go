@@ -21,17 +21,16 @@ const pruneScanFactor = 10
 
 // PruneStats says what Prune removed.
 type PruneStats struct {
-	Messages     int // inbound Message-ID records
-	Outbound     int // our outbound Message-IDs
-	SenderRate   int // loop-guard rate entries
-	OutboxDone   int // closed outbox entries
-	Mailed       int // marks of replies already mailed
-	Alerts       int // keys of alerts posted or dropped
-	Caches       int // acknowledgement times and team-member answers past their use
-	SlackEvents  int // Slack event ids past Slack's retries
-	ParentClaims int // claims of Slack parents whose ticket never got a thread
-	// claims of thread posts whose snapshot was never recorded
-	ThreadPostClaims int
+	Messages         int // inbound Message-ID records
+	Outbound         int // our outbound Message-IDs
+	SenderRate       int // loop-guard rate entries
+	OutboxDone       int // closed outbox entries
+	Mailed           int // marks of replies already mailed
+	Alerts           int // keys of alerts posted or dropped
+	Caches           int // acknowledgement times and team-member answers past their use
+	SlackEvents      int // Slack event ids past Slack's retries
+	ParentClaims     int // claims of Slack parents whose ticket never got a thread
+	ThreadPostClaims int // claims of Slack thread posts whose snapshot was never recorded
 	Transactions     int // write transactions used
 }
 
