@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,8 @@ type watchEnv struct {
 	store  *state.Store
 	watch  *Watch
 	cfg    WatchConfig
+	// failCommits makes every state commit fail as on a full disk.
+	failCommits *atomic.Bool
 }
 
 func newWatchEnv(t *testing.T, opts taskipfake.Options, edit ...func(*WatchConfig)) *watchEnv {
@@ -46,10 +50,16 @@ func newWatchEnv(t *testing.T, opts taskipfake.Options, edit ...func(*WatchConfi
 	poster, err := slack.NewPoster(slack.PosterConfig{Token: slackfake.DefaultToken, APIURL: sf.URL(), PerChannelInterval: -1,
 		Sleep: func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }})
 	require.NoError(t, err)
-	st, err := state.Open(state.Config{Path: filepath.Join(t.TempDir(), "state.db"), NoSync: true})
+	failCommits := new(atomic.Bool)
+	st, err := state.Open(state.Config{Path: filepath.Join(t.TempDir(), "state.db"), NoSync: true, BeforeCommit: func() error {
+		if failCommits.Load() {
+			return syscall.ENOSPC
+		}
+		return nil
+	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	e := &watchEnv{t: t, fake: fake, client: client, slack: sf, poster: poster, sleeps: &sleeps, store: st}
+	e := &watchEnv{t: t, fake: fake, client: client, slack: sf, poster: poster, sleeps: &sleeps, store: st, failCommits: failCommits}
 	e.cfg = WatchConfig{Tickets: client, Chat: poster, History: poster, Store: st, Channel: testChannel, Schedule: "@every 1h",
 		TicketURL: func(id int64, _ string) string { return fmt.Sprintf("https://taskip.example/tickets/%d", id) },
 		Logger:    testLogger(t)}
@@ -280,12 +290,18 @@ type threadPostsThen struct {
 	at        int
 	delivered bool
 	err       error
+	// after, when set, runs after each thread post that went through.
+	after func(call int)
 }
 
 func (c *threadPostsThen) PostInThread(ctx context.Context, channel, ts string, m slack.Message) (string, error) {
 	c.calls++
 	if c.calls != c.at {
-		return c.Chat.PostInThread(ctx, channel, ts, m)
+		out, err := c.Chat.PostInThread(ctx, channel, ts, m)
+		if err == nil && c.after != nil {
+			c.after(c.calls)
+		}
+		return out, err
 	}
 	if c.delivered {
 		if _, err := c.Chat.PostInThread(ctx, channel, ts, m); err != nil {
@@ -353,6 +369,48 @@ func TestWatchPostFailingPartWayResumesAfterTheLinesThatLeft(t *testing.T) {
 			assert.False(t, threadPostClaimed(t, e.store, tk.ID))
 		})
 	}
+}
+
+// Both holds at once: the snapshot after two lines fails to commit, and
+// the next attempt, for two newer lines, stops after its first. The poll
+// after that posts only the line still missing.
+func TestWatchPostStoppedAfterAFailedCommitResumesAfterItsLines(t *testing.T) {
+	e := newWatchEnv(t, taskipfake.Options{})
+	e.poll()
+	tk := e.newTicket("Held twice")
+	e.poll()
+	// The disk fills after the second line, before the snapshot's commit.
+	e.cfg.Chat = &threadPostsThen{Chat: e.poster, after: func(call int) {
+		if call == 2 {
+			e.failCommits.Store(true)
+		}
+	}}
+	e.restart()
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) {
+		t.Status = taskipfake.StatusPending
+		t.Priority = taskipfake.PriorityHigh
+	}))
+	require.ErrorIs(t, e.watch.Poll(context.Background()), state.ErrCommit)
+	require.Len(t, e.threadTexts(tk.ID), 2)
+
+	// Space again; two newer changes, and the second of their lines is
+	// refused by Slack.
+	e.failCommits.Store(false)
+	e.watch.cfg.Chat = &threadPostsThen{Chat: e.poster, at: 2, err: fmt.Errorf("slack: chat.postMessage: %w", slack.ErrTransient)}
+	require.NoError(t, e.fake.Mutate(tk.ID, func(t *taskipfake.Ticket) {
+		t.Status = taskipfake.StatusClosed
+		t.Priority = taskipfake.PriorityUrgent
+	}))
+	require.Error(t, e.watch.Poll(context.Background()))
+	require.Len(t, e.threadTexts(tk.ID), 3)
+
+	e.watch.cfg.Chat = e.poster
+	e.poll()
+	e.poll()
+	texts := e.threadTexts(tk.ID)
+	require.Len(t, texts, 4, "each line once: %q", texts)
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(texts))), 4, "no line twice: %q", texts)
+	assert.False(t, threadPostClaimed(t, e.store, tk.ID))
 }
 
 func boolInt(b bool) int {
