@@ -2,13 +2,7 @@ package preflight_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -65,33 +59,6 @@ func byService(results []preflight.Result) map[string][]preflight.Result {
 	return out
 }
 
-// selfSigned returns a server config with a fresh certificate for
-// 127.0.0.1 and a client config that trusts only it.
-func selfSigned(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "preflight test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-	return server, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-}
-
 func TestRunSkipsAbsentSections(t *testing.T) {
 	cfg := baseConfig(t)
 	results := preflight.Run(context.Background(), cfg, preflight.Options{Timeout: 5 * time.Second})
@@ -114,7 +81,7 @@ func TestRunSkipsAbsentSections(t *testing.T) {
 }
 
 func TestMailOverTLS(t *testing.T) {
-	serverTLS, clientTLS := selfSigned(t)
+	serverTLS, clientTLS := mailtest.SelfSignedTLS(t)
 	smtpImplicit := mailtest.StartSMTP(t, mailtest.SMTPOptions{ImplicitTLS: true, Username: mailAddress, Password: smtpPass})
 	smtpStartTLS := mailtest.StartSMTP(t, mailtest.SMTPOptions{StartTLS: true, Username: mailAddress, Password: smtpPass})
 	imapImplicit := mailtest.StartMemServer(t, mailtest.MemOptions{Password: imapPass, TLSConfig: serverTLS, ImplicitTLS: true})

@@ -404,8 +404,18 @@ func parseEnhanced(s string) smtp.EnhancedCode {
 	return c
 }
 
-// selfSignedTLS makes a certificate for 127.0.0.1 and localhost, and a
-// client config that trusts exactly it.
+// SelfSignedTLS makes a certificate for 127.0.0.1 and localhost, and a
+// client config that trusts exactly it: for a test's own TLS listener.
+func SelfSignedTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	server, client, err := selfSignedTLS()
+	if err != nil {
+		t.Fatalf("self-signed certificate: %v", err)
+	}
+	return server, client
+}
+
+// selfSignedTLS is SelfSignedTLS for a caller without a testing.TB.
 func selfSignedTLS() (server, client *tls.Config, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
