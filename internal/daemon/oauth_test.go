@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,19 +20,6 @@ import (
 	"github.com/ticketsync/ticketsync/internal/taskip/taskipfake"
 )
 
-// fakeClock is the identity provider's clock, which the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // The daemon signs in to IMAP and SMTP with OAuth 2.0 from its
 // configuration, and lives through what tokens go through: expiry during
 // a long run (the reconnect renews), a revoked refresh token (the log says
@@ -41,7 +27,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // secret file (it recovers without a restart). No token or secret reaches
 // the log or the state file.
 func TestDaemonOAuthLifecycle(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := mailtest.NewClock(time.Now()) // the identity provider's, which the test moves
 	fake := oauthfake.New(t, oauthfake.Options{Now: clock.Now})
 	fake.AddClient(oauthfake.Client{ID: oauthClient, Secret: oauthSecret})
 	fake.AddUser(supportAddr)
@@ -103,7 +89,7 @@ func TestDaemonOAuthLifecycle(t *testing.T) {
 	// Hours later the access token has expired at the provider; the
 	// server drops the connection and the reconnect renews it.
 	fetched := len(fake.RequestsTo(oauthfake.PathToken))
-	clock.Add(3 * time.Hour)
+	clock.Advance(3 * time.Hour)
 	imap.Stop()
 	imap.Restart(t)
 	imap.Append(t, "INBOX", mailMsg("o2@customers.test", "Jane Roe <jane@customers.test>", "After the token expired", "Hi again.\n"))
@@ -112,7 +98,7 @@ func TestDaemonOAuthLifecycle(t *testing.T) {
 
 	// The refresh token is revoked: the sign-in fails with what to do.
 	fake.RevokeAll()
-	clock.Add(3 * time.Hour)
+	clock.Advance(3 * time.Hour)
 	imap.Stop()
 	imap.Restart(t)
 	require.Eventually(t, func() bool { code, _ := ready(); return code == http.StatusServiceUnavailable }, 30*time.Second, 50*time.Millisecond)

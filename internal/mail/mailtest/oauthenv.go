@@ -45,7 +45,7 @@ type OAuthEnv struct {
 // cached token past expiry (see Tokens).
 func NewOAuthEnv(t testing.TB, subject string, lagging bool) *OAuthEnv {
 	t.Helper()
-	clock := &Clock{now: time.Now().Truncate(time.Second)}
+	clock := NewClock(time.Now().Truncate(time.Second))
 	fake := oauthfake.New(t, oauthfake.Options{Flavor: oauthfake.Microsoft, Now: clock.Now})
 	fake.AddClient(oauthfake.Client{ID: oauthClientID, Secret: oauthSecret})
 	fake.AddUser(subject)
@@ -90,6 +90,9 @@ type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
+
+// NewClock returns a Clock that reads start until advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
 
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
